@@ -1,0 +1,44 @@
+"""The one audio format roomscribe moves around: 16 kHz, 16-bit signed little-endian, mono PCM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SAMPLE_RATE = 16_000
+SAMPLE_WIDTH = 2  # bytes
+CHANNELS = 1
+BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH * CHANNELS
+# 20 ms chunks: the gate acts per chunk, so this bounds how late a pause or resume takes effect.
+CHUNK_MS = 20
+CHUNK_BYTES = BYTES_PER_SECOND * CHUNK_MS // 1000
+
+TICKS_PER_SECOND = 10_000_000  # the Speech service counts in 100 ns ticks
+
+
+def bytes_to_seconds(n: int) -> float:
+    return n / BYTES_PER_SECOND
+
+
+def seconds_to_bytes(seconds: float) -> int:
+    """Whole samples only, so the result is always a valid PCM length."""
+    return int(round(seconds * SAMPLE_RATE)) * SAMPLE_WIDTH
+
+
+def ticks_to_bytes(ticks: int) -> int:
+    return int(round(ticks * SAMPLE_RATE / TICKS_PER_SECOND)) * SAMPLE_WIDTH
+
+
+def bytes_to_ticks(n: int) -> int:
+    return n // SAMPLE_WIDTH * TICKS_PER_SECOND // SAMPLE_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk:
+    """A piece of captured audio and the UTC wall-clock time (epoch seconds) of its first sample."""
+
+    pcm: bytes
+    captured_at: float
+
+    @property
+    def duration(self) -> float:
+        return bytes_to_seconds(len(self.pcm))

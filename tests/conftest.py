@@ -1,0 +1,14 @@
+"""Shared fixtures. Real parts only: the Speech SDK, Mosquitto and PortAudio are the real ones."""
+
+import logging
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_swallowed_callback_errors(caplog):
+    """A library callback that raised is logged by our guards; a test that saw one fails."""
+    yield
+    errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and getattr(r, "callback_guard", False)]
+    if errors:
+        pytest.fail("a guarded callback raised: " + "; ".join(r.getMessage() for r in errors))
