@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 SAMPLE_RATE = 16_000
 SAMPLE_WIDTH = 2  # bytes
+BITS = SAMPLE_WIDTH * 8
 CHANNELS = 1
 BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH * CHANNELS
 # 20 ms chunks: the gate acts per chunk, so this bounds how late a pause or resume takes effect.

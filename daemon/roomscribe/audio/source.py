@@ -1,0 +1,31 @@
+"""What every audio source promises the owner: chunks with capture times, and status reports.
+
+Both callbacks are called from the source's own thread; the owner hands them over to its loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from roomscribe.audio.format import AudioChunk
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    kind: str  # "opened", "lost", "ended", "overflow"
+    detail: str = ""
+
+
+ChunkSink = Callable[[AudioChunk], None]
+StatusSink = Callable[[SourceStatus], None]
+
+
+class AudioSource(Protocol):
+    def start(self, on_chunk: ChunkSink, on_status: StatusSink) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class AudioSourceError(Exception):
+    """The source cannot be used as configured (file unreadable, unsupported format, no such device)."""

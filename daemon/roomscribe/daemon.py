@@ -1,0 +1,431 @@
+"""The owner of the daemon's state, and `roomscribe run`.
+
+Everything that changes state runs on one asyncio loop: captured chunks, MQTT commands and Speech
+SDK events arrive from their library threads through `loop.call_soon_threadsafe`. The state machine
+decides and returns effects; this module carries them out. Starting and finishing a cloud session
+block for up to seconds, so they run in a worker thread and report back as events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from roomscribe import exitcodes
+from roomscribe.audio.format import AudioChunk
+from roomscribe.audio.source import AudioSource, SourceStatus
+from roomscribe.config import Settings
+from roomscribe.core import states
+from roomscribe.core.backoff import Backoff
+from roomscribe.core.gate import AudioGate
+from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.core.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+# The pause tail: the segmentation silence that makes the service close the phrase in flight, plus
+# a margin for the service's own framing.
+TAIL_MARGIN_MS = 300
+SHUTDOWN_SECONDS = 4.0
+
+
+@dataclass
+class _SessionBook:
+    """What the owner keeps per cloud session: its timeline, meeting and whether it is still ours."""
+
+    timeline: Timeline
+    meeting_id: str
+    closing: bool = False
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        source: AudioSource,
+        link,
+        session_factory: Callable,
+        notifier=None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.settings = settings
+        self.source = source
+        self.link = link
+        self.notifier = notifier
+        self._session_factory = session_factory  # (emit, epoch) -> SpeechSession
+        self._clock = clock
+        speech = settings.speech
+        self.machine = states.MeetingMachine(
+            release_after_s=speech.release_after_minutes * 60 if speech.release_after_minutes else None,
+            backoff=Backoff(initial=1.0, cap=speech.reconnect_max_delay),
+            auth_retry_s=speech.auth_retry_minutes * 60,
+            clock=clock,
+        )
+        self.gate = AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS)
+        self.session = None
+        self._books: dict[object, _SessionBook] = {}
+        self._seq: dict[str, int] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="speech-worker")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._idle = asyncio.Event()
+        self._speech_connected = False
+        self.utterances_published = 0
+        self.source_status: SourceStatus | None = None
+
+    # -- hand-over from library threads ---------------------------------------------------------
+
+    def _handover(self, handler: Callable) -> Callable:
+        def from_thread(item) -> None:
+            loop = self._loop
+            if loop is not None and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(handler, item)
+                except RuntimeError:
+                    pass  # the loop closed between the check and the call: we are shutting down
+
+        return from_thread
+
+    # -- main ----------------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> int:
+        self._loop = asyncio.get_running_loop()
+        self.link.start()
+        self.source.start(self._handover(self._on_chunk), self._handover(self._on_source_status))
+        self._publish_state()
+        if self.settings.meeting.autostart:
+            self._command("start", None)
+        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        if self.notifier:
+            self.notifier.ready()
+        try:
+            await stop.wait()
+        finally:
+            await self._shutdown()
+            watchdog.cancel()
+        return exitcodes.OK
+
+    async def _shutdown(self) -> None:
+        if self.notifier:
+            self.notifier.stopping()
+        log.info("stopping: finishing the utterance in flight")
+        self.source.stop()  # capture ends first: nothing new after the stop request
+        if self.machine.state is not states.State.IDLE:
+            self._idle.clear()
+            self._command("stop", None)
+            try:
+                await asyncio.wait_for(self._idle.wait(), SHUTDOWN_SECONDS)
+            except asyncio.TimeoutError:
+                log.warning("the speech session did not finish within %.0f s", SHUTDOWN_SECONDS)
+        for timer in self._timers.values():
+            timer.cancel()
+        await asyncio.to_thread(self.link.stop)
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    async def _watchdog(self) -> None:
+        interval = self.notifier.watchdog_interval() if self.notifier else None
+        if not interval:
+            return
+        while True:
+            self.notifier.watchdog()  # from the loop that does the work: a blocked loop stops the pings
+            await asyncio.sleep(interval / 2)
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def on_command(self, command) -> None:
+        """For the MQTT link (paho's thread)."""
+        self._handover(lambda cmd: self._command(cmd.name, cmd.request_id))(command)
+
+    def _command(self, name: str, request_id: str | None) -> None:
+        result = self.machine.command(name, request_id)
+        if not result.accepted:
+            log.info("refused %s: %s", name, result.reason)
+            self._event("command_refused", {"command": name, "reason": result.reason}, request_id, "warning")
+        self._run_effects()
+        if result.accepted and not result.changed:
+            self._publish_state(request_id=request_id)  # acknowledged: the state is already what was asked
+
+    def _on_chunk(self, chunk: AudioChunk) -> None:
+        self._write(self.gate.process(chunk))
+
+    def _on_source_status(self, status: SourceStatus) -> None:
+        self.source_status = status
+        if status.kind == "opened":
+            log.info("audio source opened: %s", status.detail)
+            self._event("audio_source_opened", {"detail": status.detail})
+        elif status.kind == "lost":
+            log.error("audio source lost: %s", status.detail)
+            self._event("audio_source_lost", {"detail": status.detail}, level="error")
+        elif status.kind == "ended":
+            log.info("audio source ended: %s", status.detail)
+            self._event("audio_source_ended", {"detail": status.detail})
+
+    def _on_speech_event(self, event) -> None:
+        from roomscribe.speech import session as sp
+
+        book = self._books.get(event.session)
+        if book is None:
+            return  # a session we already closed: late events mean nothing now
+        if isinstance(event, sp.Transcribed):
+            self._publish_utterance(event, book)
+        elif isinstance(event, sp.Transcribing):
+            self._publish_partial(event, book)
+        elif isinstance(event, sp.Canceled):
+            if event.reason == "EndOfStream" or book.closing or event.session is not self.session:
+                return
+            log.warning("speech session canceled: %s %s", event.code, event.details)
+            self.machine.session_lost(code=event.code, reason=event.details, retryable=event.retryable)
+            self._run_effects()
+        elif isinstance(event, sp.ConnectionChanged):
+            if event.session is self.session:
+                self._set_speech_connected(event.connected)
+
+    # -- effects -------------------------------------------------------------------------------
+
+    def _run_effects(self) -> None:
+        for effect in self.machine.drain_effects():
+            handler = getattr(self, "_do_" + type(effect).__name__, None)
+            if handler is None:
+                log.error("no handler for effect %r", effect)
+                continue
+            handler(effect)
+
+    def _do_OpenSession(self, effect) -> None:
+        key = self.settings.speech_key()
+        if key is None and self.settings.speech.host is None:
+            self.machine.session_lost(
+                code="NoKey",
+                reason="no Azure Speech key: set speech.key, AZURE_SPEECH_KEY, speech.key_file or the "
+                "azure-speech-key credential",
+                retryable=False,
+            )
+            return self._run_effects()
+        try:
+            session = self._session_factory(self._handover(self._on_speech_event), effect.speaker_epoch)
+        except Exception as exc:
+            log.exception("could not create the speech session")
+            self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
+            return self._run_effects()
+        self.session = session
+        self._books[session] = _SessionBook(Timeline(), self.machine.meeting_id)
+        future = self._loop.run_in_executor(self._workers, session.start)
+        future.add_done_callback(lambda f: self._session_started(session, f))
+
+    def _session_started(self, session, future) -> None:
+        if session is not self.session:
+            return
+        exc = future.exception()
+        if exc is not None:
+            log.error("speech session did not start: %s", exc)
+            self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
+        else:
+            self.machine.session_ready()
+        self._run_effects()
+
+    def _do_CloseSession(self, effect) -> None:
+        session, self.session = self.session, None
+        self._set_speech_connected(False)
+        if session is None:
+            self._loop.call_soon(self._session_closed, None)
+            return
+        self._books[session].closing = True
+        future = self._loop.run_in_executor(self._workers, lambda: session.finish(graceful=effect.graceful))
+        future.add_done_callback(lambda f: self._session_closed(session))
+
+    def _session_closed(self, session) -> None:
+        if session is not None:
+            # Drop the book only after the events the SDK queued before finishing were handled.
+            self._loop.call_soon(self._books.pop, session, None)
+        self.machine.session_stopped()
+        self._run_effects()
+
+    def _do_GateOpen(self, effect) -> None:
+        self.gate.open()
+
+    def _do_GateClose(self, effect) -> None:
+        self._write(self.gate.close(tail=effect.tail))
+
+    def _do_ScheduleRetry(self, effect) -> None:
+        self._schedule("retry", effect.delay_s, self.machine.retry_due)
+
+    def _do_CancelRetry(self, effect) -> None:
+        self._cancel("retry")
+
+    def _do_ScheduleRelease(self, effect) -> None:
+        self._schedule("release", effect.delay_s, self.machine.release_due)
+
+    def _do_CancelRelease(self, effect) -> None:
+        self._cancel("release")
+
+    def _do_PublishState(self, effect) -> None:
+        self._publish_state()
+
+    def _do_EmitEvent(self, effect) -> None:
+        self._event(effect.kind, effect.detail, self.machine.request_id, getattr(effect, "level", "info"))
+
+    def _schedule(self, name: str, delay: float, trigger: Callable[[], None]) -> None:
+        self._cancel(name)
+
+        def fire() -> None:
+            self._timers.pop(name, None)
+            trigger()
+            self._run_effects()
+
+        self._timers[name] = self._loop.call_later(delay, fire)
+
+    def _cancel(self, name: str) -> None:
+        timer = self._timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
+
+    # -- outputs -------------------------------------------------------------------------------
+
+    def _write(self, writes) -> None:
+        session = self.session
+        if session is None or not writes:
+            return
+        book = self._books[session]
+        for write in writes:
+            session.write(write.pcm)
+            book.timeline.append(write)
+
+    def _publish_state(self, request_id: str | None = None) -> None:
+        m = self.machine
+        message = StateMessage(
+            state=m.state.value,
+            since=m.since,
+            meeting_id=m.meeting_id,
+            speaker_epoch=m.speaker_epoch,
+            request_id=request_id or m.request_id,
+            detail=m.detail,
+            room=self.settings.room,
+        )
+        self.link.publish_state(message)
+        if m.state is states.State.IDLE:
+            self._idle.set()
+        if self.notifier:
+            self.notifier.status(f"{m.state.value}: {m.detail}" if m.detail else m.state.value)
+
+    def _event(self, kind: str, detail, request_id: str | None = None, level: str = "info") -> None:
+        self.link.publish_event(
+            Event(kind=kind, detail=detail, at=self._clock(), room=self.settings.room, request_id=request_id, level=level)
+        )
+
+    def _set_speech_connected(self, connected: bool) -> None:
+        if connected != self._speech_connected:
+            self._speech_connected = connected
+            self.link.set_speech_connected(connected)
+
+    def _publish_utterance(self, event, book: _SessionBook) -> None:
+        start, end = book.timeline.wall_span(event.offset_ticks, event.duration_ticks)
+        seq = self._seq.get(book.meeting_id, 0) + 1
+        self._seq[book.meeting_id] = seq
+        utterance = Utterance(
+            meeting_id=book.meeting_id,
+            seq=seq,
+            speaker=event.speaker,
+            speaker_epoch=event.session.epoch,
+            text=event.text,
+            start=start,
+            end=end,
+            offset_ms=event.offset_ticks // 10_000,
+            duration_ms=event.duration_ticks // 10_000,
+            language=self.settings.speech.language,
+            room=self.settings.room,
+        )
+        log.info("utterance %d %s: %s", seq, event.speaker, event.text)
+        self.link.submit_transcript(utterance)
+        self.utterances_published += 1
+
+    def _publish_partial(self, event, book: _SessionBook) -> None:
+        start, _ = book.timeline.wall_span(event.offset_ticks, 0)
+        self.link.publish_partial(
+            Partial(meeting_id=book.meeting_id, speaker=event.speaker, text=event.text, start=start, room=self.settings.room)
+        )
+
+
+# -- `roomscribe run` ------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from roomscribe.config import ConfigError, load_config
+
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("configuration error in %s: %s", exc.source, problem)
+        return exitcodes.CONFIG
+    logging.getLogger().setLevel(settings.log.level.upper())
+    try:
+        return asyncio.run(run_daemon(settings))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("configuration error: %s", problem)
+        return exitcodes.CONFIG
+
+
+def build_source(settings: Settings) -> AudioSource:
+    audio = settings.audio
+    if audio.source == "file":
+        from roomscribe.audio.wavfile import WavFileSource
+
+        return WavFileSource(audio.file, speed=audio.speed, loop=audio.loop)
+    from roomscribe.audio.microphone import MicrophoneSource
+
+    return MicrophoneSource(audio.device)
+
+
+def session_factory_for(settings: Settings) -> Callable:
+    from roomscribe.speech.session import SpeechSession, target_from_settings
+
+    def make(emit, epoch: int):
+        key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
+        return SpeechSession(target_from_settings(settings.speech, key), emit, epoch=epoch)
+
+    return make
+
+
+async def run_daemon(settings: Settings, *, stop: asyncio.Event | None = None, notifier=None) -> int:
+    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
+    from roomscribe.audio.source import AudioSourceError
+    from roomscribe.config import ConfigError, ConfigProblem
+    from roomscribe.mqtt.link import MqttLink
+    from roomscribe.mqtt.outbox import Outbox
+    from roomscribe.systemd import Notifier
+
+    try:
+        source = build_source(settings)
+    except AudioSourceError as exc:
+        raise ConfigError("audio", [ConfigProblem("audio.file", str(settings.audio.file), str(exc))]) from None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread (tests run the daemon in one)
+    outbox = Outbox(settings.mqtt.outbox_path, max_messages=settings.mqtt.outbox_max_messages,
+                    max_age_s=settings.mqtt.outbox_max_age_days * 86400)
+    holder: dict[str, Daemon] = {}
+    link = MqttLink(settings, on_command=lambda cmd: holder["daemon"].on_command(cmd), outbox=outbox)
+    daemon = Daemon(
+        settings,
+        source=source,
+        link=link,
+        session_factory=session_factory_for(settings),
+        notifier=notifier or Notifier(),
+    )
+    holder["daemon"] = daemon
+    return await daemon.run(stop)

@@ -1,0 +1,7 @@
+"""Process exit codes (documented in the README; systemd's RestartPreventExitStatus uses CONFIG)."""
+
+OK = 0
+FAILURE = 1  # a fatal runtime error (audio source gone for good, unexpected crash)
+USAGE = 64  # EX_USAGE: bad command line
+UNAVAILABLE = 69  # EX_UNAVAILABLE: a remote command got no answer (broker or daemon unreachable)
+CONFIG = 78  # EX_CONFIG: the configuration is invalid; restarting will not help

@@ -1,0 +1,66 @@
+"""A private PulseAudio with a null sink whose monitor is the default capture source.
+
+What is played into the sink (paplay) is what PortAudio captures, at real-time pace: the real
+microphone path without sound hardware. HOME and XDG_RUNTIME_DIR are private to the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class PulseServer:
+    def __init__(self) -> None:
+        self.root = Path(tempfile.mkdtemp(prefix="rs-pulse-"))
+        self.runtime = self.root / "run"
+        self.home = self.root / "home"
+        self.runtime.mkdir(mode=0o700)
+        self.home.mkdir()
+        (self.home / ".asoundrc").write_text("pcm.!default { type pulse }\nctl.!default { type pulse }\n")
+        self.env = dict(os.environ, XDG_RUNTIME_DIR=str(self.runtime), HOME=str(self.home), PULSE_RUNTIME_PATH=str(self.runtime / "pulse"))
+
+    def start(self) -> "PulseServer":
+        cmd = [
+            "pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "--use-pid-file=yes",
+            "--load=module-native-protocol-unix",
+            "--load=module-null-sink sink_name=room rate=16000 channels=1",
+            "--load=module-always-sink",
+        ]
+        if os.geteuid() == 0:
+            cmd.insert(1, "--system=no")
+        subprocess.run(cmd, env=self.env, check=True, capture_output=True, timeout=20)
+        deadline = time.monotonic() + 10
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError("PulseAudio did not come up")
+            time.sleep(0.1)
+        subprocess.run(["pactl", "set-default-source", "room.monitor"], env=self.env, check=True, timeout=10)
+        return self
+
+    def kill(self) -> None:
+        subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=10)
+        deadline = time.monotonic() + 5
+        while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+
+    def play(self, wav: Path) -> subprocess.Popen:
+        return subprocess.Popen(["paplay", "--device=room", str(wav)], env=self.env)
+
+    def apply_env(self, monkeypatch) -> None:
+        for key in ("XDG_RUNTIME_DIR", "HOME", "PULSE_RUNTIME_PATH"):
+            monkeypatch.setenv(key, self.env[key])
+
+    def close(self) -> None:
+        self.kill()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def pulse_available() -> bool:
+    return all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "paplay"))
