@@ -42,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     if not logging.getLogger().handlers:
         # Plain lines: journald adds time stamps and levels of its own.
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # transitions logs every callback at INFO; our own state log says what matters.
+    logging.getLogger("transitions").setLevel(logging.WARNING)
     try:
         return int(args._module.main(args) or exitcodes.OK)
     except KeyboardInterrupt:

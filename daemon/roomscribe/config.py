@@ -126,12 +126,12 @@ class Settings(_Strict):
         return _read_secret(self.speech.key_file, "azure-speech-key")
 
     def mqtt_password(self) -> str | None:
+        if self.mqtt.username is None:
+            return None
         if self.mqtt.password is not None:
             return self.mqtt.password.get_secret_value()
         if os.environ.get("ROOMSCRIBE_MQTT_PASSWORD"):
             return os.environ["ROOMSCRIBE_MQTT_PASSWORD"]
-        if self.mqtt.username is None:
-            return None
         return _read_secret(self.mqtt.password_file, "mqtt-password")
 
     def mqtt_client_id(self) -> str:
@@ -144,12 +144,13 @@ def _state_directory() -> Path:
 
 
 def _read_secret(path: Path | None, credential: str) -> str | None:
-    if path is not None:
-        return path.read_text(encoding="utf-8").strip()
-    cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-    if cred_dir and (Path(cred_dir) / credential).is_file():
-        return (Path(cred_dir) / credential).read_text(encoding="utf-8").strip()
-    return None
+    """A secret from its file or systemd credential; blank counts as absent (the unit's fallback is blank)."""
+    if path is None:
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        path = Path(cred_dir) / credential if cred_dir else None
+        if path is None or not path.is_file():
+            return None
+    return path.read_text(encoding="utf-8").strip() or None
 
 
 @dataclass(frozen=True)
@@ -197,7 +198,10 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
-        raise ConfigError(source, [ConfigProblem("", _MISSING, f"not valid YAML: {exc}", line)]) from exc
+        # Only the parser's reason: its default message quotes the line, which may hold a secret.
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(source, [ConfigProblem("", _MISSING, f"not valid YAML: {reason}{column}", line)]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -217,9 +221,15 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
         raise ConfigError(source, problems) from None
 
 
+SECRET_KEYS = {"key", "password"}
+
+
 def _redact(loc: list[str], value: Any) -> Any:
-    if loc and loc[-1] in {"key", "password"} and isinstance(value, str):
+    """Hide secrets in a problem's value, also inside a whole section a model check reports."""
+    if loc and loc[-1] in SECRET_KEYS and value is not None and value is not _MISSING:
         return "***"
+    if isinstance(value, dict):
+        return {k: ("***" if k in SECRET_KEYS and v is not None else _redact([], v)) for k, v in value.items()}
     return value
 
 

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # a margin for the service's own framing.
 TAIL_MARGIN_MS = 300
 SHUTDOWN_SECONDS = 4.0
+READY_WAIT_SECONDS = 10.0
 
 
 @dataclass
@@ -76,6 +77,7 @@ class Daemon:
         self._workers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="speech-worker")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = asyncio.Event()
+        self._source_reported = asyncio.Event()
         self._speech_connected = False
         self.utterances_published = 0
         self.source_status: SourceStatus | None = None
@@ -103,6 +105,12 @@ class Daemon:
         if self.settings.meeting.autostart:
             self._command("start", None)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        # Ready = the MQTT link is started, the first state is published and the audio source has
+        # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
+        try:
+            await asyncio.wait_for(self._source_reported.wait(), READY_WAIT_SECONDS)
+        except asyncio.TimeoutError:
+            log.warning("the audio source has not reported after %.0f s", READY_WAIT_SECONDS)
         if self.notifier:
             self.notifier.ready()
         try:
@@ -157,6 +165,7 @@ class Daemon:
 
     def _on_source_status(self, status: SourceStatus) -> None:
         self.source_status = status
+        self._source_reported.set()
         if status.kind == "opened":
             log.info("audio source opened: %s", status.detail)
             self._event("audio_source_opened", {"detail": status.detail})
@@ -397,7 +406,13 @@ def session_factory_for(settings: Settings) -> Callable:
     return make
 
 
-async def run_daemon(settings: Settings, *, stop: asyncio.Event | None = None, notifier=None) -> int:
+async def run_daemon(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    notifier=None,
+    on_built: Callable[[Daemon], None] | None = None,
+) -> int:
     """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
     from roomscribe.audio.source import AudioSourceError
     from roomscribe.config import ConfigError, ConfigProblem
@@ -428,4 +443,6 @@ async def run_daemon(settings: Settings, *, stop: asyncio.Event | None = None, n
         notifier=notifier or Notifier(),
     )
     holder["daemon"] = daemon
+    if on_built is not None:
+        on_built(daemon)  # tests and the demo look inside (gate counters, the loop)
     return await daemon.run(stop)
