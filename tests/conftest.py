@@ -4,6 +4,8 @@ import logging
 
 import pytest
 
+from tests.support.mosquitto import mosquitto  # noqa: F401  (fixture: a real broker per test)
+
 
 @pytest.fixture(autouse=True)
 def _fail_on_swallowed_callback_errors(caplog):
@@ -12,3 +14,12 @@ def _fail_on_swallowed_callback_errors(caplog):
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR and getattr(r, "callback_guard", False)]
     if errors:
         pytest.fail("a guarded callback raised: " + "; ".join(r.getMessage() for r in errors))
+
+
+@pytest.fixture
+def emulator():
+    """The Speech service emulator on a free port, checking the key 'test-key'."""
+    from roomscribe.emulator.server import EmulatorThread
+
+    with EmulatorThread(key="test-key") as emu:
+        yield emu

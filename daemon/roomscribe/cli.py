@@ -24,20 +24,30 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="roomscribe", description=__doc__)
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """All subcommands are listed; only the one being run is imported to add its arguments."""
+    parser = argparse.ArgumentParser(
+        prog="roomscribe",
+        description="Meeting-room transcription: microphone -> Azure ConversationTranscriber -> MQTT, with a private pause.",
+    )
     parser.add_argument("--version", action="version", version=f"roomscribe {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (module_name, help_text) in SUBCOMMANDS.items():
-        module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub_parser)
-        sub_parser.set_defaults(_module=module)
+        if name == command:
+            module = importlib.import_module(module_name)
+            module.add_arguments(sub_parser)
+            sub_parser.set_defaults(_module=module)
     return parser
 
 
+def _command_in(argv: list[str]) -> str | None:
+    return next((arg for arg in argv if not arg.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
     if not logging.getLogger().handlers:
         # Plain lines: journald adds time stamps and levels of its own.

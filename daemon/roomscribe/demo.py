@@ -1,0 +1,34 @@
+"""`roomscribe demo`: the whole product offline, in under a minute.
+
+It starts the Speech service emulator and an MQTT broker (Mosquitto when installed, else the embedded
+pure-Python amqtt broker), synthesizes a two-speaker meeting in tone speech, runs the real daemon on it
+through the file source, pauses and resumes it over MQTT around a "secret" sentence, prints what a
+subscriber sees, and ends with proof that the secret never reached the speech service.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+MEETING = """\
+Guest-1: Good morning everyone, welcome to the weekly review.
+Guest-2: Thanks. Sales in March were up four percent.
+Guest-1: Great news. What about the new office?
+[silence 1.0]
+Guest-2: SECRET: we sign the lease on Friday, keep it quiet.
+[silence 1.0]
+Guest-1: Back on the record. Any other business?
+Guest-2: None from me. Thank you all.
+"""
+SECRET_LINE = 3  # index of the secret utterance in the script
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speed", type=float, default=1.5, help="play the meeting this many times faster (default 1.5)")
+    parser.add_argument("--keep", metavar="DIR", help="keep the meeting WAV, outbox and emulator record in DIR")
+
+
+def main(args: argparse.Namespace) -> int:
+    from roomscribe.demo_run import run_demo
+
+    return run_demo(speed=args.speed, keep_dir=args.keep)
