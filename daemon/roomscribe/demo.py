@@ -29,6 +29,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    import logging
+
     from roomscribe.demo_run import run_demo
+
+    # The demo prints what a subscriber sees; the daemon's own log would drown it (warnings still show).
+    logging.getLogger().setLevel(logging.WARNING)
 
     return run_demo(speed=args.speed, keep_dir=args.keep)

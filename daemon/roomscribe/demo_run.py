@@ -18,7 +18,7 @@ from roomscribe.background import DaemonThread
 from roomscribe.config import Settings
 from roomscribe.demo import MEETING, SECRET_LINE
 from roomscribe.demo_broker import DemoBroker
-from roomscribe.emulator import EmulatorThread
+from roomscribe.emulator.server import EmulatorThread
 from roomscribe.emulator.script import parse_script, synthesize, write_wav
 from roomscribe.emulator.tonespeech import decode
 
@@ -50,7 +50,8 @@ class _Printer:
             return
         if msg.topic == f"{BASE}/state":
             self.states.append(payload)
-            extra = f" ({payload['detail']})" if payload.get("detail") else ""
+            detail = payload.get("detail")
+            extra = f" ({detail})" if detail and detail != payload["state"] else ""
             self.say(f"state        {payload['state']}{extra}")
         elif msg.topic == f"{BASE}/transcript":
             self.transcripts.append(payload)
@@ -71,6 +72,28 @@ class _Printer:
 
 def _clock(iso: str) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
+
+
+def sent_from(received: bytes, captured: bytes, start: float, end: float) -> bool:
+    """Whether any captured audio between start and end (seconds) is in the stream the service received.
+
+    The stream is accounted for piece by piece: captured audio up to the pause, the silent tail, and
+    captured audio again from the resume on. (Tone speech repeats identical samples for identical
+    characters, so searching for a snippet of the secret would prove nothing.)
+    """
+    head = 0
+    limit = min(len(received), len(captured))
+    while head < limit and received[head] == captured[head]:
+        head += 1
+    while head > 0 and received[head - 1] == 0:
+        head -= 1  # silence matches silence: only captured sound proves what was sent
+    if head > int(start * BYTES_PER_SECOND):
+        return True
+    rest = received[head:].lstrip(b"\0").rstrip(b"\0")
+    if not rest:
+        return False
+    resumed_at = captured.find(rest)
+    return resumed_at == -1 or resumed_at < int(end * BYTES_PER_SECOND)
 
 
 def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
@@ -118,14 +141,13 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
         runner.stop()
         time.sleep(0.3)
         printer.close()
-        received = emulator.record.raw_audio_bytes()
+        received = emulator.record.audio_bytes()
         emulator.stop()
         broker.stop()
 
     heard = " ".join(p.text for p in decode(received))
-    secret_bytes = wav.read_bytes()[44:][int(secret.start * 16000) * 2 : int(secret.end * 16000) * 2]
-    probe = secret_bytes[len(secret_bytes) // 2 : len(secret_bytes) // 2 + 640]
-    leaked = secret.text in heard or received.find(probe) != -1
+    captured = wav.read_bytes()[44:]
+    leaked = secret.text in heard or sent_from(received, captured, secret.start, secret.end)
     published = [t["text"] for t in printer.transcripts]
     print("\nsummary")
     print(f"  utterances published:             {len(published)} of {len(planned)} spoken (1 was said while paused)")
