@@ -172,6 +172,9 @@ class Daemon:
         elif status.kind == "lost":
             log.error("audio source lost: %s", status.detail)
             self._event("audio_source_lost", {"detail": status.detail}, level="error")
+        elif status.kind == "overflow":
+            log.warning("audio overflow: %s", status.detail)
+            self._event("audio_overflow", {"detail": status.detail}, level="warning")
         elif status.kind == "ended":
             log.info("audio source ended: %s", status.detail)
             self._event("audio_source_ended", {"detail": status.detail})

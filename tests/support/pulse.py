@@ -6,12 +6,17 @@ microphone path without sound hardware. HOME and XDG_RUNTIME_DIR are private to 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+ENV_KEYS = ("XDG_RUNTIME_DIR", "HOME", "PULSE_RUNTIME_PATH", "PULSE_CLIENTCONFIG")
 
 
 class PulseServer:
@@ -22,7 +27,17 @@ class PulseServer:
         self.runtime.mkdir(mode=0o700)
         self.home.mkdir()
         (self.home / ".asoundrc").write_text("pcm.!default { type pulse }\nctl.!default { type pulse }\n")
-        self.env = dict(os.environ, XDG_RUNTIME_DIR=str(self.runtime), HOME=str(self.home), PULSE_RUNTIME_PATH=str(self.runtime / "pulse"))
+        # No autospawn: a client that finds the server gone (the device-loss tests kill it) must not
+        # start a stray PulseAudio of its own that no test would stop.
+        client_conf = self.root / "client.conf"
+        client_conf.write_text("autospawn = no\n")
+        self.env = dict(
+            os.environ,
+            XDG_RUNTIME_DIR=str(self.runtime),
+            HOME=str(self.home),
+            PULSE_RUNTIME_PATH=str(self.runtime / "pulse"),
+            PULSE_CLIENTCONFIG=str(client_conf),
+        )
 
     def start(self) -> "PulseServer":
         cmd = [
@@ -43,18 +58,30 @@ class PulseServer:
         return self
 
     def kill(self) -> None:
+        pid = self._pid()
         subprocess.run(["pulseaudio", "--kill"], env=self.env, capture_output=True, timeout=10)
         deadline = time.monotonic() + 5
         while subprocess.run(["pactl", "info"], env=self.env, capture_output=True).returncode == 0:
             if time.monotonic() > deadline:
+                if pid is not None:  # it ignored the polite request
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
                 break
             time.sleep(0.1)
+
+    def _pid(self) -> int | None:
+        try:
+            return int((self.runtime / "pulse" / "pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
 
     def play(self, wav: Path) -> subprocess.Popen:
         return subprocess.Popen(["paplay", "--device=room", str(wav)], env=self.env)
 
     def apply_env(self, monkeypatch) -> None:
-        for key in ("XDG_RUNTIME_DIR", "HOME", "PULSE_RUNTIME_PATH"):
+        for key in ENV_KEYS:
             monkeypatch.setenv(key, self.env[key])
 
     def close(self) -> None:
@@ -64,3 +91,13 @@ class PulseServer:
 
 def pulse_available() -> bool:
     return all(shutil.which(tool) for tool in ("pulseaudio", "pactl", "paplay"))
+
+
+@contextlib.contextmanager
+def running_pulse() -> Iterator[PulseServer]:
+    """A started PulseServer that is killed and removed however the block ends."""
+    server = PulseServer()
+    try:
+        yield server.start()
+    finally:
+        server.close()

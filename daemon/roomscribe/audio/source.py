@@ -13,6 +13,15 @@ from roomscribe.audio.format import AudioChunk
 
 @dataclass(frozen=True, slots=True)
 class SourceStatus:
+    """What happened to the source, for the owner to log and publish.
+
+    opened   the device or file is open (again) and audio follows: detail names it
+    lost     the device failed or cannot be found; the source retries by itself until stopped. A
+             failure that repeats is reported once, so detail says what is wrong right now
+    ended    a file source reached its end (never after stop(), never for a looped file)
+    overflow samples were dropped because the consumer fell behind; rate-limited, capture goes on
+    """
+
     kind: str  # "opened", "lost", "ended", "overflow"
     detail: str = ""
 
