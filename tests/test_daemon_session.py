@@ -118,3 +118,18 @@ def test_authentication_failure_waits_then_recovers(tmp_path, mosquitto, emulato
     assert "AuthenticationFailure" in failed["detail"] or failed.get("error_code") == "AuthenticationFailure"
     assert attempts_while_failed <= 2, "no hot retry loop on an authentication failure"
     sub.close()
+
+
+def test_repeated_idle_closes_during_a_pause_release_the_session_before_the_sdk_gives_up(tmp_path, mosquitto):
+    """The SDK stops silently after 5 idle closes in a row; the daemon releases the session after 3."""
+    wav, _ = write_script_wav(tmp_path, CONVERSATION)
+    with EmulatorThread(FaultPlan(idle_timeout_seconds=0.6), key="test-key") as emulator:
+        sub = Subscriber("127.0.0.1", mosquitto.port)
+        with DaemonThread(make_settings(tmp_path, mosquitto, emulator, wav)):
+            sub.wait_for(lambda s: len(transcripts(s)) >= 1, 30, "an utterance")
+            sub.publish("meeting/pause")
+            released = sub.wait_for(lambda s: events(s, "session_released"), 20, "session released")[0]
+            sub.publish("meeting/resume")
+            sub.wait_for(lambda s: any(u["speaker_epoch"] == 2 for u in transcripts(s)), 30, "epoch 2 utterance")
+    assert "idle connection" in released["detail"]["reason"]
+    sub.close()

@@ -91,7 +91,13 @@ class AudioSettings(_Strict):
     source: Literal["microphone", "file"] = Field("microphone", description="where audio comes from")
     device: str | int = Field("default", description="capture device: name substring or PortAudio index")
     file: Path | None = Field(None, description="WAV file to play as the meeting (source: file)")
-    speed: float = Field(1.0, gt=0, le=100, description="file playback pace; 1.0 is real time (tests use more)")
+    speed: float = Field(
+        1.0,
+        gt=0,
+        le=2.0,
+        description="file playback pace; 1.0 is real time. At most 2: the Speech SDK sends at about twice real "
+        "time and cancels once 66 s of written audio wait unsent",
+    )
     loop: bool = Field(False, description="start the file again at its end")
 
     @model_validator(mode="after")

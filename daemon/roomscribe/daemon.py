@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # a margin for the service's own framing.
 TAIL_MARGIN_MS = 300
 SHUTDOWN_SECONDS = 4.0
+# While no audio is written, the service closes the idle socket (every 5 minutes) and the SDK
+# reconnects; after 5 such closes in a row it stops silently and would never send audio again. The
+# daemon releases the session before that, so a resume opens a working one.
+IDLE_CLOSES_BEFORE_RELEASE = 3
 READY_WAIT_SECONDS = 10.0
 
 
@@ -79,6 +83,7 @@ class Daemon:
         self._idle = asyncio.Event()
         self._source_reported = asyncio.Event()
         self._speech_connected = False
+        self._closes_while_paused = 0
         self.utterances_published = 0
         self.source_status: SourceStatus | None = None
 
@@ -198,6 +203,18 @@ class Daemon:
         elif isinstance(event, sp.ConnectionChanged):
             if event.session is self.session:
                 self._set_speech_connected(event.connected)
+                if not event.connected:
+                    self._count_close_while_paused()
+
+    def _count_close_while_paused(self) -> None:
+        if self.machine.state is not states.State.PAUSED:
+            return
+        self._closes_while_paused += 1
+        if self._closes_while_paused >= IDLE_CLOSES_BEFORE_RELEASE:
+            log.warning("the service closed the idle connection %d times during the pause; releasing the session",
+                        self._closes_while_paused)
+            self.machine.release_due(reason=f"the service closed the idle connection {self._closes_while_paused} times")
+            self._run_effects()
 
     # -- effects -------------------------------------------------------------------------------
 
@@ -259,6 +276,7 @@ class Daemon:
         self._run_effects()
 
     def _do_GateOpen(self, effect) -> None:
+        self._closes_while_paused = 0
         self.gate.open()
 
     def _do_GateClose(self, effect) -> None:

@@ -296,6 +296,7 @@ class _Meeting:
         self.finish_session(event)
         self.effects.append(EmitEvent("session_released", {
             "meeting_id": self.meeting_id, "speaker_epoch": self.speaker_epoch, "paused_for_s": self.release_after_s,
+            "reason": event.kwargs.get("reason", "pause longer than release_after_minutes"),
         }))
 
     def finish_session(self, event: EventData) -> None:
@@ -452,9 +453,9 @@ class MeetingMachine:
         self._meeting.retry_pending = False
         self._service_event("retry_due")
 
-    def release_due(self) -> None:
+    def release_due(self, reason: str | None = None) -> None:
         self._meeting.release_pending = False
-        self._service_event("release_due")
+        self._service_event("release_due", **({"reason": reason} if reason else {}))
 
     def drain_effects(self) -> list[Effect]:
         effects, self._meeting.effects = self._meeting.effects, []
