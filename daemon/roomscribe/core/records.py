@@ -1,0 +1,134 @@
+"""What roomscribe publishes: utterances, partials, state and events as frozen records.
+
+The daemon builds them, the MQTT link serialises them with `to_payload()`. Times are kept as epoch
+seconds in the records and leave as ISO 8601 UTC strings with milliseconds. The JSON Schemas in
+`roomscribe/schemas/` describe the payloads; docs/mqtt.md shows an example of each.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+Level = Literal["info", "warning", "error"]
+
+# The HA event entity takes the event type from the payload; see docs/mqtt.md.
+UTTERANCE_EVENT_TYPE = "utterance"
+
+
+def iso_utc(epoch_seconds: float) -> str:
+    """`2026-11-23T21:30:00.123Z`: UTC, milliseconds, rounded (never a ".1000")."""
+    millis = round(epoch_seconds * 1000)
+    whole = datetime.fromtimestamp(millis // 1000, tz=timezone.utc)
+    return f"{whole:%Y-%m-%dT%H:%M:%S}.{millis % 1000:03d}Z"
+
+
+def from_iso_utc(text: str) -> float:
+    """The epoch seconds of an `iso_utc` string."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON: the wire form of every JSON payload."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Utterance:
+    """A final, diarized utterance. (meeting_id, seq) identifies it, also across redeliveries."""
+
+    meeting_id: str
+    seq: int
+    speaker: str
+    speaker_epoch: int
+    text: str
+    start: float  # wall clock of its first sample, epoch seconds
+    end: float
+    offset_ms: int  # within the cloud session's audio stream
+    duration_ms: int
+    language: str
+    room: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "event_type": UTTERANCE_EVENT_TYPE,
+            "room": self.room,
+            "meeting_id": self.meeting_id,
+            "seq": self.seq,
+            "speaker": self.speaker,
+            "speaker_epoch": self.speaker_epoch,
+            "text": self.text,
+            "start": iso_utc(self.start),
+            "end": iso_utc(self.end),
+            "offset_ms": self.offset_ms,
+            "duration_ms": self.duration_ms,
+            "language": self.language,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Partial:
+    """Text recognised so far in the phrase in flight; replaced by later partials and the final."""
+
+    meeting_id: str
+    speaker: str | None  # None unless the service diarizes intermediate results
+    text: str
+    start: float
+    room: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "meeting_id": self.meeting_id,
+            "speaker": self.speaker,
+            "text": self.text,
+            "start": iso_utc(self.start),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StateMessage:
+    """The daemon's true state; `request_id` echoes the command that caused it."""
+
+    state: str
+    since: float
+    meeting_id: str | None
+    speaker_epoch: int | None
+    request_id: str | None
+    detail: str
+    room: str
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "since": iso_utc(self.since),
+            "room": self.room,
+            "meeting_id": self.meeting_id,
+            "speaker_epoch": self.speaker_epoch,
+            "request_id": self.request_id,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something worth telling a dashboard: an error, a refused command, a reconnect, a drop."""
+
+    kind: str
+    detail: dict[str, Any] | str
+    at: float
+    room: str
+    request_id: str | None = None
+    level: Level = "info"
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "level": self.level,
+            "at": iso_utc(self.at),
+            "room": self.room,
+            "request_id": self.request_id,
+            "detail": self.detail,
+        }
