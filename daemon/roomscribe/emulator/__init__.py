@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
     "Emulator": "roomscribe.emulator.server",
-    "EmulatorThread": "roomscribe.emulator.server",
-    "DiarizationSession": "roomscribe.emulator.server",
+    "EmulatorThread": "roomscribe.emulator.thread",
+    "DiarizationSession": "roomscribe.emulator.connection",
     "FaultPlan": "roomscribe.emulator.faults",
     "FaultState": "roomscribe.emulator.faults",
     "IDLE_CLOSE_CODE": "roomscribe.emulator.faults",
@@ -29,6 +29,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
+    from roomscribe.emulator.connection import DiarizationSession
     from roomscribe.emulator.faults import IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, FaultPlan, FaultState
     from roomscribe.emulator.record import (
         AudioFrame,
@@ -39,7 +40,8 @@ if TYPE_CHECKING:
         SentMessage,
         TurnRecord,
     )
-    from roomscribe.emulator.server import DiarizationSession, Emulator, EmulatorThread
+    from roomscribe.emulator.server import Emulator
+    from roomscribe.emulator.thread import EmulatorThread
 
 
 def __getattr__(name: str) -> Any:
