@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mosquitto mosquitto-clients portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins
-          alsa-utils sox systemd python3-venv)
+          alsa-utils sox systemd openssl python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

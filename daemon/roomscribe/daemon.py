@@ -466,4 +466,7 @@ async def run_daemon(
     holder["daemon"] = daemon
     if on_built is not None:
         on_built(daemon)  # tests and the demo look inside (gate counters, the loop)
-    return await daemon.run(stop)
+    try:
+        return await daemon.run(stop)
+    finally:
+        outbox.close()

@@ -195,6 +195,10 @@ class MqttLink:
                 log.warning("MQTT broker refused the connection: %s; retrying", reason)
             self._failure = reason
             return
+        receive_maximum = getattr(properties, "ReceiveMaximum", None)  # MQTT 5 only
+        if receive_maximum is not None and receive_maximum < MAX_INFLIGHT:
+            log.warning("MQTT broker accepts only %d messages in flight, fewer than the %d sent; it may "
+                        "disconnect under load", receive_maximum, MAX_INFLIGHT)
         # Before paho resends anything of the last connection: the worker sends it afresh, in order.
         dropped = client.drop_out_messages()
         client.reconnect_delay_set(1, cap)
@@ -290,7 +294,7 @@ class MqttLink:
         reconnect = self._ever_connected
         self._ever_connected = True
         self._connected = True
-        pass  # mutant
+        self._delivery.restart()
         self._publish_presence()
         for payload in dropped_events:
             self._send(self.topics.event, payload)
