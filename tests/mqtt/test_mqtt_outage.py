@@ -79,7 +79,11 @@ def test_a_30_second_outage_in_the_middle_of_a_meeting_loses_nothing(persistent_
     for _ in range(5):
         say()
 
-    rec.wait_for(lambda: len(set(delivered(rec))) == seq, timeout=60, what=f"all {seq} utterances")
+    try:
+        rec.wait_for(lambda: len(set(delivered(rec))) == seq, timeout=60, what=f"all {seq} utterances")
+    except AssertionError:
+        missing = sorted(set(range(1, seq + 1)) - {n for _, n in delivered(rec)})
+        raise AssertionError(f"missing utterances {missing}; outbox holds {len(item.outbox)}") from None
     got = delivered(rec)
     assert first_occurrences(got) == [("m-outage", n) for n in range(1, seq + 1)]  # all of them, in order
     for payload in rec.on("meeting/transcript"):
