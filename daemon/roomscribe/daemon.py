@@ -277,10 +277,11 @@ class Daemon:
 
     def _do_GateOpen(self, effect) -> None:
         self._closes_while_paused = 0
-        self.gate.open()
+        self.gate.open(at=self._clock())
 
     def _do_GateClose(self, effect) -> None:
-        self._write(self.gate.close(tail=effect.tail))
+        written = self.session.written_bytes if self.session is not None else 0
+        self._write(self.gate.close(tail=effect.tail, stream_bytes=written))
 
     def _do_ScheduleRetry(self, effect) -> None:
         self._schedule("retry", effect.delay_s, self.machine.retry_due)

@@ -146,3 +146,26 @@ def test_the_gate_passes_exactly_what_was_captured_while_open(ops, tail_ms):
     assert stats.silence_bytes_written == silence_out
     assert stats.dropped_bytes == dropped
     assert bytes_to_seconds(silence_out) <= stats.closes * -(-tail_ms // CHUNK_MS) * CHUNK_S + 1e-9
+
+
+def test_tail_ends_four_chunks_into_an_sdk_frame():
+    from roomscribe.core.gate import SDK_FRAME_BYTES, TAIL_FRAME_FILL
+
+    for already in range(0, 5 * SDK_FRAME_BYTES, CHUNK_BYTES):
+        gate = AudioGate(tail_ms=800)
+        gate.open()
+        gate.process(AudioChunk(bytes(CHUNK_BYTES), 100.0))
+        writes = gate.close(tail=True, stream_bytes=already + CHUNK_BYTES)
+        total = already + CHUNK_BYTES + sum(len(w.pcm) for w in writes)
+        assert total % SDK_FRAME_BYTES == TAIL_FRAME_FILL
+        assert 40 <= len(writes) <= 44  # at least the 800 ms asked for, at most 4 chunks more
+
+
+def test_a_chunk_captured_before_the_resume_but_delivered_after_is_dropped():
+    gate = AudioGate(tail_ms=0)
+    gate.open(at=10.0)
+    late = AudioChunk(b"\x01" * CHUNK_BYTES, 10.0 - CHUNK_MS / 1000)  # ends exactly at the resume
+    straddling = AudioChunk(b"\x02" * CHUNK_BYTES, 10.0 - CHUNK_MS / 2000)
+    assert gate.process(late) == []
+    assert [w.pcm for w in gate.process(straddling)] == [straddling.pcm]
+    assert gate.stats.dropped_after_close == CHUNK_BYTES

@@ -12,6 +12,12 @@ from dataclasses import dataclass
 
 from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
 
+# The Speech SDK (1.53) sends a push stream in whole 100 ms frames and holds a partial frame until it
+# fills. A tail that ends this many bytes into a frame leaves 80 ms of silence held through the pause,
+# so the first live chunk after a resume completes the frame and leaves at once.
+SDK_FRAME_BYTES = 3200
+TAIL_FRAME_FILL = SDK_FRAME_BYTES - CHUNK_BYTES
+
 
 @dataclass(frozen=True, slots=True)
 class Write:
@@ -42,6 +48,7 @@ class AudioGate:
         self._ever_closed = False
         self._live_since_close = False
         self._live_end: float | None = None  # wall clock just after the last live sample written
+        self._opened_at: float | None = None
         self._live = self._silence = self._dropped = self._dropped_after_close = 0
         self._closes = self._opens = 0
 
@@ -56,14 +63,23 @@ class AudioGate:
             opens=self._opens,
         )
 
-    def open(self) -> None:
-        """Live audio flows from the next chunk processed; nothing dropped before is ever sent."""
+    def open(self, at: float | None = None) -> None:
+        """Live audio flows from the next chunk processed; nothing dropped before is ever sent.
+
+        `at` is the wall-clock time of the command: a chunk delivered after it but captured wholly
+        before it was captured while closed, and is dropped too.
+        """
         if not self.is_open:
             self.is_open = True
             self._opens += 1
+            self._opened_at = at
 
-    def close(self, *, tail: bool) -> list[Write]:
-        """Close now; return the silence to write at once (if `tail` and live audio went out since the last close)."""
+    def close(self, *, tail: bool, stream_bytes: int | None = None) -> list[Write]:
+        """Close now; return the silence to write at once (if `tail` and live audio went out since the last close).
+
+        `stream_bytes`, if given, is what the push stream holds so far; the tail is then lengthened (by up
+        to 4 chunks) to end TAIL_FRAME_FILL bytes into an SDK frame.
+        """
         if self.is_open:
             self.is_open = False
             self._closes += 1
@@ -74,12 +90,20 @@ class AudioGate:
         self._live_since_close = False
         silence = bytes(CHUNK_BYTES)
         step = bytes_to_seconds(CHUNK_BYTES)
+        chunks = self.tail_chunks
+        if stream_bytes is not None and stream_bytes % CHUNK_BYTES == 0:
+            while (stream_bytes + chunks * CHUNK_BYTES) % SDK_FRAME_BYTES != TAIL_FRAME_FILL:
+                chunks += 1
         # The tail continues the time of the audio before it, so utterance times stay truthful.
-        writes = [Write(silence, self._live_end + i * step, live=False) for i in range(self.tail_chunks)]
-        self._silence += CHUNK_BYTES * self.tail_chunks
+        writes = [Write(silence, self._live_end + i * step, live=False) for i in range(chunks)]
+        self._silence += CHUNK_BYTES * chunks
         return writes
 
     def process(self, chunk: AudioChunk) -> list[Write]:
+        if self.is_open and self._opened_at is not None and chunk.captured_at + chunk.duration <= self._opened_at:
+            self._dropped += len(chunk.pcm)  # delivered late, but captured while closed
+            self._dropped_after_close += len(chunk.pcm)
+            return []
         if not self.is_open:
             self._dropped += len(chunk.pcm)
             if self._ever_closed:
