@@ -377,8 +377,11 @@ class Daemon:
 
     def _publish_partial(self, event, book: _SessionBook) -> None:
         start, _ = book.timeline.wall_span(event.offset_ticks, 0)
+        # The SDK says "Unknown" while it has no speaker for the words so far (always without
+        # intermediate diarization); the contract says null then.
+        speaker = None if event.speaker == "Unknown" else event.speaker
         self.link.publish_partial(
-            Partial(meeting_id=book.meeting_id, speaker=event.speaker, text=event.text, start=start, room=self.settings.room)
+            Partial(meeting_id=book.meeting_id, speaker=speaker, text=event.text, start=start, room=self.settings.room)
         )
 
 
