@@ -55,7 +55,13 @@ class DemoBroker:
         return self
 
     def _run_amqtt(self, started: threading.Event) -> None:
+        import logging
+
         from amqtt.broker import Broker
+
+        # amqtt logs our own readiness probe (a connect without a packet) as an error; the demo's
+        # output is what a subscriber sees, so the embedded broker stays quiet.
+        logging.getLogger("amqtt").setLevel(logging.CRITICAL)
 
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
