@@ -74,8 +74,8 @@ def _clock(iso: str) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
 
 
-def sent_from(received: bytes, captured: bytes, start: float, end: float) -> bool:
-    """Whether any captured audio between start and end (seconds) is in the stream the service received.
+def sent_from(received: bytes, captured: bytes, start: float, end: float) -> str | None:
+    """Why captured audio between start and end (seconds) is in the stream the service received, or None.
 
     The stream is accounted for piece by piece: captured audio up to the pause, the silent tail, and
     captured audio again from the resume on. (Tone speech repeats identical samples for identical
@@ -88,12 +88,16 @@ def sent_from(received: bytes, captured: bytes, start: float, end: float) -> boo
     while head > 0 and received[head - 1] == 0:
         head -= 1  # silence matches silence: only captured sound proves what was sent
     if head > int(start * BYTES_PER_SECOND):
-        return True
+        return f"captured audio up to {head / BYTES_PER_SECOND:.3f} s was sent (the secret starts at {start:.3f} s)"
     rest = received[head:].lstrip(b"\0").rstrip(b"\0")
     if not rest:
-        return False
+        return None
     resumed_at = captured.find(rest)
-    return resumed_at == -1 or resumed_at < int(end * BYTES_PER_SECOND)
+    if resumed_at == -1:
+        return "the audio sent after the pause is not one piece of the captured audio"
+    if resumed_at < int(end * BYTES_PER_SECOND):
+        return f"audio from {resumed_at / BYTES_PER_SECOND:.3f} s on was sent (the secret ends at {end:.3f} s)"
+    return None
 
 
 def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
@@ -128,9 +132,11 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
         def wait_audio(seconds: float) -> None:
             time.sleep(max(0.0, source.started_at + seconds / speed - time.time()))
 
-        wait_audio((before.end + secret.start) / 2)
+        # The controller acts well clear of the secret: 0.6 s of audio after the sentence before it
+        # (the pause tail finishes that sentence), and 0.5 s after the secret ends.
+        wait_audio(before.end + 0.6)
         printer.command("pause")
-        wait_audio(secret.end + 0.4)
+        wait_audio(secret.end + 0.5)
         printer.command("resume")
         wait_audio(planned[-1].end + 1.0)
         deadline = time.time() + 10
@@ -147,7 +153,10 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
 
     heard = " ".join(p.text for p in decode(received))
     captured = wav.read_bytes()[44:]
-    leaked = secret.text in heard or sent_from(received, captured, secret.start, secret.end)
+    leak = ("the service heard the secret" if secret.text in heard else None) or sent_from(
+        received, captured, secret.start, secret.end
+    )
+    leaked = leak is not None
     published = [t["text"] for t in printer.transcripts]
     print("\nsummary")
     print(f"  utterances published:             {len(published)} of {len(planned)} spoken (1 was said while paused)")
@@ -156,7 +165,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
           f"(of {len(pcm) / 16000:.1f} s captured)")
     print(f"  captured while paused, dropped:   {gate.dropped_bytes / BYTES_PER_SECOND:.1f} s, never buffered or sent")
     print(f"  silence sent to close the phrase: {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
-    print(f"  secret sentence reached service:  {'YES - privacy failure' if leaked else 'no'}")
+    print(f"  secret sentence reached service:  {'YES - privacy failure: ' + leak if leaked else 'no'}")
     if keep_dir:
         (work / "emulator-record.json").write_text(emulator.record.to_json())
         print(f"  files kept in {work}")
