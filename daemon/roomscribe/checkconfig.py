@@ -109,12 +109,12 @@ def speech_key_source(settings) -> str:
 
 def mqtt_password_source(settings) -> str:
     mqtt = settings.mqtt
+    if mqtt.username is None:  # Settings.mqtt_password() looks for no password without a username
+        return "none: no username, the broker is used without authentication"
     if mqtt.password is not None:
         return "the configuration file (mqtt.password)"
     if os.environ.get("ROOMSCRIBE_MQTT_PASSWORD"):
         return "the environment variable ROOMSCRIBE_MQTT_PASSWORD"
-    if mqtt.username is None:
-        return "none: no username, the broker is used without authentication"
     if mqtt.password_file is not None:
         return f"the file {mqtt.password_file} (mqtt.password_file)"
     credential = _credential_file("mqtt-password")

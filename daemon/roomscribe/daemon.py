@@ -26,6 +26,7 @@ from roomscribe.core.backoff import Backoff
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
 from roomscribe.core.timeline import Timeline
+from roomscribe.speech import session as sp
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +186,6 @@ class Daemon:
             self._event("audio_source_ended", {"detail": status.detail})
 
     def _on_speech_event(self, event) -> None:
-        from roomscribe.speech import session as sp
-
         book = self._books.get(event.session)
         if book is None:
             return  # a session we already closed: late events mean nothing now
@@ -422,11 +421,9 @@ def build_source(settings: Settings) -> AudioSource:
 
 
 def session_factory_for(settings: Settings) -> Callable:
-    from roomscribe.speech.session import SpeechSession, target_from_settings
-
     def make(emit, epoch: int):
         key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
-        return SpeechSession(target_from_settings(settings.speech, key), emit, epoch=epoch)
+        return sp.SpeechSession(sp.target_from_settings(settings.speech, key), emit, epoch=epoch)
 
     return make
 
