@@ -1,11 +1,12 @@
 """The least a program can do to transcribe a WAV file with diarization: the footprint benchmark's baseline.
 
-    python bench/bare_push.py --host ws://127.0.0.1:PORT --wav meeting.wav [--key K]
+    python bench/bare_push.py --host ws://127.0.0.1:PORT --wav meeting.wav [--chunk-ms 10] [--partials] [--key K]
 
-One ConversationTranscriber reading a PushAudioInputStream; the file is written in 20 ms chunks at
-real-time pace (each chunk when its last sample would have been captured, as roomscribe's file source
-does); final results are counted. At the end it closes the stream and waits for the session to stop.
-Prints one line: the number of final phrases and the seconds of audio pushed.
+One ConversationTranscriber reading a PushAudioInputStream; the file is written in chunks of --chunk-ms
+at real-time pace (each chunk when its last sample would have been captured, as roomscribe's file source
+does); final results are counted, and with --partials the partial results too (roomscribe asks for both:
+it publishes partials). At the end it closes the stream and waits for the session to stop. Prints one
+line: the number of final phrases (and partials) and the seconds of audio pushed.
 """
 
 from __future__ import annotations
@@ -17,8 +18,7 @@ import wave
 
 import azure.cognitiveservices.speech as speechsdk
 
-CHUNK_BYTES = 640  # 20 ms of 16 kHz 16-bit mono
-BYTES_PER_SECOND = 32000
+BYTES_PER_SECOND = 32000  # 16 kHz 16-bit mono
 
 
 def main() -> int:
@@ -26,7 +26,10 @@ def main() -> int:
     parser.add_argument("--host", required=True)
     parser.add_argument("--wav", required=True)
     parser.add_argument("--key", default="bench")
+    parser.add_argument("--chunk-ms", type=int, default=10, help="chunk length (roomscribe's CHUNK_MS)")
+    parser.add_argument("--partials", action="store_true", help="also take the partial results")
     args = parser.parse_args()
+    chunk_bytes = BYTES_PER_SECOND * args.chunk_ms // 1000
     with wave.open(args.wav, "rb") as wav:
         pcm = wav.readframes(wav.getnframes())
 
@@ -38,7 +41,7 @@ def main() -> int:
     transcriber = speechsdk.transcription.ConversationTranscriber(
         speech_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
     )
-    phrases = 0
+    phrases = partials = 0
     done = threading.Event()
 
     def transcribed(evt) -> None:
@@ -46,21 +49,29 @@ def main() -> int:
         if evt.result.reason == speechsdk.ResultReason.RecognizedSpeech and evt.result.text:
             phrases += 1
 
+    def transcribing(evt) -> None:
+        nonlocal partials
+        if evt.result.text:
+            partials += 1
+
     transcriber.transcribed.connect(transcribed)
+    if args.partials:
+        transcriber.transcribing.connect(transcribing)
     transcriber.session_stopped.connect(lambda evt: done.set())
     transcriber.canceled.connect(lambda evt: done.set())
     transcriber.start_transcribing_async().get()
 
     start = time.monotonic()
-    for begin in range(0, len(pcm), CHUNK_BYTES):
-        chunk = pcm[begin : begin + CHUNK_BYTES]
+    for begin in range(0, len(pcm), chunk_bytes):
+        chunk = pcm[begin : begin + chunk_bytes]
         release = start + (begin + len(chunk)) / BYTES_PER_SECOND
         time.sleep(max(0.0, release - time.monotonic()))
         stream.write(chunk)
     stream.close()  # end of audio: the service answers the rest, then the session stops
     done.wait(10)
     transcriber.stop_transcribing_async().get()
-    print(f"bare_push: {phrases} phrases, {len(pcm) / BYTES_PER_SECOND:.1f} s of audio", flush=True)
+    also = f", {partials} partials" if args.partials else ""
+    print(f"bare_push: {phrases} phrases{also}, {len(pcm) / BYTES_PER_SECOND:.1f} s of audio", flush=True)
     return 0
 
 

@@ -5,10 +5,12 @@
 Two separate processes play the same meeting at real time against two emulators in this process:
 `python -m roomscribe run -c CONFIG` (the whole daemon: file source, gate, state machine, MQTT to a real
 Mosquitto, SQLite outbox) and `python bench/bare_push.py` (PushAudioInputStream + ConversationTranscriber and
-nothing else). Each child's CPU time and peak RSS come from os.wait4 (the kernel's rusage of that child).
+nothing else) in the daemon's chunk size, twice: taking the final results only, and taking the partial
+results too, as the daemon does to publish them. Each child's CPU time comes from os.wait4 (the kernel's
+rusage of that child), its peak RSS from /proc.
 CPU is also read from /proc/PID/stat while the audio streams, which leaves out start-up (imports) and
-shutdown. Both run at once by default (the machine's two cores are shared anyway); --sequential runs them
-one after the other.
+shutdown. All three run at once by default (the machine's two cores are shared anyway); --sequential runs
+them one after the other.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 
 from common import MACHINE, Broker, traceable_meeting, write_pcm_wav
 
-from roomscribe.audio.format import BYTES_PER_SECOND
+from roomscribe.audio.format import BYTES_PER_SECOND, CHUNK_MS
 
 BENCH_DIR = Path(__file__).resolve().parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -192,24 +194,26 @@ def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path,
     return path
 
 
-def print_results(daemon: Footprint, bare: Footprint) -> None:
-    print(f"\n{'':24s} {'roomscribe run':>16s} {'bare_push.py':>16s} {'ratio':>7s}")
+def print_results(results: list[Footprint]) -> None:
+    """One column per process; the ratios are roomscribe's figure over each baseline's."""
+    daemon, baselines = results[0], results[1:]
+    print(f"\n{'':24s}" + "".join(f"{r.name:>16s}" for r in results) + "".join(f"{'ratio':>8s}" for _ in baselines))
 
-    def row(label: str, a: float, b: float, fmt: str) -> None:
-        print(f"{label:24s} {format(a, fmt):>16s} {format(b, fmt):>16s} {a / b:7.2f}")
+    def row(label: str, values: list[float], fmt: str) -> None:
+        ratios = "".join(f"{values[0] / v:8.2f}" for v in values[1:])
+        print(f"{label:24s}" + "".join(f"{format(v, fmt):>16s}" for v in values) + ratios)
 
-    row("CPU s, whole run", daemon.cpu_s, bare.cpu_s, ".2f")
-    row("  user", daemon.user_s, bare.user_s, ".2f")
-    row("  system", daemon.system_s, bare.system_s, ".2f")
-    row("CPU s / audio minute", daemon.cpu_s / daemon.audio_s * 60, bare.cpu_s / bare.audio_s * 60, ".3f")
-    row("  streaming only", daemon.steady_cpu_s / daemon.steady_audio_s * 60,
-        bare.steady_cpu_s / bare.steady_audio_s * 60, ".3f")
-    row("peak RSS, MB", daemon.peak_rss_mb, bare.peak_rss_mb, ".1f")
-    print(f"{'phrases transcribed':24s} {daemon.phrases:16d} {bare.phrases:16d}")
-    print(f"{'exit status':24s} {daemon.exit_status:16d} {bare.exit_status:16d}")
-    print(f"{'wall s':24s} {daemon.wall_s:16.1f} {bare.wall_s:16.1f}")
-    print(f"(streaming only: {daemon.steady_audio_s:.0f} s and {bare.steady_audio_s:.0f} s of audio, from {WARM_UP_S:g} s"
-          " after the first audio frame to the last)")
+    row("CPU s, whole run", [r.cpu_s for r in results], ".2f")
+    row("  user", [r.user_s for r in results], ".2f")
+    row("  system", [r.system_s for r in results], ".2f")
+    row("CPU s / audio minute", [r.cpu_s / r.audio_s * 60 for r in results], ".3f")
+    row("  streaming only", [r.steady_cpu_s / r.steady_audio_s * 60 for r in results], ".3f")
+    row("peak RSS, MB", [r.peak_rss_mb for r in results], ".1f")
+    print(f"{'phrases transcribed':24s}" + "".join(f"{r.phrases:16d}" for r in results))
+    print(f"{'exit status':24s}" + "".join(f"{r.exit_status:16d}" for r in results))
+    print(f"{'wall s':24s}" + "".join(f"{r.wall_s:16.1f}" for r in results))
+    steady = ", ".join(f"{r.steady_audio_s:.0f} s" for r in results)
+    print(f"(streaming only: {steady} of audio, from {WARM_UP_S:g} s after the first audio frame to the last)")
 
 
 def main() -> int:
@@ -223,7 +227,7 @@ def main() -> int:
     print(f"bench_footprint: {args.minutes:g} min of audio at real time, "
           f"{'one after the other' if args.sequential else 'both at once'}; machine: {MACHINE}")
     with tempfile.TemporaryDirectory(prefix="bench-footprint-") as tmp, Broker() as broker, \
-            EmulatorThread() as daemon_emu, EmulatorThread() as bare_emu:
+            EmulatorThread() as daemon_emu, EmulatorThread() as bare_emu, EmulatorThread() as partials_emu:
         workdir = Path(tmp)
         pcm, planned = traceable_meeting(meeting_script(args.minutes))
         wav = write_pcm_wav(workdir / "meeting.wav", pcm)
@@ -232,18 +236,23 @@ def main() -> int:
                                emulator_url=daemon_emu.host_url, wav=wav, workdir=workdir)
         daemon = Child("roomscribe", [sys.executable, "-m", "roomscribe", "run", "-c", str(config)],
                        daemon_emu, len(pcm), workdir / "roomscribe.log", stop_when_done=True)
-        bare = Child("bare", [sys.executable, str(BENCH_DIR / "bare_push.py"), "--host", bare_emu.host_url,
-                              "--wav", str(wav)], bare_emu, len(pcm), workdir / "bare.log", stop_when_done=False)
+        bare_argv = [sys.executable, str(BENCH_DIR / "bare_push.py"), "--wav", str(wav), "--chunk-ms", str(CHUNK_MS)]
+        children = [
+            daemon,
+            Child("bare", bare_argv + ["--host", bare_emu.host_url], bare_emu, len(pcm), workdir / "bare.log",
+                  stop_when_done=False),
+            Child("bare+partials", bare_argv + ["--host", partials_emu.host_url, "--partials"], partials_emu,
+                  len(pcm), workdir / "bare-partials.log", stop_when_done=False),
+        ]
         if args.sequential:
-            results = [daemon.start().join(), bare.start().join()]
+            results = [child.start().join() for child in children]
         else:
-            daemon.start()
-            bare.start()
-            results = [daemon.join(), bare.join()]
-        for child in (daemon, bare):
+            results = [child.start() for child in children]
+            results = [child.join() for child in children]
+        for child in children:
             tail = child.log_path.read_text(errors="replace").strip().splitlines()[-3:]
             print(f"{child.name} output (last lines): {' | '.join(tail) if tail else '(none)'}")
-    print_results(*results)
+    print_results(results)
     print(f"planned utterances: {len(planned)}")
     return 0
 

@@ -133,7 +133,7 @@ class Roomscribe:
         daemon = self.runner.daemon
 
         def act():
-            stats = daemon.gate.stats
+            stats = daemon.audio_path.stats
             daemon._command(name, None)
             return stats
 

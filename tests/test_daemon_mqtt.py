@@ -165,7 +165,7 @@ class StateProbe:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            gate_open = self._runner.daemon.gate.is_open  # read first: as close to arrival as possible
+            gate_open = self._runner.daemon.audio_path.is_open  # read first: as close to arrival as possible
             with self._lock:
                 self.seen.append((json.loads(msg.payload), gate_open))
         except Exception as exc:  # never into paho's thread
@@ -202,7 +202,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         assert done.returncode == exitcodes.OK, done.stderr
         assert "state: paused" in done.stdout and "request e2e-pause-1" in done.stdout, done.stdout
         assert f"meeting {meeting_id}" in done.stdout
-        assert runner.daemon.gate.is_open is False
+        assert runner.daemon.audio_path.is_open is False
 
         done = roomscribe("status", "-c", str(config))
         assert done.returncode == exitcodes.OK, done.stderr
@@ -213,7 +213,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         answer = json.loads(done.stdout)
         assert answer["state"] == "transcribing" and answer["request_id"].startswith("cli-")
         assert answer["meeting_id"] == meeting_id and answer["speaker_epoch"] == 1  # the same cloud session
-        assert runner.daemon.gate.is_open is True
+        assert runner.daemon.audio_path.is_open is True
 
         first = roomscribe("pause", "-c", str(config), "--request-id", "e2e-pause-2")
         again = roomscribe("pause", "-c", str(config), "--request-id", "e2e-pause-3")
@@ -221,7 +221,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         # Asking for what is already true is acknowledged: the unchanged state with the new request_id.
         assert again.returncode == exitcodes.OK, again.stderr
         assert "state: paused" in again.stdout and "request e2e-pause-3" in again.stdout, again.stdout
-        assert runner.daemon.gate.stats.closes == 2  # the second pause closed nothing
+        assert runner.daemon.audio_path.stats.closes == 2  # the second pause closed nothing
 
         done = roomscribe("stop", "-c", str(config))
         # The first state that echoes the request: the sentence in flight is being finished.
@@ -284,7 +284,7 @@ def test_home_assistant_switch_pauses_and_shows_paused_only_once_the_gate_is_clo
             rec.publish("meeting/paused/set", "ON")
             at, paused, gate_open = probe.next("paused")
             assert gate_open is False, "meeting/state said paused while the gate was still open"
-            assert runner.daemon.gate.stats.closes == 1
+            assert runner.daemon.audio_path.stats.closes == 1
 
             rec.publish("meeting/paused/set", "OFF")
             _, resumed, gate_open = probe.next("transcribing", after=at)

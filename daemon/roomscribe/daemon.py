@@ -1,9 +1,11 @@
 """The owner of the daemon's state, and `roomscribe run`.
 
-Everything that changes state runs on one asyncio loop: captured chunks, MQTT commands and Speech
-SDK events arrive from their library threads through `loop.call_soon_threadsafe`. The state machine
-decides and returns effects; this module carries them out. Starting and finishing a cloud session
-block for up to seconds, so they run in a worker thread and report back as events.
+Everything that changes state runs on one asyncio loop: MQTT commands, Speech SDK events and the
+audio source's status reports arrive from their library threads through `loop.call_soon_threadsafe`.
+The state machine decides and returns effects; this module carries them out. Captured chunks are the
+exception: they go through the gate to the push stream on the capture thread (audio_path.py), and
+the owner only opens, closes and re-targets that path. Starting and finishing a cloud session block
+for up to seconds, so they run in a worker thread and report back as events.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from roomscribe import exitcodes
-from roomscribe.audio.format import AudioChunk
 from roomscribe.audio.source import AudioSource, SourceStatus
+from roomscribe.audio_path import AudioPath
 from roomscribe.config import Settings
 from roomscribe.core import states
 from roomscribe.core.backoff import Backoff
@@ -74,7 +76,7 @@ class Daemon:
             auth_retry_s=speech.auth_retry_minutes * 60,
             clock=clock,
         )
-        self.gate = AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS)
+        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS))
         self.session = None
         self._books: dict[object, _SessionBook] = {}
         self._seq: dict[str, int] = {}
@@ -106,7 +108,7 @@ class Daemon:
     async def run(self, stop: asyncio.Event) -> int:
         self._loop = asyncio.get_running_loop()
         self.link.start()
-        self.source.start(self._handover(self._on_chunk), self._handover(self._on_source_status))
+        self.source.start(self.audio_path.feed, self._handover(self._on_source_status))
         self._publish_state()
         if self.settings.meeting.autostart:
             self._command("start", None)
@@ -165,9 +167,6 @@ class Daemon:
         self._run_effects()
         if result.accepted and not result.changed:
             self._publish_state(request_id=request_id)  # acknowledged: the state is already what was asked
-
-    def _on_chunk(self, chunk: AudioChunk) -> None:
-        self._write(self.gate.process(chunk))
 
     def _on_source_status(self, status: SourceStatus) -> None:
         self.source_status = status
@@ -242,7 +241,8 @@ class Daemon:
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
             return self._run_effects()
         self.session = session
-        self._books[session] = _SessionBook(Timeline(), self.machine.meeting_id)
+        book = self._books[session] = _SessionBook(Timeline(), self.machine.meeting_id)
+        self.audio_path.attach(session, book.timeline)
         future = self._loop.run_in_executor(self._workers, session.start)
         future.add_done_callback(lambda f: self._session_started(session, f))
 
@@ -259,6 +259,7 @@ class Daemon:
 
     def _do_CloseSession(self, effect) -> None:
         session, self.session = self.session, None
+        self.audio_path.detach()
         self._set_speech_connected(False)
         if session is None:
             self._loop.call_soon(self._session_closed, None)
@@ -276,11 +277,10 @@ class Daemon:
 
     def _do_GateOpen(self, effect) -> None:
         self._closes_while_paused = 0
-        self.gate.open(at=self._clock())
+        self.audio_path.open(at=self._clock())
 
     def _do_GateClose(self, effect) -> None:
-        written = self.session.written_bytes if self.session is not None else 0
-        self._write(self.gate.close(tail=effect.tail, stream_bytes=written))
+        self.audio_path.close(tail=effect.tail)
 
     def _do_ScheduleRetry(self, effect) -> None:
         self._schedule("retry", effect.delay_s, self.machine.retry_due)
@@ -317,15 +317,6 @@ class Daemon:
 
     # -- outputs -------------------------------------------------------------------------------
 
-    def _write(self, writes) -> None:
-        session = self.session
-        if session is None or not writes:
-            return
-        book = self._books[session]
-        for write in writes:
-            session.write(write.pcm)
-            book.timeline.append(write)
-
     def _publish_state(self, request_id: str | None = None) -> None:
         m = self.machine
         message = StateMessage(
@@ -354,7 +345,7 @@ class Daemon:
             self.link.set_speech_connected(connected)
 
     def _publish_utterance(self, event, book: _SessionBook) -> None:
-        start, end = book.timeline.wall_span(event.offset_ticks, event.duration_ticks)
+        start, end = self.audio_path.wall_span(book.timeline, event.offset_ticks, event.duration_ticks)
         seq = self._seq.get(book.meeting_id, 0) + 1
         self._seq[book.meeting_id] = seq
         utterance = Utterance(
@@ -375,7 +366,7 @@ class Daemon:
         self.utterances_published += 1
 
     def _publish_partial(self, event, book: _SessionBook) -> None:
-        start, _ = book.timeline.wall_span(event.offset_ticks, 0)
+        start, _ = self.audio_path.wall_span(book.timeline, event.offset_ticks, 0)
         # The SDK says "Unknown" while it has no speaker for the words so far (always without
         # intermediate diarization); the contract says null then.
         speaker = None if event.speaker == "Unknown" else event.speaker
@@ -466,7 +457,7 @@ async def run_daemon(
     )
     holder["daemon"] = daemon
     if on_built is not None:
-        on_built(daemon)  # tests and the demo look inside (gate counters, the loop)
+        on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
     try:
         return await daemon.run(stop)
     finally:

@@ -142,7 +142,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
         deadline = time.time() + 10
         while len(printer.transcripts) < len(planned) - 1 and time.time() < deadline:
             time.sleep(0.1)
-        gate = runner.daemon.gate.stats
+        gate = runner.daemon.audio_path.stats
     finally:
         runner.stop()
         time.sleep(0.3)

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from roomscribe.audio.format import CHUNK_BYTES, SAMPLE_RATE
+from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
 from roomscribe.audio.microphone import MicrophoneSource, capture_devices
 from roomscribe.core.backoff import Backoff
 from roomscribe.emulator import tonespeech
@@ -50,6 +50,8 @@ def capture():
     for source in started:
         source.stop()
 
+CHUNK_S = CHUNK_MS / 1000
+
 
 def pulse_index() -> int:
     import pyaudio
@@ -61,7 +63,7 @@ def pulse_index() -> int:
         pa.terminate()
 
 
-def test_default_device_gives_20ms_chunks_stamped_with_the_wall_clock(pulse, capture):
+def test_default_device_gives_whole_chunks_stamped_with_the_wall_clock(pulse, capture):
     source, recorder = capture("default")
     recorder.wait_for_chunks(100, FIRST_AUDIO_TIMEOUT)
     source.stop()
@@ -71,11 +73,11 @@ def test_default_device_gives_20ms_chunks_stamped_with_the_wall_clock(pulse, cap
     assert {len(a.chunk.pcm) for a in arrivals} == {CHUNK_BYTES}
     times = np.array([a.chunk.captured_at for a in arrivals])
     assert np.all(np.diff(times) > 0)
-    assert np.median(np.diff(times)) == pytest.approx(0.02, abs=0.001)
+    assert np.median(np.diff(times)) == pytest.approx(CHUNK_S, abs=0.001)
     # Stamped with the capture time of the first sample: never after the chunk was handed over, and
     # close to it (the whole chunk had to be captured first; scheduling adds a little).
     delays = np.array([a.received_at for a in arrivals]) - times
-    assert delays.min() >= 0.02 - 0.005
+    assert delays.min() >= CHUNK_S - 0.005
     assert np.median(delays) < 0.3
     assert source.overflows == 0
 

@@ -10,13 +10,15 @@ import time
 import numpy as np
 import pytest
 
-from roomscribe.audio.format import CHUNK_BYTES, SAMPLE_RATE
+from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
 from roomscribe.audio.source import AudioSourceError
 from roomscribe.audio.wavfile import WavFileSource, load_pcm
 from roomscribe.emulator import tonespeech
 from tests.support.audio_recorder import SourceRecorder
 
 PCM_TAG, FLOAT_TAG, EXTENSIBLE_TAG = 1, 3, 0xFFFE
+
+CHUNK_S = CHUNK_MS / 1000
 
 
 def wav_bytes(
@@ -202,29 +204,30 @@ def test_a_file_plays_in_order_at_its_pace_then_ends(tmp_path, speed):
 
     assert source.duration == pytest.approx(seconds)
     chunks = recorder.chunks
-    assert len(chunks) == int(seconds * 50) and {len(c.pcm) for c in chunks} == {CHUNK_BYTES}
+    assert len(chunks) == round(seconds / CHUNK_S) and {len(c.pcm) for c in chunks} == {CHUNK_BYTES}
     assert b"".join(c.pcm for c in chunks) == data
     assert recorder.kinds() == ["opened", "ended"]
     # Paced, not dumped: the whole file takes at least about its duration / speed.
     assert took >= 0.8 * seconds / speed
     times = np.array([c.captured_at for c in chunks])
-    assert np.diff(times) == pytest.approx(np.full(len(times) - 1, 0.02 / speed), abs=1e-6)
+    assert np.diff(times) == pytest.approx(np.full(len(times) - 1, CHUNK_S / speed), abs=1e-6)
     assert source.started_at == times[0]
     # No chunk is handed over before its last sample would have been captured.
     for arrival in recorder.arrivals:
-        assert arrival.received_at >= arrival.chunk.captured_at + 0.02 / speed - 0.002
+        assert arrival.received_at >= arrival.chunk.captured_at + CHUNK_S / speed - 0.002
     assert abs(times[0] - time.time()) < 60  # wall-clock epoch seconds, not monotonic time
 
 
 def test_the_last_chunk_may_be_short(tmp_path):
-    data = pcm16(sine(440, 0.2))[: 2 * 1610]
+    data = pcm16(sine(440, 0.2))[: 5 * CHUNK_BYTES + 20]
     _, recorder, _ = play(write(tmp_path / "m.wav", data), speed=10.0)
-    assert [len(c.pcm) for c in recorder.chunks] == [CHUNK_BYTES] * 5 + [2 * 10]
+    assert [len(c.pcm) for c in recorder.chunks] == [CHUNK_BYTES] * 5 + [20]
     assert recorder.kinds()[-1] == "ended"
 
 
 def test_a_looped_file_starts_again_without_a_gap_until_stopped(tmp_path):
-    data = pcm16(sine(440, 0.2) + np.linspace(-3000, 3000, int(0.2 * SAMPLE_RATE)))  # 10 chunks
+    seconds = 10 * CHUNK_S  # 10 chunks a pass
+    data = pcm16(sine(440, seconds) + np.linspace(-3000, 3000, round(seconds * SAMPLE_RATE)))
     source, recorder, _ = play(write(tmp_path / "m.wav", data), speed=5.0, loop=True, count=35)
 
     after_stop = len(recorder.chunks)
@@ -236,11 +239,11 @@ def test_a_looped_file_starts_again_without_a_gap_until_stopped(tmp_path):
     passes = len(joined) // len(data)
     assert passes >= 3 and joined == (data * (passes + 1))[: len(joined)]
     times = np.array([c.captured_at for c in chunks])
-    assert np.diff(times) == pytest.approx(np.full(len(times) - 1, 0.02 / 5), abs=1e-6)  # continuous across passes
+    assert np.diff(times) == pytest.approx(np.full(len(times) - 1, CHUNK_S / 5), abs=1e-6)  # continuous across passes
     # started_at is the first sample of the latest pass: the last chunk's, or the next one's if
     # the stop came between the two passes.
     last_pass = (len(chunks) - 1) // 10
-    assert any(source.started_at == pytest.approx(times[0] + k * 0.04, abs=1e-6) for k in (last_pass, last_pass + 1))
+    assert any(source.started_at == pytest.approx(times[0] + k * seconds / 5, abs=1e-6) for k in (last_pass, last_pass + 1))
 
 
 def test_stopping_mid_file_reports_no_end(tmp_path):

@@ -54,17 +54,18 @@ def test_tail_silence_is_not_from_the_file_and_live_audio_after_it_is(meeting):
     pcm, _ = meeting
     playback = common.Playback(pcm, started_at=1000.0)
     assert playback.locate(bytes(3200)) is None
-    live = pcm[64000 : 64000 + 640]
-    found = playback.locate(bytes(2560) + live)
-    assert found is not None and 64000 <= found < 64000 + 640
+    live = pcm[64000 : 64000 + CHUNK_BYTES]
+    found = playback.locate(bytes(3200 - CHUNK_BYTES) + live)
+    assert found is not None and 64000 <= found < 64000 + CHUNK_BYTES
     assert playback.captured_at(found) == pytest.approx(1000.0 + 64000 / BYTES_PER_SECOND)
 
 
 def test_chunks_between_takes_whole_chunks_only(meeting):
     pcm, _ = meeting
     playback = common.Playback(pcm, started_at=1000.0)
-    chunks = playback.chunks_between(1000.0 + 0.015, 1000.0 + 0.105)
-    # Chunks start every 20 ms: those at 20, 40, 60 and 80 ms lie wholly inside; 0 and 100 ms stick out.
+    chunk_s = CHUNK_BYTES / BYTES_PER_SECOND
+    chunks = playback.chunks_between(1000.0 + 0.75 * chunk_s, 1000.0 + 5.25 * chunk_s)
+    # Chunks 1 to 4 lie wholly inside; chunks 0 and 5 stick out.
     assert [position for position, _ in chunks] == [CHUNK_BYTES, 2 * CHUNK_BYTES, 3 * CHUNK_BYTES, 4 * CHUNK_BYTES]
     assert all(data == pcm[p : p + CHUNK_BYTES] for p, data in chunks)
 

@@ -10,7 +10,7 @@ T0 = 1_700_000_000.0
 
 
 def chunk(index: int) -> AudioChunk:
-    """A 20 ms chunk whose bytes say which chunk it is, captured at T0 + index * 20 ms."""
+    """A chunk whose bytes say which chunk it is, captured at T0 + index * CHUNK_MS."""
     marker = index.to_bytes(4, "little")
     return AudioChunk(marker * (CHUNK_BYTES // 4), T0 + index * CHUNK_S)
 
@@ -41,10 +41,13 @@ def test_close_returns_a_tail_of_silence_that_continues_the_live_time():
     assert all(w.pcm == bytes(CHUNK_BYTES) and not w.live for w in tail)
     live_end = chunk(4).captured_at + CHUNK_S
     assert [w.wall_clock for w in tail] == pytest.approx([live_end + i * CHUNK_S for i in range(len(tail))])
-    assert gate.stats.silence_bytes_written == 40 * CHUNK_BYTES
+    assert gate.stats.silence_bytes_written == 800 // CHUNK_MS * CHUNK_BYTES
 
 
-@pytest.mark.parametrize("tail_ms, chunks", [(0, 0), (1, 1), (20, 1), (21, 2), (800, 40), (810, 41)])
+@pytest.mark.parametrize(
+    "tail_ms, chunks",
+    [(0, 0), (1, 1), (CHUNK_MS, 1), (CHUNK_MS + 1, 2), (40 * CHUNK_MS, 40), (40 * CHUNK_MS + 10, 41)],
+)
 def test_tail_length_is_rounded_up_to_whole_chunks(tail_ms, chunks):
     gate = AudioGate(tail_ms=tail_ms)
     gate.open()
@@ -81,7 +84,7 @@ def test_nothing_captured_after_close_is_ever_returned():
 
 
 def test_counters():
-    gate = AudioGate(tail_ms=100)
+    gate = AudioGate(tail_ms=5 * CHUNK_MS)
     gate.process(chunk(0))  # before the first open
     gate.open()
     gate.process(chunk(1))
@@ -148,8 +151,11 @@ def test_the_gate_passes_exactly_what_was_captured_while_open(ops, tail_ms):
     assert bytes_to_seconds(silence_out) <= stats.closes * -(-tail_ms // CHUNK_MS) * CHUNK_S + 1e-9
 
 
-def test_tail_ends_four_chunks_into_an_sdk_frame():
+def test_tail_ends_one_chunk_short_of_a_whole_sdk_frame():
     from roomscribe.core.gate import SDK_FRAME_BYTES, TAIL_FRAME_FILL
+
+    assert TAIL_FRAME_FILL == SDK_FRAME_BYTES - CHUNK_BYTES  # the next live chunk completes the frame
+    chunks_per_frame = SDK_FRAME_BYTES // CHUNK_BYTES
 
     for already in range(0, 5 * SDK_FRAME_BYTES, CHUNK_BYTES):
         gate = AudioGate(tail_ms=800)
@@ -158,7 +164,8 @@ def test_tail_ends_four_chunks_into_an_sdk_frame():
         writes = gate.close(tail=True, stream_bytes=already + CHUNK_BYTES)
         total = already + CHUNK_BYTES + sum(len(w.pcm) for w in writes)
         assert total % SDK_FRAME_BYTES == TAIL_FRAME_FILL
-        assert 40 <= len(writes) <= 44  # at least the 800 ms asked for, at most 4 chunks more
+        # at least the 800 ms asked for, at most one frame less one chunk more
+        assert 800 // CHUNK_MS <= len(writes) <= 800 // CHUNK_MS + chunks_per_frame - 1
 
 
 def test_a_chunk_captured_before_the_resume_but_delivered_after_is_dropped():

@@ -19,10 +19,10 @@ def live(at: float, size: int = CHUNK_BYTES) -> Write:
 
 def test_live_audio_maps_every_sample_exactly():
     timeline = Timeline()
-    for i in range(500):  # 10 s of 20 ms chunks
+    for i in range(round(10 / CHUNK_S)):  # 10 s of chunks
         timeline.append(live(T0 + i * CHUNK_S))
     assert timeline.segment_count == 1
-    assert timeline.written_bytes == 500 * CHUNK_BYTES
+    assert timeline.written_bytes == 320_000
     for sample in (0, 1, 319, 320, 12_345, 159_999):
         assert timeline.wall_at_ticks(sample * TICKS_PER_SAMPLE) == pytest.approx(T0 + sample / SAMPLE_RATE, abs=1e-6)
     # Between samples (the SDK's ticks are finer than samples) time runs on linearly.
@@ -33,29 +33,31 @@ def test_live_audio_maps_every_sample_exactly():
 def test_a_pause_is_a_gap_in_wall_time_but_not_in_the_stream():
     """Real gate, real timeline: 2 s live, pause (tail), 60 s withheld, 1 s live after the resume."""
     gate, timeline = AudioGate(tail_ms=800), Timeline()
-    captured = [AudioChunk(bytes(CHUNK_BYTES), T0 + i * CHUNK_S) for i in range(3150)]
+    n_live, n_tail, n_withheld, n_after = round(2 / CHUNK_S), 800 // CHUNK_MS, round(60 / CHUNK_S), round(1 / CHUNK_S)
+    resumed = n_live + n_withheld
+    captured = [AudioChunk(bytes(CHUNK_BYTES), T0 + i * CHUNK_S) for i in range(resumed + n_after)]
     gate.open()
-    for c in captured[:100]:
+    for c in captured[:n_live]:
         for w in gate.process(c):
             timeline.append(w)
     for w in gate.close(tail=True):
         timeline.append(w)
-    for c in captured[100:3100]:
+    for c in captured[n_live:resumed]:
         assert gate.process(c) == []
     gate.open()
-    for c in captured[3100:]:
+    for c in captured[resumed:]:
         for w in gate.process(c):
             timeline.append(w)
 
-    live_before, tail, live_after = 100 * CHUNK_TICKS, 40 * CHUNK_TICKS, 50 * CHUNK_TICKS
-    assert timeline.written_bytes == (100 + 40 + 50) * CHUNK_BYTES  # the 60 s withheld are not in the stream
+    live_before, tail, live_after = n_live * CHUNK_TICKS, n_tail * CHUNK_TICKS, n_after * CHUNK_TICKS
+    assert timeline.written_bytes == (n_live + n_tail + n_after) * CHUNK_BYTES  # the 60 s withheld are not in the stream
     assert timeline.segment_count == 2  # live + tail continue each other; the resume starts a segment
     # The tail continues the time of the audio before the pause...
     assert timeline.wall_at_ticks(live_before) == pytest.approx(T0 + 2.0, abs=1e-6)
     last_tail_sample = timeline.wall_at_ticks(live_before + tail - TICKS_PER_SAMPLE)
     assert last_tail_sample == pytest.approx(T0 + 2.8 - 1 / SAMPLE_RATE, abs=1e-6)
     # ...and the first sample after it is the first sample captured after the resume.
-    resume_at = captured[3100].captured_at
+    resume_at = captured[resumed].captured_at
     assert timeline.wall_at_ticks(live_before + tail) == pytest.approx(resume_at, abs=1e-6)
     assert timeline.wall_at_ticks(live_before + tail + live_after // 2) == pytest.approx(resume_at + 0.5, abs=1e-6)
     # A phrase closed by the tail ends before the pause's gap, not after it.
@@ -83,7 +85,7 @@ def test_a_span_is_never_inverted_and_zero_length_spans_are_instants():
 
 
 def test_hours_of_audio_with_pauses_keep_few_segments():
-    """Three hours of 20 ms chunks with a pause every 30 minutes: one segment per resume."""
+    """Three hours of chunks with a pause every 30 minutes: one segment per resume."""
     timeline = Timeline()
     chunks_per_half_hour = 30 * 60 * 1000 // CHUNK_MS
     for half_hour in range(6):

@@ -9,8 +9,10 @@ SAMPLE_WIDTH = 2  # bytes
 BITS = SAMPLE_WIDTH * 8
 CHANNELS = 1
 BYTES_PER_SECOND = SAMPLE_RATE * SAMPLE_WIDTH * CHANNELS
-# 20 ms chunks: the gate acts per chunk, so this bounds how late a pause or resume takes effect.
-CHUNK_MS = 20
+# 10 ms chunks: the gate acts per chunk, so this bounds how late a pause or resume takes effect, and
+# a resume waits for the next chunk (half a chunk on average; docs/BENCHMARKS.md). Chunks go straight
+# from the capture thread to the push stream, so the extra wake-ups cost little.
+CHUNK_MS = 10
 CHUNK_BYTES = BYTES_PER_SECOND * CHUNK_MS // 1000
 
 TICKS_PER_SECOND = 10_000_000  # the Speech service counts in 100 ns ticks

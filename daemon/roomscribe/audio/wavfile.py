@@ -153,7 +153,10 @@ class WavFileSource:
             pcm = self._pcm[begin : begin + CHUNK_BYTES]
             offset = bytes_to_seconds(begin) / self._speed
             release = start_mono + offset + bytes_to_seconds(len(pcm)) / self._speed
-            if self._stop.wait(max(0.0, release - time.monotonic())):
+            # A plain sleep, then the flag: Event.wait costs several times more CPU per chunk, and
+            # a stop still takes effect within one chunk.
+            time.sleep(max(0.0, release - time.monotonic()))
+            if self._stop.is_set():
                 return False
             try:
                 on_chunk(AudioChunk(pcm, start_wall + offset))

@@ -1,6 +1,6 @@
 """The gate between capture and the push stream: while it is closed, no audio leaves the device.
 
-The owner passes every captured chunk through `process`. Closed, the chunk is dropped at once, never
+Every captured chunk goes through `process` (on the capture thread, see audio_path.py). Closed, the chunk is dropped at once, never
 buffered, so a pause cannot leak audio later either. Closing can add a "tail" of silence, just long
 enough for the service to end the phrase in flight, so the last words before a pause or stop are
 transcribed. The gate keeps no reference to the audio it drops.
@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
 
 # The Speech SDK (1.53) sends a push stream in whole 100 ms frames and holds a partial frame until it
-# fills. A tail that ends this many bytes into a frame leaves 80 ms of silence held through the pause,
-# so the first live chunk after a resume completes the frame and leaves at once.
+# fills. A tail that ends one chunk short of a whole frame leaves that much silence held through the
+# pause, so the first live chunk after a resume completes the frame and leaves at once.
 SDK_FRAME_BYTES = 3200
 TAIL_FRAME_FILL = SDK_FRAME_BYTES - CHUNK_BYTES
 
@@ -77,8 +77,8 @@ class AudioGate:
     def close(self, *, tail: bool, stream_bytes: int | None = None) -> list[Write]:
         """Close now; return the silence to write at once (if `tail` and live audio went out since the last close).
 
-        `stream_bytes`, if given, is what the push stream holds so far; the tail is then lengthened (by up
-        to 4 chunks) to end TAIL_FRAME_FILL bytes into an SDK frame.
+        `stream_bytes`, if given, is what the push stream holds so far; the tail is then lengthened (by less
+        than one SDK frame) to end TAIL_FRAME_FILL bytes into an SDK frame.
         """
         if self.is_open:
             self.is_open = False

@@ -5,7 +5,7 @@ stream, so an offset names a byte of what was written, and each write knows the 
 its first sample. A pause leaves a gap in wall time but none in the stream, which is why offsets alone
 cannot give times.
 
-Writes that continue one another in wall time (the usual case: 20 ms chunks back to back) merge into
+Writes that continue one another in wall time (the usual case: chunks back to back) merge into
 one segment, so hours of audio keep a handful of segments: one per resume, plus one per clock jump of
 the capture source.
 """
