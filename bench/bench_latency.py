@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from roomscribe.background import DaemonThread  # noqa: E402
-from roomscribe.config import Settings  # noqa: E402
+from roomscribe.config import settings_from_data  # noqa: E402
 from roomscribe.emulator.server import EmulatorThread  # noqa: E402
 from roomscribe.mqtt.commands import Command  # noqa: E402
 from tests.support.daemon_harness import write_script_wav  # noqa: E402
@@ -126,7 +126,7 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
     broker = Mosquitto(directory).start()
     try:
         with EmulatorThread(key=KEY) as emulator:
-            settings = Settings.model_validate({
+            settings = settings_from_data({
                 "room": "bench",
                 "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / "outbox.sqlite3"),
                          "discovery": False},

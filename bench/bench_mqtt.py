@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import paho.mqtt.client as mqtt  # noqa: E402
 
-from roomscribe.config import Settings  # noqa: E402
+from roomscribe.config import Settings, settings_from_data  # noqa: E402
 from roomscribe.core.records import encode  # noqa: E402
 from roomscribe.mqtt.connection import set_nodelay  # noqa: E402
 from roomscribe.mqtt.link import MAX_INFLIGHT, MqttLink  # noqa: E402
@@ -36,7 +36,7 @@ from tests.support.mqtt_link_process import utterance  # noqa: E402
 
 
 def settings_for(broker: Mosquitto, directory: Path, name: str) -> Settings:
-    return Settings.model_validate({
+    return settings_from_data({
         "room": "bench",
         "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / f"{name}.sqlite3"),
                  "reconnect_max_delay": 1, "discovery": False},

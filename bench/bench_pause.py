@@ -109,9 +109,9 @@ class Roomscribe:
 
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
         from roomscribe.background import DaemonThread
-        from roomscribe.config import Settings
+        from roomscribe.config import settings_from_data
 
-        settings = Settings.model_validate({
+        settings = settings_from_data({
             "room": room,
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": room,
                      "outbox_path": str(workdir / f"{room}-outbox.sqlite3"), "discovery": False},

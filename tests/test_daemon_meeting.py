@@ -8,7 +8,7 @@ import time
 import jsonschema
 import pytest
 
-from roomscribe.config import Settings
+from roomscribe.config import Settings, settings_from_data
 from roomscribe.emulator.tonespeech import decode
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 
@@ -26,7 +26,7 @@ Guest-1: Agreed, we move on.
 
 
 def make_settings(tmp_path, broker, emulator, wav, **speech) -> Settings:
-    return Settings.model_validate(
+    return settings_from_data(
         {
             "room": "testroom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from roomscribe.config import Settings
+from roomscribe.config import Settings, settings_from_data
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 from tests.support.pulse import PulseServer, pulse_available
 
@@ -28,7 +28,7 @@ def pulse(monkeypatch):
 
 
 def mic_settings(tmp_path, broker, emulator) -> Settings:
-    return Settings.model_validate(
+    return settings_from_data(
         {
             "room": "microom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},

@@ -107,7 +107,8 @@ def states(rec: Recorder) -> list[dict]:
 
 
 def wait_state(rec: Recorder, state: str, timeout: float = 30.0) -> dict:
-    return rec.wait_for(lambda: next((s for s in reversed(states(rec)) if s["state"] == state), None),
+    """The latest state message, once it says `state` (an earlier one, e.g. the idle at start-up, does not count)."""
+    return rec.wait_for(lambda: next((s for s in states(rec)[-1:] if s["state"] == state), None),
                         timeout, f"state {state}")
 
 

@@ -1,127 +1,159 @@
-"""Configuration: YAML read with pyyaml, validated by pydantic, unknown keys rejected.
+"""Configuration: YAML read with pyyaml, validated by msgspec, unknown keys rejected.
 
-Errors name the key path, the offending value, the reason and (when known) the line in the file.
-Secrets can come from the file, the environment, a file of their own, or systemd's
-$CREDENTIALS_DIRECTORY; they are SecretStr so they never print.
+msgspec rather than pydantic: the same strict, declarative validation (types, bounds, patterns, a
+description on every field) for a tenth of the memory. Importing pydantic and building these models
+cost the daemon about 11 MB of its resident memory, msgspec about 1 MB (docs/BENCHMARKS.md, footprint).
+
+Errors name the key path, the offending value, the reason and (when known) the line in the file;
+every problem of a file is reported at once (config_problems.py). Secrets can come from the file,
+the environment, a file of their own, or systemd's $CREDENTIALS_DIRECTORY; they are `Secret`s, which
+never print.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import msgspec
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from roomscribe.config_problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
+
+__all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
+           "settings_to_data", "redacted_dump", "default_config_path", "SECRET_KEYS"]
 
 DEFAULT_CONFIG_PATH = Path("/etc/roomscribe/config.yaml")
 ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Secret:
+    """A key or password: its value only through get_secret_value(), never in a repr, a log or a dump."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
 
-class MqttTls(_Strict):
-    ca_file: Path | None = Field(None, description="CA certificate (PEM) used to verify the broker")
-    cert_file: Path | None = Field(None, description="client certificate (PEM) for mutual TLS")
-    key_file: Path | None = Field(None, description="client private key (PEM) for mutual TLS")
-    check_hostname: bool = Field(True, description="verify that the broker certificate names the host")
+def _option(kind: Any, description: str, **constraints: Any) -> Any:
+    """A field type with its description and constraints (constraints go on the non-None type: `_option(...) | None`)."""
+    return Annotated[kind, msgspec.Meta(description=description, **constraints)]
 
-    @model_validator(mode="after")
-    def _cert_needs_key(self) -> "MqttTls":
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class MqttTls(_Section):
+    ca_file: _option(Path | None, "CA certificate (PEM) used to verify the broker") = None
+    cert_file: _option(Path | None, "client certificate (PEM) for mutual TLS") = None
+    key_file: _option(Path | None, "client private key (PEM) for mutual TLS") = None
+    check_hostname: _option(bool, "verify that the broker certificate names the host") = True
+
+    def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
-        return self
 
 
-class MqttSettings(_Strict):
-    host: str = Field("localhost", description="broker host name or address")
-    port: int = Field(1883, ge=1, le=65535, description="broker port (8883 is usual with TLS)")
-    base_topic: str = Field("meeting", pattern=r"^[^#+\s][^#+]*$", description="prefix of every roomscribe topic")
-    client_id: str | None = Field(None, description="MQTT client id; default roomscribe-<room>")
-    protocol: Literal["3.1.1", "5"] = Field("3.1.1", description="MQTT protocol version")
-    username: str | None = Field(None, description="user name for broker authentication")
-    password: SecretStr | None = Field(None, description="password; or password_file, or credential mqtt-password")
-    password_file: Path | None = Field(None, description="file holding the broker password")
-    tls: MqttTls | None = Field(None, description="enable TLS (an empty mapping uses the system CAs)")
-    keepalive: int = Field(30, ge=5, le=3600, description="seconds between MQTT keep-alive pings")
-    reconnect_max_delay: float = Field(60.0, ge=1, le=3600, description="cap of the reconnect backoff, seconds")
-    discovery: bool = Field(True, description="publish Home Assistant discovery")
-    discovery_prefix: str = Field("homeassistant", description="Home Assistant discovery prefix")
-    outbox_path: Path = Field(
-        default_factory=lambda: _state_directory() / "outbox.sqlite3",
-        description="SQLite file that keeps final utterances until the broker acknowledged them",
+def _default_outbox_path() -> Path:
+    return _state_directory() / "outbox.sqlite3"
+
+
+class MqttSettings(_Section):
+    host: _option(str, "broker host name or address") = "localhost"
+    port: _option(int, "broker port (8883 is usual with TLS)", ge=1, le=65535) = 1883
+    base_topic: _option(str, "prefix of every roomscribe topic", pattern=r"^[^#+\s][^#+]*$") = "meeting"
+    client_id: _option(str | None, "MQTT client id; default roomscribe-<room>") = None
+    protocol: _option(Literal["3.1.1", "5"], "MQTT protocol version") = "3.1.1"
+    username: _option(str | None, "user name for broker authentication") = None
+    password: _option(Secret | None, "password; or password_file, or credential mqtt-password") = None
+    password_file: _option(Path | None, "file holding the broker password") = None
+    tls: _option(MqttTls | None, "enable TLS (an empty mapping uses the system CAs)") = None
+    keepalive: _option(int, "seconds between MQTT keep-alive pings", ge=5, le=3600) = 30
+    reconnect_max_delay: _option(float, "cap of the reconnect backoff, seconds", ge=1, le=3600) = 60.0
+    discovery: _option(bool, "publish Home Assistant discovery") = True
+    discovery_prefix: _option(str, "Home Assistant discovery prefix") = "homeassistant"
+    outbox_path: _option(Path, "SQLite file that keeps final utterances until the broker acknowledged them") = (
+        msgspec.field(default_factory=_default_outbox_path)
     )
-    outbox_max_messages: int = Field(100_000, ge=10, description="oldest undelivered utterances are dropped beyond this")
-    outbox_max_age_days: float = Field(7.0, gt=0, description="undelivered utterances older than this are dropped")
+    outbox_max_messages: _option(int, "oldest undelivered utterances are dropped beyond this", ge=10) = 100_000
+    outbox_max_age_days: _option(float, "undelivered utterances older than this are dropped", gt=0) = 7.0
 
-    @model_validator(mode="after")
-    def _password_needs_user(self) -> "MqttSettings":
+    def __post_init__(self) -> None:
         if (self.password is not None or self.password_file is not None) and not self.username:
             raise ValueError("a password was given without a username")
-        return self
 
 
-class SpeechSettings(_Strict):
-    key: SecretStr | None = Field(
-        None, description="Azure Speech key; or env AZURE_SPEECH_KEY, key_file, or credential azure-speech-key"
-    )
-    key_file: Path | None = Field(None, description="file holding the Azure Speech key")
-    region: str = Field("westeurope", pattern=r"^[a-z0-9]+$", description="Azure region of the Speech resource")
-    host: str | None = Field(
-        None,
+class SpeechSettings(_Section):
+    key: _option(Secret | None, "Azure Speech key; or env AZURE_SPEECH_KEY, key_file, or credential azure-speech-key") = None
+    key_file: _option(Path | None, "file holding the Azure Speech key") = None
+    region: _option(str, "Azure region of the Speech resource", pattern=r"^[a-z0-9]+$") = "westeurope"
+    host: _option(
+        str,
+        "ws:// or wss:// host instead of the region: Speech containers, sovereign clouds, the emulator",
         pattern=r"^wss?://",
-        description="ws:// or wss:// host instead of the region: Speech containers, sovereign clouds, the emulator",
-    )
-    language: str = Field("en-US", pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$", description="recognition language")
-    segmentation_silence_ms: int = Field(
-        500, ge=100, le=5000, description="silence that ends a phrase; also the length of the pause tail"
-    )
-    diarize_intermediates: bool = Field(False, description="ask for speaker ids on partial results")
-    release_after_minutes: float | None = Field(
-        None, gt=0, description="end the cloud session after a pause this long (frees a concurrency slot)"
-    )
-    reconnect_max_delay: float = Field(60.0, ge=1, le=3600, description="cap of the session restart backoff, seconds")
-    auth_retry_minutes: float = Field(10.0, gt=0, description="wait this long before retrying after an auth failure")
+    ) | None = None
+    language: _option(str, "recognition language", pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$") = "en-US"
+    segmentation_silence_ms: _option(
+        int, "silence that ends a phrase; also the length of the pause tail", ge=100, le=5000
+    ) = 500
+    diarize_intermediates: _option(bool, "ask for speaker ids on partial results") = False
+    release_after_minutes: _option(
+        float, "end the cloud session after a pause this long (frees a concurrency slot)", gt=0
+    ) | None = None
+    reconnect_max_delay: _option(float, "cap of the session restart backoff, seconds", ge=1, le=3600) = 60.0
+    auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
 
 
-class AudioSettings(_Strict):
-    source: Literal["microphone", "file"] = Field("microphone", description="where audio comes from")
-    device: str | int = Field("default", description="capture device: name substring or PortAudio index")
-    file: Path | None = Field(None, description="WAV file to play as the meeting (source: file)")
-    speed: float = Field(
-        1.0,
+class AudioSettings(_Section):
+    source: _option(Literal["microphone", "file"], "where audio comes from") = "microphone"
+    device: _option(str | int, "capture device: name substring or PortAudio index") = "default"
+    file: _option(Path | None, "WAV file to play as the meeting (source: file)") = None
+    speed: _option(
+        float,
+        "file playback pace; 1.0 is real time. At most 2: the Speech SDK sends at about twice real time and "
+        "cancels once 66 s of written audio wait unsent",
         gt=0,
         le=2.0,
-        description="file playback pace; 1.0 is real time. At most 2: the Speech SDK sends at about twice real "
-        "time and cancels once 66 s of written audio wait unsent",
-    )
-    loop: bool = Field(False, description="start the file again at its end")
+    ) = 1.0
+    loop: _option(bool, "start the file again at its end") = False
 
-    @model_validator(mode="after")
-    def _file_needs_path(self) -> "AudioSettings":
+    def __post_init__(self) -> None:
         if self.source == "file" and self.file is None:
             raise ValueError("source is 'file' but no file is given")
-        return self
 
 
-class MeetingSettings(_Strict):
-    autostart: bool = Field(True, description="transcribe from start-up; false waits for the start command")
+class MeetingSettings(_Section):
+    autostart: _option(bool, "transcribe from start-up; false waits for the start command") = True
 
 
-class LogSettings(_Strict):
-    level: Literal["debug", "info", "warning", "error"] = Field("info", description="log level")
+class LogSettings(_Section):
+    level: _option(Literal["debug", "info", "warning", "error"], "log level") = "info"
 
 
-class Settings(_Strict):
-    room: str = Field("room", pattern=ROOM_PATTERN, description="names this device in payloads, client ids, HA")
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)
-    speech: SpeechSettings = Field(default_factory=SpeechSettings)
-    audio: AudioSettings = Field(default_factory=AudioSettings)
-    meeting: MeetingSettings = Field(default_factory=MeetingSettings)
-    log: LogSettings = Field(default_factory=LogSettings)
+class Settings(_Section):
+    room: _option(str, "names this device in payloads, client ids, HA", pattern=ROOM_PATTERN) = "room"
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
+    speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
+    audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
+    meeting: MeetingSettings = msgspec.field(default_factory=MeetingSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def speech_key(self) -> str | None:
         """The Azure key from (in order) the file, AZURE_SPEECH_KEY, key_file, $CREDENTIALS_DIRECTORY."""
@@ -159,31 +191,6 @@ def _read_secret(path: Path | None, credential: str) -> str | None:
     return path.read_text(encoding="utf-8").strip() or None
 
 
-@dataclass(frozen=True)
-class ConfigProblem:
-    path: str
-    value: Any
-    message: str
-    line: int | None = None
-
-    def __str__(self) -> str:
-        where = f" (line {self.line})" if self.line else ""
-        shown = "<missing>" if self.value is _MISSING else repr(self.value)
-        return f"{self.path or '<top>'}{where}: {self.message} (got {shown})"
-
-
-_MISSING = object()
-
-
-class ConfigError(Exception):
-    """Every problem found in a configuration file, each naming key path, value, reason and line."""
-
-    def __init__(self, source: str, problems: list[ConfigProblem]):
-        self.source = source
-        self.problems = problems
-        super().__init__(f"{source}: " + "; ".join(str(p) for p in problems))
-
-
 def default_config_path() -> Path:
     return Path(os.environ.get("ROOMSCRIBE_CONFIG", str(DEFAULT_CONFIG_PATH)))
 
@@ -207,57 +214,45 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
         # Only the parser's reason: its default message quotes the line, which may hold a secret.
         reason = getattr(exc, "problem", None) or type(exc).__name__
         column = f" (column {mark.column + 1})" if mark is not None else ""
-        raise ConfigError(source, [ConfigProblem("", _MISSING, f"not valid YAML: {reason}{column}", line)]) from None
-    if data is None:
-        data = {}
+        raise ConfigError(source, [ConfigProblem("", MISSING, f"not valid YAML: {reason}{column}", line)]) from None
+    return settings_from_data({} if data is None else data, source=source, node=node)
+
+
+def settings_from_data(data: Any, source: str = "<data>", node: yaml.Node | None = None) -> Settings:
+    """Validated Settings from plain data (a parsed file, or settings_to_data's output); ConfigError if not."""
     if not isinstance(data, dict):
         raise ConfigError(source, [ConfigProblem("", data, "the file must hold a mapping of keys")])
-    try:
-        return Settings.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = [str(p) for p in err["loc"]]
-            value = err.get("input", _MISSING) if err["type"] != "missing" else _MISSING
-            if err["type"] == "extra_forbidden":
-                message = "unknown key"
-            else:
-                message = err["msg"].removeprefix("Value error, ")
-            problems.append(ConfigProblem(".".join(loc), _redact(loc, value), message, _line_of(node, loc)))
-        raise ConfigError(source, problems) from None
+    return validate_all(data, lambda d: msgspec.convert(d, Settings, dec_hook=_decode), Settings, node, source)
 
 
-SECRET_KEYS = {"key", "password"}
+def _decode(kind: type, value: Any) -> Any:
+    if kind is Secret:
+        if isinstance(value, str):
+            return Secret(value)
+        raise TypeError("Input should be a valid string")
+    if kind is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
+        raise TypeError("Input should be a valid path")
+    raise NotImplementedError(kind)
 
 
-def _redact(loc: list[str], value: Any) -> Any:
-    """Hide secrets in a problem's value, also inside a whole section a model check reports."""
-    if loc and loc[-1] in SECRET_KEYS and value is not None and value is not _MISSING:
-        return "***"
-    if isinstance(value, dict):
-        return {k: ("***" if k in SECRET_KEYS and v is not None else _redact([], v)) for k, v in value.items()}
-    return value
+def settings_to_data(settings: Settings) -> dict[str, Any]:
+    """Plain JSON-able data, secrets in clear (to hand settings to a child process); see redacted_dump."""
+    return msgspec.to_builtins(settings, enc_hook=_encode)
 
 
-def _line_of(node: yaml.Node | None, loc: list[str]) -> int | None:
-    """The 1-based line of the deepest YAML node on the key path that exists."""
-    line = None
-    for part in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for key_node, value_node in node.value:
-            if key_node.value == part:
-                line = key_node.start_mark.line + 1
-                node = value_node
-                break
-        else:
-            break
-    return line
+def _encode(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError(type(value))
 
 
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by '***'."""
-    data = settings.model_dump(mode="json")
+    data = settings_to_data(settings)
     for section, key in (("speech", "key"), ("mqtt", "password")):
         if data[section].get(key) is not None:
             data[section][key] = "***"

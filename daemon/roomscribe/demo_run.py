@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from roomscribe import exitcodes
 from roomscribe.audio.format import BYTES_PER_SECOND
 from roomscribe.background import DaemonThread
-from roomscribe.config import Settings
+from roomscribe.config import settings_from_data
 from roomscribe.demo import MEETING, SECRET_LINE
 from roomscribe.demo_broker import DemoBroker
 from roomscribe.emulator.server import EmulatorThread
@@ -113,7 +113,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
 
     broker = DemoBroker().start()
     emulator = EmulatorThread(key="demo-key").start()
-    settings = Settings.model_validate(
+    settings = settings_from_data(
         {
             "room": "demo-room",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": True},

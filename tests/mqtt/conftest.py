@@ -13,7 +13,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from roomscribe.config import Settings
+from roomscribe.config import Settings, settings_from_data
 from roomscribe.mqtt.link import MqttLink
 from roomscribe.mqtt.outbox import Outbox
 from tests.support.mosquitto import Mosquitto, mosquitto  # noqa: F401  (fixture)
@@ -41,7 +41,7 @@ def make_settings(broker: Mosquitto, tmp_path: Path, *, room: str = ROOM, **mqtt
         "reconnect_max_delay": 1,
         **mqtt,
     }
-    return Settings.model_validate({"room": room, "mqtt": options})
+    return settings_from_data({"room": room, "mqtt": options})
 
 
 class LinkUnderTest:

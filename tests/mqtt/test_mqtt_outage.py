@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from roomscribe.config import settings_to_data
 from roomscribe.mqtt.outbox import Outbox
 from tests.mqtt.conftest import ROOM, make_settings, validate
 from tests.support.mosquitto import Mosquitto, Recorder
@@ -102,7 +103,7 @@ def test_sigkill_during_an_outage_loses_nothing(persistent_broker, tmp_path, lin
     broker = persistent_broker
     settings = make_settings(broker, tmp_path)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.mqtt_link_process", settings.model_dump_json(),
+        [sys.executable, "-m", "tests.support.mqtt_link_process", json.dumps(settings_to_data(settings)),
          "--wait-connected", "--go-on-stdin", "--utterances", "20", "--meeting-id", "m-before-kill"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=os.getcwd(),
     )

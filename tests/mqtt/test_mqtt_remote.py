@@ -116,6 +116,6 @@ def test_refused_credentials_exit_with_config(tmp_path):
 
 
 def test_the_remote_module_is_cheap_to_import():
-    code = "import sys, roomscribe.mqtt.remote; print(sorted(m for m in ('paho', 'pydantic', 'yaml', 'numpy') if m in sys.modules))"
+    code = "import sys, roomscribe.mqtt.remote; print(sorted(m for m in ('paho', 'msgspec', 'yaml', 'numpy') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "[]"

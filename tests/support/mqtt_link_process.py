@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 
-from roomscribe.config import Settings
+from roomscribe.config import settings_from_data
 from roomscribe.core.records import Utterance
 from roomscribe.mqtt.link import MqttLink
 from roomscribe.mqtt.outbox import Outbox
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--wait-connected", action="store_true")
     parser.add_argument("--go-on-stdin", action="store_true", help="store the utterances after a line on stdin")
     args = parser.parse_args()
-    settings = Settings.model_validate(json.loads(args.settings))
+    settings = settings_from_data(json.loads(args.settings))
     connected = threading.Event()
     outbox = Outbox(settings.mqtt.outbox_path)
     link = MqttLink(settings, on_command=lambda c: None, outbox=outbox,

@@ -12,9 +12,9 @@ import sys
 import typing
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
-from pydantic import BaseModel
 
 from roomscribe import checkconfig, exitcodes
 from roomscribe.config import Settings, parse_config, redacted_dump
@@ -47,13 +47,16 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
     return path
 
 
-def field_paths(model: type[BaseModel], prefix: str = "") -> set[str]:
-    """Every option of the settings model as a dotted path, nested models included."""
+def field_paths(model: type[msgspec.Struct], prefix: str = "") -> set[str]:
+    """Every option of the settings model as a dotted path, nested sections included."""
     paths = set()
-    for name, field in model.model_fields.items():
-        path = prefix + name
-        nested = [t for t in typing.get_args(field.annotation) or (field.annotation,)
-                  if isinstance(t, type) and issubclass(t, BaseModel)]
+    for field in msgspec.structs.fields(model):
+        path = prefix + field.name
+        kind = field.type
+        if typing.get_origin(kind) is typing.Annotated:
+            kind = typing.get_args(kind)[0]
+        nested = [t for t in typing.get_args(kind) or (kind,)
+                  if isinstance(t, type) and issubclass(t, msgspec.Struct)]
         if nested:
             paths |= field_paths(nested[0], path + ".")
         else:
@@ -266,7 +269,7 @@ def test_where_the_mqtt_password_comes_from(tmp_path, capsys, monkeypatch):
 
 
 def test_importing_the_subcommand_is_cheap():
-    probe = "import sys, roomscribe.checkconfig; print([m for m in ('pydantic', 'yaml', 'numpy', 'azure', 'paho') if m in sys.modules])"
+    probe = "import sys, roomscribe.checkconfig; print([m for m in ('msgspec', 'yaml', 'numpy', 'azure', 'paho') if m in sys.modules])"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from roomscribe import exitcodes
-from roomscribe.config import Settings
+from roomscribe.config import settings_from_data
 
 REPO = Path(__file__).resolve().parents[2]
 UNITS = REPO / "systemd"
@@ -136,7 +136,7 @@ def test_each_credential_has_an_empty_fallback_and_the_config_reads_it(name, tmp
     for name_ in ("AZURE_SPEECH_KEY", "ROOMSCRIBE_MQTT_PASSWORD"):
         monkeypatch.delenv(name_, raising=False)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
-    settings = Settings.model_validate({"mqtt": {"username": "rs"}})
+    settings = settings_from_data({"mqtt": {"username": "rs"}})
     assert settings.speech_key() == "secret-of-azure-speech-key"
     assert settings.mqtt_password() == "secret-of-mqtt-password"
 
