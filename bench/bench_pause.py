@@ -88,7 +88,7 @@ def rounds_script(rounds: int) -> str:
 def plan_rounds(planned, seed: int = 3) -> list[Round]:
     """The pause and resume moments of each round, each moved by a random part of a chunk.
 
-    Where a command falls inside a 20 ms chunk decides how long it waits for the next one; the jitter
+    Where a command falls inside a chunk decides how long it waits for the next one; the jitter
     samples that evenly instead of the fixed phase the script's timing would give.
     """
     rnd = random.Random(seed)

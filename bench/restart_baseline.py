@@ -6,8 +6,8 @@ live audio at once, before the new transcriber has even been started, so nothing
 the SDK's own connect. Chunks come from the same WAV file source the daemon uses, at the same pace.
 
 `prime=True` goes one step further. The SDK sends audio only in whole 100 ms frames (3200 bytes), so a
-fresh stream holds its first 20 ms chunk until four more have come. Priming the new stream with 80 ms of
-silence lets the first live chunk complete a frame at once.
+fresh stream holds its first chunk until the frame is full. Priming the new stream with a frame less one
+chunk of silence lets the first live chunk complete a frame at once.
 """
 
 from __future__ import annotations
