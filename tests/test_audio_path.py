@@ -54,12 +54,12 @@ def test_nothing_fed_after_close_returns_is_written_and_the_tail_follows_the_las
         path = AudioPath(AudioGate(tail_ms=100))
         session = RecordingSession()
         path.attach(session, Timeline())
-        path.open(at=0.0)
+        path.open()
         feeder = Feeder(path)
         feeder.start()
         while feeder.fed < 50:
             pass
-        path.close(tail=True)
+        path.close(tail=True, at_once=True)
         fed_at_close = feeder.fed  # chunks counted after close() returned were fed after the gate closed
         while feeder.fed < fed_at_close + 50:
             pass
@@ -76,7 +76,7 @@ def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_every
     path = AudioPath(AudioGate(tail_ms=100))
     old, new = RecordingSession(), RecordingSession()
     path.attach(old, Timeline())
-    path.open(at=0.0)
+    path.open()
     feeder = Feeder(path)
     feeder.start()
     while feeder.fed < 50:
@@ -99,13 +99,13 @@ def test_writes_land_on_the_timeline_so_offsets_give_capture_times_across_a_paus
     path = AudioPath(AudioGate(tail_ms=50))
     session, timeline = RecordingSession(), Timeline()
     path.attach(session, timeline)
-    path.open(at=T0)
+    path.open()
     for i in range(10):
         path.feed(chunk(i))
     path.close(tail=True)
     for i in range(10, 500):
         path.feed(chunk(i))  # paused: dropped
-    path.open(at=T0 + 500 * CHUNK_S)
+    path.open()
     path.feed(chunk(500))
     assert timeline.written_bytes == session.written_bytes
     resumed_at = bytes_to_ticks(session.written_bytes - CHUNK_BYTES)

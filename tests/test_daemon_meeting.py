@@ -10,6 +10,7 @@ import pytest
 
 from roomscribe.config import Settings, settings_from_data
 from roomscribe.emulator.tonespeech import decode
+from roomscribe.privacy_audit import account, leak
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 
 SPEED = 2.0  # the file is played twice as fast as real time; capture times follow that schedule
@@ -116,22 +117,9 @@ def _epoch(iso: str) -> float:
 
 
 def assert_stream_skips(received: bytes, captured: bytes, secret_start: float, secret_end: float) -> None:
-    """The service got: the captured audio up to the pause, silence, then captured audio from after the secret.
-
-    Tone speech repeats identical samples for identical characters, so searching for a piece of the
-    secret proves nothing; the whole stream is accounted for instead.
-    """
-    head = 0
-    while head < len(received) and head < len(captured) and received[head] == captured[head]:
-        head += 1
-    while head > 0 and received[head - 1] == 0:
-        head -= 1  # silence matches silence: only captured sound proves what was sent
-    assert head <= int(secret_start * 32000), "audio from the secret was sent before the pause"
-    tail_end = head
-    while tail_end < len(received) and received[tail_end] == 0:
-        tail_end += 1
-    tail_end -= tail_end % 2
-    rest = received[tail_end:].rstrip(b"\0")  # the stop at the end writes a tail of its own
-    assert len(rest) > 32000, "live audio after the resume"
-    resumed_at = captured.find(rest)
-    assert resumed_at >= int(secret_end * 32000), f"resumed at byte {resumed_at}, before the secret ended"
+    """Every byte the service got is accounted for against the captured audio; none is from the secret."""
+    problem = leak(received, captured, secret_start, secret_end)
+    assert problem is None, problem
+    assert received[:32000] == captured[:32000], "the file source delivers the whole file: the first sample sent is its first"
+    pieces = [p for p in account(received, captured) if p.captured_at is not None]
+    assert any(p.captured_at >= int(secret_end * 32000) and p.length > 32000 for p in pieces), "live audio after the resume"

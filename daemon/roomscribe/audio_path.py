@@ -30,9 +30,12 @@ class AudioPath:
 
     # -- the capture thread ----------------------------------------------------------------------
 
-    def feed(self, chunk: AudioChunk) -> None:
+    def feed(self, chunk: AudioChunk) -> bool:
+        """Pass one captured chunk; True if it went out live (a file source starts playing on the first True)."""
         with self._lock:
-            self._write(self._gate.process(chunk))
+            writes = self._gate.process(chunk)
+            self._write(writes)
+            return bool(writes) and writes[-1].live
 
     # -- the owner ---------------------------------------------------------------------------------
 
@@ -41,20 +44,26 @@ class AudioPath:
         with self._lock:
             self._session, self._timeline = session, timeline
 
-    def detach(self) -> None:
-        """No more writes to the current session: after this returns it may be finished."""
+    def detach(self, *, finish_tail: bool = False) -> None:
+        """No more writes to the current session: after this returns it may be finished.
+
+        With `finish_tail`, what is left of a paced pause tail is written first, so a session finished
+        during a pause still gets the silence that ends the phrase in flight.
+        """
         with self._lock:
+            if finish_tail:
+                self._write(self._gate.close(tail=False, at_once=True))
             self._session = self._timeline = None
 
-    def open(self, at: float) -> None:
+    def open(self) -> None:
         with self._lock:
-            self._gate.open(at=at)
+            self._gate.open()
 
-    def close(self, *, tail: bool) -> None:
-        """Close the gate; with `tail`, first end the phrase in flight with silence (see AudioGate.close)."""
+    def close(self, *, tail: bool, at_once: bool = False) -> None:
+        """Close the gate; with `tail`, end the phrase in flight with silence (see AudioGate.close)."""
         with self._lock:
             written = self._session.written_bytes if self._session is not None else 0
-            self._write(self._gate.close(tail=tail, stream_bytes=written))
+            self._write(self._gate.close(tail=tail, stream_bytes=written, at_once=at_once))
 
     def wall_span(self, timeline: Timeline, offset_ticks: int, duration_ticks: int) -> tuple[float, float]:
         """Timeline.wall_span, read while no write appends to it."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from roomscribe import exitcodes
-from roomscribe.audio.source import AudioSource, SourceStatus
+from roomscribe.audio.source import AudioSource, AudioSourceError, SourceStatus
 from roomscribe.audio_path import AudioPath
 from roomscribe.config import Settings
 from roomscribe.core import states
@@ -174,15 +174,25 @@ class Daemon:
         if status.kind == "opened":
             log.info("audio source opened: %s", status.detail)
             self._event("audio_source_opened", {"detail": status.detail})
+            self._audio_changed(states.AudioStatus.WAITING, f"{status.detail} is open; no audio delivered yet")
+        elif status.kind == "flowing":
+            log.info("audio flows from %s", status.detail)
+            self._audio_changed(states.AudioStatus.FLOWING, f"{status.detail} delivers audio")
         elif status.kind == "lost":
             log.error("audio source lost: %s", status.detail)
             self._event("audio_source_lost", {"detail": status.detail}, level="error")
+            self._audio_changed(states.AudioStatus.LOST, status.detail)
         elif status.kind == "overflow":
             log.warning("audio overflow: %s", status.detail)
             self._event("audio_overflow", {"detail": status.detail}, level="warning")
         elif status.kind == "ended":
             log.info("audio source ended: %s", status.detail)
             self._event("audio_source_ended", {"detail": status.detail})
+            self._audio_changed(states.AudioStatus.ENDED, f"{status.detail} played to its end")
+
+    def _audio_changed(self, status: states.AudioStatus, detail: str) -> None:
+        self.machine.audio_changed(status, detail)
+        self._run_effects()
 
     def _on_speech_event(self, event) -> None:
         book = self._books.get(event.session)
@@ -205,13 +215,14 @@ class Daemon:
                     self._count_close_while_paused()
 
     def _count_close_while_paused(self) -> None:
-        if self.machine.state is not states.State.PAUSED:
+        if self.machine.state not in (states.State.PAUSED, states.State.NO_AUDIO):
             return
         self._closes_while_paused += 1
         if self._closes_while_paused >= IDLE_CLOSES_BEFORE_RELEASE:
             log.warning("the service closed the idle connection %d times during the pause; releasing the session",
                         self._closes_while_paused)
-            self.machine.release_due(reason=f"the service closed the idle connection {self._closes_while_paused} times")
+            self.machine.release_due(reason=f"the service closed the idle connection {self._closes_while_paused} times",
+                                     from_timer=False)
             self._run_effects()
 
     # -- effects -------------------------------------------------------------------------------
@@ -259,7 +270,7 @@ class Daemon:
 
     def _do_CloseSession(self, effect) -> None:
         session, self.session = self.session, None
-        self.audio_path.detach()
+        self.audio_path.detach(finish_tail=effect.graceful)
         self._set_speech_connected(False)
         if session is None:
             self._loop.call_soon(self._session_closed, None)
@@ -277,10 +288,10 @@ class Daemon:
 
     def _do_GateOpen(self, effect) -> None:
         self._closes_while_paused = 0
-        self.audio_path.open(at=self._clock())
+        self.audio_path.open()
 
     def _do_GateClose(self, effect) -> None:
-        self.audio_path.close(tail=effect.tail)
+        self.audio_path.close(tail=effect.tail, at_once=effect.at_once)
 
     def _do_ScheduleRetry(self, effect) -> None:
         self._schedule("retry", effect.delay_s, self.machine.retry_due)
@@ -327,12 +338,14 @@ class Daemon:
             request_id=request_id or m.request_id,
             detail=m.detail,
             room=self.settings.room,
+            audio=m.audio.value,
+            audio_detail=m.audio_detail,
         )
         self.link.publish_state(message)
         if m.state is states.State.IDLE:
             self._idle.set()
         if self.notifier:
-            self.notifier.status(f"{m.state.value}: {m.detail}" if m.detail else m.state.value)
+            self.notifier.status(f"{m.state.value}: {m.detail}" if m.detail and m.detail != m.state.value else m.state.value)
 
     def _event(self, kind: str, detail, request_id: str | None = None, level: str = "info") -> None:
         self.link.publish_event(
@@ -406,8 +419,11 @@ def build_source(settings: Settings) -> AudioSource:
         from roomscribe.audio.wavfile import WavFileSource
 
         return WavFileSource(audio.file, speed=audio.speed, loop=audio.loop)
-    from roomscribe.audio.microphone import MicrophoneSource
+    from roomscribe.audio.microphone import MicrophoneSource, pyaudio_problem
 
+    problem = pyaudio_problem()
+    if problem is not None:  # not a device outage to retry forever: nothing could ever be captured
+        raise AudioSourceError(problem)
     return MicrophoneSource(audio.device)
 
 
@@ -427,7 +443,6 @@ async def run_daemon(
     on_built: Callable[[Daemon], None] | None = None,
 ) -> int:
     """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
-    from roomscribe.audio.source import AudioSourceError
     from roomscribe.config import ConfigError, ConfigProblem
     from roomscribe.mqtt.link import MqttLink
     from roomscribe.mqtt.outbox import Outbox
@@ -436,7 +451,10 @@ async def run_daemon(
     try:
         source = build_source(settings)
     except AudioSourceError as exc:
-        raise ConfigError("audio", [ConfigProblem("audio.file", str(settings.audio.file), str(exc))]) from None
+        key, value = ("audio.file", str(settings.audio.file)) if settings.audio.source == "file" else (
+            "audio.source", settings.audio.source)
+        message = str(exc).removeprefix(f"{key}: ")  # the problem names the key already
+        raise ConfigError("audio", [ConfigProblem(key, value, message)]) from None
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

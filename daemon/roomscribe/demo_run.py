@@ -21,6 +21,8 @@ from roomscribe.demo_broker import DemoBroker
 from roomscribe.emulator.server import EmulatorThread
 from roomscribe.emulator.script import parse_script, synthesize, write_wav
 from roomscribe.emulator.tonespeech import decode
+from roomscribe.privacy_audit import leak as private_span_sent
+from roomscribe.privacy_audit import sent_seconds
 
 BASE = "meeting"
 
@@ -72,32 +74,6 @@ class _Printer:
 
 def _clock(iso: str) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
-
-
-def sent_from(received: bytes, captured: bytes, start: float, end: float) -> str | None:
-    """Why captured audio between start and end (seconds) is in the stream the service received, or None.
-
-    The stream is accounted for piece by piece: captured audio up to the pause, the silent tail, and
-    captured audio again from the resume on. (Tone speech repeats identical samples for identical
-    characters, so searching for a snippet of the secret would prove nothing.)
-    """
-    head = 0
-    limit = min(len(received), len(captured))
-    while head < limit and received[head] == captured[head]:
-        head += 1
-    while head > 0 and received[head - 1] == 0:
-        head -= 1  # silence matches silence: only captured sound proves what was sent
-    if head > int(start * BYTES_PER_SECOND):
-        return f"captured audio up to {head / BYTES_PER_SECOND:.3f} s was sent (the secret starts at {start:.3f} s)"
-    rest = received[head:].lstrip(b"\0").rstrip(b"\0")
-    if not rest:
-        return None
-    resumed_at = captured.find(rest)
-    if resumed_at == -1:
-        return "the audio sent after the pause is not one piece of the captured audio"
-    if resumed_at < int(end * BYTES_PER_SECOND):
-        return f"audio from {resumed_at / BYTES_PER_SECOND:.3f} s on was sent (the secret ends at {end:.3f} s)"
-    return None
 
 
 def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
@@ -153,18 +129,19 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
 
     heard = " ".join(p.text for p in decode(received))
     captured = wav.read_bytes()[44:]
-    leak = ("the service heard the secret" if secret.text in heard else None) or sent_from(
+    leak = ("the service heard the secret" if secret.text in heard else None) or private_span_sent(
         received, captured, secret.start, secret.end
     )
+    sound_s, silence_s = sent_seconds(received, captured)
     leaked = leak is not None
     published = [t["text"] for t in printer.transcripts]
     print("\nsummary")
     print(f"  utterances published:             {len(published)} of {len(planned)} spoken (1 was said while paused)")
     print(f"  speakers:                         {sorted({t['speaker'] for t in printer.transcripts})}")
     print(f"  audio received by speech service: {len(received) / BYTES_PER_SECOND:.1f} s "
-          f"(of {len(pcm) / 16000:.1f} s captured)")
-    print(f"  captured while paused, dropped:   {gate.dropped_bytes / BYTES_PER_SECOND:.1f} s, never buffered or sent")
-    print(f"  silence sent to close the phrase: {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
+          f"(of {len(pcm) / 16000:.1f} s captured): {sound_s:.1f} s of captured audio, {silence_s:.2f} s of silence")
+    print(f"  captured while paused, dropped:   {gate.dropped_after_close / BYTES_PER_SECOND:.1f} s, never buffered or sent")
+    print(f"  silence sent to close phrases:    {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
     print(f"  secret sentence reached service:  {'YES - privacy failure: ' + leak if leaked else 'no'}")
     if keep_dir:
         (work / "emulator-record.json").write_text(emulator.record.to_json())

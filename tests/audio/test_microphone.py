@@ -68,7 +68,7 @@ def test_default_device_gives_whole_chunks_stamped_with_the_wall_clock(pulse, ca
     recorder.wait_for_chunks(100, FIRST_AUDIO_TIMEOUT)
     source.stop()
 
-    assert recorder.kinds() == ["opened"]
+    assert recorder.kinds() == ["opened", "flowing"]  # flowing: reported on the first delivery, not at open
     arrivals = recorder.arrivals
     assert {len(a.chunk.pcm) for a in arrivals} == {CHUNK_BYTES}
     times = np.array([a.chunk.captured_at for a in arrivals])
@@ -161,7 +161,7 @@ def test_a_lost_sound_server_is_reported_and_capture_resumes_when_it_returns(cap
         source.stop()
 
     kinds = recorder.kinds()
-    assert kinds[:2] == ["opened", "lost"] and kinds[-1] == "opened"
+    assert kinds[:3] == ["opened", "flowing", "lost"] and kinds[-2:] == ["opened", "flowing"]
     resumed = recorder.chunks[delivered_before_loss:]
     assert {len(c.pcm) for c in resumed} == {CHUNK_BYTES}
     assert resumed[0].captured_at > killed_at

@@ -206,7 +206,7 @@ def test_a_file_plays_in_order_at_its_pace_then_ends(tmp_path, speed):
     chunks = recorder.chunks
     assert len(chunks) == round(seconds / CHUNK_S) and {len(c.pcm) for c in chunks} == {CHUNK_BYTES}
     assert b"".join(c.pcm for c in chunks) == data
-    assert recorder.kinds() == ["opened", "ended"]
+    assert recorder.kinds() == ["opened", "flowing", "ended"]
     # Paced, not dumped: the whole file takes at least about its duration / speed.
     assert took >= 0.8 * seconds / speed
     times = np.array([c.captured_at for c in chunks])
@@ -234,7 +234,7 @@ def test_a_looped_file_starts_again_without_a_gap_until_stopped(tmp_path):
     time.sleep(0.2)
     assert len(recorder.chunks) == after_stop  # stop() ended it
     chunks = recorder.chunks
-    assert recorder.kinds() == ["opened"]  # a loop never ends; a stop is not an end
+    assert recorder.kinds() == ["opened", "flowing"]  # a loop never ends; a stop is not an end
     joined = b"".join(c.pcm for c in chunks)
     passes = len(joined) // len(data)
     assert passes >= 3 and joined == (data * (passes + 1))[: len(joined)]
@@ -250,5 +250,35 @@ def test_stopping_mid_file_reports_no_end(tmp_path):
     data = pcm16(sine(440, 2.0))
     source, recorder, _ = play(write(tmp_path / "m.wav", data), speed=1.0, count=5)
     time.sleep(0.1)
-    assert recorder.kinds() == ["opened"]
+    assert recorder.kinds() == ["opened", "flowing"]
     assert 5 <= len(recorder.chunks) < 100
+
+
+def test_a_file_holds_its_first_chunk_until_the_sink_takes_it_live(tmp_path):
+    """On demand: the first sample that goes out is the file's first, however long the gate stayed shut."""
+    data = pcm16(sine(440, 0.5) + np.linspace(-3000, 3000, int(0.5 * SAMPLE_RATE)))
+    source = WavFileSource(write(tmp_path / "m.wav", data), speed=1.0)
+    offers, taken, statuses = [], [], []
+    opens_at = time.time() + 0.3
+
+    def sink(chunk):
+        offers.append(chunk)
+        if time.time() < opens_at:
+            return False  # the gate is still closed: dropped
+        taken.append(chunk)
+        return True
+
+    source.start(sink, statuses.append)
+    try:
+        deadline = time.monotonic() + 10
+        while not any(s.kind == "ended" for s in statuses) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        source.stop()
+    refused = offers[: len(offers) - len(taken)]
+    assert len(refused) >= 20 and all(c.pcm == data[:CHUNK_BYTES] for c in refused)  # offered again and again
+    assert b"".join(c.pcm for c in taken) == data  # then the whole file, from its first sample
+    assert [s.kind for s in statuses] == ["opened", "flowing", "ended"]
+    assert source.started_at == taken[0].captured_at >= opens_at - CHUNK_S - 0.002
+    times = np.array([c.captured_at for c in taken])
+    assert np.diff(times) == pytest.approx(np.full(len(times) - 1, CHUNK_S), abs=1e-6)

@@ -31,12 +31,23 @@ def test_open_takes_effect_on_the_next_chunk():
     assert gate.process(chunk(2)) == [Write(chunk(2).pcm, chunk(2).captured_at, live=True)]
 
 
+def drain_tail(gate: AudioGate, first: int = 1000) -> list[Write]:
+    """The paced tail: one silent chunk in place of each chunk the closed gate drops."""
+    writes, index = [], first
+    while gate.tail_pending:
+        out = gate.process(chunk(index))
+        assert len(out) == 1 and not out[0].live
+        writes += out
+        index += 1
+    return writes
+
+
 def test_close_returns_a_tail_of_silence_that_continues_the_live_time():
     gate = AudioGate(tail_ms=800)
     gate.open()
     for i in range(5):
         gate.process(chunk(i))
-    tail = gate.close(tail=True)
+    tail = gate.close(tail=True, at_once=True)
     assert len(tail) == 800 // CHUNK_MS
     assert all(w.pcm == bytes(CHUNK_BYTES) and not w.live for w in tail)
     live_end = chunk(4).captured_at + CHUNK_S
@@ -52,7 +63,7 @@ def test_tail_length_is_rounded_up_to_whole_chunks(tail_ms, chunks):
     gate = AudioGate(tail_ms=tail_ms)
     gate.open()
     gate.process(chunk(0))
-    tail = gate.close(tail=True)
+    tail = gate.close(tail=True, at_once=True)
     assert len(tail) == chunks
     assert sum(len(w.pcm) for w in tail) == chunks * CHUNK_BYTES
 
@@ -61,10 +72,11 @@ def test_no_tail_when_asked_for_none_or_when_nothing_went_out():
     gate = AudioGate(tail_ms=500)
     gate.open()
     gate.process(chunk(0))
-    assert gate.close(tail=False) == []  # the session is gone: nothing to finish
-    assert gate.close(tail=True) == []  # already closed: nothing written since that close
+    assert gate.close(tail=False, at_once=True) == []  # the session is gone: nothing to finish
+    assert gate.close(tail=True, at_once=True) == []  # already closed: nothing written since that close
     gate.open()
-    assert gate.close(tail=True) == []  # opened but no chunk came: nothing to finish
+    assert gate.close(tail=True, at_once=True) == []  # opened but no chunk came: nothing to finish
+    assert not gate.tail_pending
     assert gate.stats.silence_bytes_written == 0
 
 
@@ -77,7 +89,8 @@ def test_nothing_captured_after_close_is_ever_returned():
     outputs = [gate.process(c) for c in withheld]
     gate.open()
     after = gate.process(chunk(51))
-    assert outputs == [[]] * 50
+    assert [w.pcm for out in outputs for w in out] == [bytes(CHUNK_BYTES)] * (300 // CHUNK_MS)  # the tail, then nothing
+    assert all(len(out) <= 1 and not any(w.live for w in out) for out in outputs)
     assert after == [Write(chunk(51).pcm, chunk(51).captured_at, live=True)]  # no backlog on reopening
     stats = gate.stats
     assert stats.dropped_after_close == stats.dropped_bytes == 50 * CHUNK_BYTES
@@ -89,7 +102,7 @@ def test_counters():
     gate.open()
     gate.process(chunk(1))
     gate.process(chunk(2))
-    gate.close(tail=True)
+    gate.close(tail=True, at_once=True)
     gate.process(chunk(3))
     gate.open()
     gate.open()  # already open: not counted again
@@ -138,7 +151,7 @@ def test_the_gate_passes_exactly_what_was_captured_while_open(ops, tail_ms):
             live_out += [w.pcm for w in writes if w.live]
             assert not [w for w in writes if not w.live]
         else:
-            tail = gate.close(tail=op == "close_tail")
+            tail = gate.close(tail=op == "close_tail", at_once=True)
             is_open = False
             assert all(not w.live and w.pcm == bytes(len(w.pcm)) for w in tail)
             silence_out += sum(len(w.pcm) for w in tail)
@@ -161,18 +174,66 @@ def test_tail_ends_one_chunk_short_of_a_whole_sdk_frame():
         gate = AudioGate(tail_ms=800)
         gate.open()
         gate.process(AudioChunk(bytes(CHUNK_BYTES), 100.0))
-        writes = gate.close(tail=True, stream_bytes=already + CHUNK_BYTES)
+        writes = gate.close(tail=True, stream_bytes=already + CHUNK_BYTES, at_once=True)
         total = already + CHUNK_BYTES + sum(len(w.pcm) for w in writes)
         assert total % SDK_FRAME_BYTES == TAIL_FRAME_FILL
         # at least the 800 ms asked for, at most one frame less one chunk more
         assert 800 // CHUNK_MS <= len(writes) <= 800 // CHUNK_MS + chunks_per_frame - 1
 
 
-def test_a_chunk_captured_before_the_resume_but_delivered_after_is_dropped():
+def test_order_decides_and_capture_times_are_only_labels():
+    """A chunk that reaches the gate after the close is dropped whatever its stamp says; one that reaches it
+    after the open goes out whatever its stamp says (a capture clock can be wrong; the order cannot)."""
     gate = AudioGate(tail_ms=0)
-    gate.open(at=10.0)
-    late = AudioChunk(b"\x01" * CHUNK_BYTES, 10.0 - CHUNK_MS / 1000)  # ends exactly at the resume
-    straddling = AudioChunk(b"\x02" * CHUNK_BYTES, 10.0 - CHUNK_MS / 2000)
-    assert gate.process(late) == []
-    assert [w.pcm for w in gate.process(straddling)] == [straddling.pcm]
+    gate.open()
+    assert gate.process(chunk(5))[0].live
+    gate.close(tail=False)
+    stamped_early = AudioChunk(b"\x01" * CHUNK_BYTES, T0)  # claims to be from before the close
+    assert gate.process(stamped_early) == []
+    gate.open()
+    stamped_late = AudioChunk(b"\x02" * CHUNK_BYTES, T0 - 60)  # claims to be from long before the open
+    assert [w.pcm for w in gate.process(stamped_late)] == [stamped_late.pcm]
     assert gate.stats.dropped_after_close == CHUNK_BYTES
+
+
+def test_a_paced_tail_never_runs_the_stream_ahead_of_the_chunks_that_arrive():
+    gate = AudioGate(tail_ms=800)
+    gate.open()
+    gate.process(chunk(0))
+    assert gate.close(tail=True) == []  # nothing at once: the tail replaces dropped chunks
+    assert gate.tail_pending
+    tail = drain_tail(gate)
+    assert len(tail) == 80 and sum(len(w.pcm) for w in tail) == 80 * CHUNK_BYTES
+    assert [w.wall_clock for w in tail] == pytest.approx([T0 + CHUNK_S * (1 + i) for i in range(80)])
+    assert gate.process(chunk(2000)) == []  # the tail has played: nothing more while closed
+
+
+def test_a_resume_cancels_the_rest_of_a_paced_tail_and_a_stop_writes_it_at_once():
+    gate = AudioGate(tail_ms=800)
+    gate.open()
+    gate.process(chunk(0))
+    gate.close(tail=True)
+    gate.process(chunk(1))  # one tail chunk played
+    gate.open()
+    assert not gate.tail_pending
+    assert gate.process(chunk(2))[0].live
+    gate.close(tail=True)
+    gate.process(chunk(3))
+    rest = gate.close(tail=True, at_once=True)  # a stop during the pause: the rest goes out now
+    assert len(rest) == 79 and not gate.tail_pending
+
+
+@given(ops=st.lists(st.sampled_from(["open", "close", "chunk"]), max_size=400))
+def test_no_command_pattern_runs_the_stream_ahead_of_real_time(ops):
+    """A storm of pauses and resumes: what is written never exceeds the chunks that arrived."""
+    gate = AudioGate(tail_ms=800)
+    arrived = written = 0
+    for index, op in enumerate(ops):
+        if op == "open":
+            gate.open()
+        elif op == "close":
+            written += sum(len(w.pcm) for w in gate.close(tail=True))
+        else:
+            arrived += CHUNK_BYTES
+            written += sum(len(w.pcm) for w in gate.process(chunk(index)))
+        assert written <= arrived

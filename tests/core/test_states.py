@@ -29,6 +29,7 @@ from roomscribe.core.states import (
     ScheduleRetry,
     Session,
     State,
+    AudioStatus,
 )
 from tests.support.meeting_paths import AUTH_RETRY_S, Clock, machine_in, make
 
@@ -74,7 +75,7 @@ def test_stop_finishes_the_utterance_in_flight_then_ends_the_meeting():
     meeting = machine.meeting_id
     assert machine.command("stop", "s1").changed
     assert machine.state is State.STOPPING
-    assert machine.drain_effects() == [GateClose(tail=True), CloseSession(graceful=True), PublishState()]
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), CloseSession(graceful=True), PublishState()]
     machine.session_stopped()
     assert (machine.state, machine.meeting_id, machine.speaker_epoch, machine.request_id) == (State.IDLE, None, 0, "s1")
     effects = machine.drain_effects()
@@ -360,7 +361,7 @@ class MeetingInvariants(RuleBasedStateMachine):
             elif isinstance(effect, GateOpen):
                 self.gate.open()
             elif isinstance(effect, GateClose):
-                self.gate.close(tail=effect.tail)
+                self.gate.close(tail=effect.tail, at_once=effect.at_once)
             elif isinstance(effect, ScheduleRetry):
                 assert effect.delay_s >= 1.0  # never a hot loop
                 self.retry_armed = True
@@ -415,9 +416,22 @@ class MeetingInvariants(RuleBasedStateMachine):
 
     @rule()
     def capture(self):
-        writes = self.gate.process(AudioChunk(bytes(CHUNK_BYTES), self.clock.now))
-        assert bool(writes) == (self.machine.state is State.TRANSCRIBING)
+        writes = self.gate.process(AudioChunk(b"\x01" * CHUNK_BYTES, self.clock.now))
+        assert any(w.live for w in writes) == (self.machine.state is State.TRANSCRIBING)
+        assert all(not any(w.pcm) for w in writes if not w.live)  # only silence while not transcribing
         self.captured += 1
+
+    @rule(status=st.sampled_from(list(AudioStatus)))
+    def audio(self, status):
+        self.clock.now += 1
+        self.machine.audio_changed(status, f"source {status.value}")
+        self.apply()
+
+    @precondition(lambda self: self.machine.state in (State.PAUSED, State.NO_AUDIO))
+    @rule()
+    def idle_closes_release(self):
+        self.machine.release_due(reason="the service closed the idle connection 3 times", from_timer=False)
+        self.apply()
 
     @invariant()
     def gate_is_open_exactly_while_transcribing(self):
@@ -429,7 +443,7 @@ class MeetingInvariants(RuleBasedStateMachine):
         assert (m.meeting_id is None) == (m.state is State.IDLE)
         assert (m.speaker_epoch == 0) == (m.state is State.IDLE)
         if m.state is State.TRANSCRIBING:
-            assert m.session_alive
+            assert m.session_alive and m.audio is AudioStatus.FLOWING  # never says transcribing while deaf
         if m.state in (State.IDLE, State.RECOVERING, State.FAILED, State.STOPPING):
             assert m.session is Session.NONE
         assert isinstance(m.detail, str) and m.detail
@@ -444,3 +458,62 @@ class MeetingInvariants(RuleBasedStateMachine):
 
 MeetingInvariants.TestCase.settings = settings(max_examples=150, stateful_step_count=40, deadline=None)
 test_any_sequence_of_inputs_keeps_the_invariants = MeetingInvariants.TestCase
+
+
+# -- the audio source: `transcribing` only while audio flows ------------------------------------------
+
+
+def test_a_ready_session_waits_for_audio_before_it_says_transcribing():
+    machine, _ = make(audio=False)
+    machine.command("start")
+    machine.session_ready()
+    assert machine.state is State.NO_AUDIO and machine.session_alive
+    assert not any(isinstance(e, GateOpen) for e in machine.drain_effects())  # nothing flows, nothing opens
+    assert "no audio" in machine.detail
+    machine.audio_changed(AudioStatus.WAITING, "capture device 0: 'USB' is open; no audio delivered yet")
+    assert machine.state is State.NO_AUDIO and "no audio delivered yet" in machine.detail
+    assert machine.drain_effects() == [PublishState()]  # the retained state carries the audio status
+    machine.audio_changed(AudioStatus.FLOWING, "capture device 0: 'USB' delivers audio")
+    assert machine.state is State.TRANSCRIBING
+    assert machine.drain_effects() == [GateOpen(), PublishState()]
+
+
+def test_audio_lost_while_transcribing_finishes_the_phrase_and_says_so_and_returns():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    machine.audio_changed(AudioStatus.LOST, "capture device 0: 'USB' stopped delivering audio (2 s silent)")
+    assert machine.state is State.NO_AUDIO and machine.session_alive
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), PublishState()]
+    assert "stopped delivering" in machine.detail
+    machine.audio_changed(AudioStatus.FLOWING, "capture device 0: 'USB' delivers audio")
+    assert machine.state is State.TRANSCRIBING and machine.speaker_epoch == 1  # same session, same labels
+
+
+def test_audio_changes_while_paused_keep_the_pause_and_a_resume_without_audio_says_no_audio():
+    machine, _ = machine_in(State.PAUSED)
+    machine.audio_changed(AudioStatus.LOST, "unplugged")
+    assert machine.state is State.PAUSED and machine.drain_effects() == [PublishState()]
+    assert machine.command("resume").changed
+    assert machine.state is State.NO_AUDIO
+    assert not any(isinstance(e, GateOpen) for e in machine.drain_effects())
+    machine.audio_changed(AudioStatus.FLOWING, "back")
+    assert machine.state is State.TRANSCRIBING
+
+
+@pytest.mark.parametrize("command, expected", [("pause", State.PAUSED), ("stop", State.STOPPING)])
+def test_pause_and_stop_work_without_audio(command, expected):
+    machine, _ = machine_in(State.NO_AUDIO)
+    assert machine.command(command).changed
+    assert machine.state is expected
+    assert not any(isinstance(e, GateClose) for e in machine.drain_effects())  # the gate is already closed
+
+
+def test_a_session_released_without_audio_is_reopened_when_audio_returns():
+    machine, _ = machine_in(State.NO_AUDIO)
+    machine.release_due(reason="the service closed the idle connection 3 times", from_timer=False)
+    assert machine.state is State.NO_AUDIO and machine.session is Session.NONE
+    machine.drain_effects()
+    machine.audio_changed(AudioStatus.FLOWING, "back")
+    assert machine.state is State.STARTING and machine.speaker_epoch == 2
+    assert OpenSession(2) in machine.drain_effects()
+    machine.session_ready()
+    assert machine.state is State.TRANSCRIBING

@@ -40,7 +40,7 @@ def test_a_pause_is_a_gap_in_wall_time_but_not_in_the_stream():
     for c in captured[:n_live]:
         for w in gate.process(c):
             timeline.append(w)
-    for w in gate.close(tail=True):
+    for w in gate.close(tail=True, at_once=True):
         timeline.append(w)
     for c in captured[n_live:resumed]:
         assert gate.process(c) == []

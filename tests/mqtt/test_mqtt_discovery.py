@@ -62,7 +62,7 @@ def test_the_entities_that_the_contract_promises():
     by_kind = {(component, uid.removeprefix("roomscribe_boardroom_")) for uid, (component, _) in configs().items()}
     assert by_kind == {
         ("switch", "paused"), ("button", "start"), ("button", "stop"), ("sensor", "state"),
-        ("event", "utterance"), ("binary_sensor", "speech_connection"),
+        ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
     }
 
 

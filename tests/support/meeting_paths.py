@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from roomscribe.core.backoff import Backoff
-from roomscribe.core.states import MeetingMachine, State
+from roomscribe.core.states import AudioStatus, MeetingMachine, State
 
 AUTH_RETRY_S = 600.0
 
@@ -18,7 +18,8 @@ class Clock:
         return self.now
 
 
-def make(release_after_s: float | None = None, seed: int = 1) -> tuple[MeetingMachine, Clock]:
+def make(release_after_s: float | None = None, seed: int = 1, audio: bool = True) -> tuple[MeetingMachine, Clock]:
+    """A machine in `idle`; with `audio`, its source already delivers (as a running microphone does)."""
     clock = Clock()
     machine = MeetingMachine(
         release_after_s=release_after_s,
@@ -26,6 +27,9 @@ def make(release_after_s: float | None = None, seed: int = 1) -> tuple[MeetingMa
         auth_retry_s=AUTH_RETRY_S,
         clock=clock,
     )
+    if audio:
+        machine.audio_changed(AudioStatus.FLOWING, "test source delivers audio")
+        machine.drain_effects()
     return machine, clock
 
 
@@ -38,6 +42,7 @@ PATHS = {
     State.STOPPING: ["start", "ready", "stop"],
     State.RECOVERING: ["start", "lost"],
     State.FAILED: ["start", "refused"],
+    State.NO_AUDIO: ["start", "ready", "mic lost"],
 }
 
 
@@ -48,6 +53,10 @@ def drive(machine: MeetingMachine, steps: list[str]) -> None:
             machine.session_ready()
         elif step == "lost":
             machine.session_lost(code="ConnectionFailure", reason="socket closed", retryable=True)
+        elif step == "mic lost":
+            machine.audio_changed(AudioStatus.LOST, "capture device 0: 'USB' stopped delivering audio")
+        elif step == "mic back":
+            machine.audio_changed(AudioStatus.FLOWING, "capture device 0: 'USB' delivers audio")
         elif step == "refused":
             machine.session_lost(code="AuthenticationFailure", reason="bad key", retryable=False)
         else:

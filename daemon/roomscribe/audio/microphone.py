@@ -22,6 +22,22 @@ WATCH_INTERVAL = 0.1
 OVERFLOW_REPORT_SECONDS = 10.0
 
 
+INSTALL_HINT = ("pip install 'roomscribe[microphone]' (PyAudio builds against PortAudio: on Debian or Raspberry Pi OS "
+                "first apt-get install portaudio19-dev build-essential python3-dev)")
+
+
+def pyaudio_problem() -> str | None:
+    """Why the microphone cannot be used at all (PyAudio missing or broken), or None.
+
+    A configuration problem, not a device outage: no retry could ever capture anything.
+    """
+    try:
+        import pyaudio  # noqa: F401
+    except ImportError as exc:
+        return f"audio.source is 'microphone' but PyAudio cannot be imported ({exc}); install it: {INSTALL_HINT}"
+    return None
+
+
 def capture_devices(pa) -> list[dict]:
     """Every device PortAudio can capture from: index, name, channels, default rate."""
     devices = []
@@ -184,7 +200,7 @@ class MicrophoneSource:
                 input=True,
                 input_device_index=index,
                 frames_per_buffer=FRAMES_PER_CHUNK,
-                stream_callback=self._callback(on_chunk),
+                stream_callback=self._callback(on_chunk, report, f"capture device {index}: {name!r}"),
             )
             report(SourceStatus("opened", f"{index}: {name}"))
             self._backoff.reset()
@@ -211,7 +227,7 @@ class MicrophoneSource:
                     log.debug("closing the capture stream: %s", exc)
             pa.terminate()
 
-    def _callback(self, on_chunk: ChunkSink):
+    def _callback(self, on_chunk: ChunkSink, report: StatusSink, device: str):
         import pyaudio
 
         clock = CaptureClock(SAMPLE_RATE)  # one per stream: a reopened device starts a new count
@@ -219,6 +235,10 @@ class MicrophoneSource:
         def callback(in_data, frame_count, time_info, status):
             try:
                 now = time.monotonic()
+                if self._last_callback is None:
+                    # The first delivery: only now is the device really capturing (a PulseAudio
+                    # source takes seconds to start), so only now may the owner say `transcribing`.
+                    report(SourceStatus("flowing", device))
                 self._last_callback = now
                 dropped = bool(status & pyaudio.paInputOverflow)
                 if dropped:

@@ -15,18 +15,20 @@ from roomscribe.audio.format import AudioChunk
 class SourceStatus:
     """What happened to the source, for the owner to log and publish.
 
-    opened   the device or file is open (again) and audio follows: detail names it
+    opened   the device or file is open (again); audio is not flowing yet: detail names it
+    flowing  audio is being delivered (the first chunk after opening arrived; a file delivers on demand)
     lost     the device failed or cannot be found; the source retries by itself until stopped. A
              failure that repeats is reported once, so detail says what is wrong right now
     ended    a file source reached its end (never after stop(), never for a looped file)
     overflow samples were dropped because the consumer fell behind; rate-limited, capture goes on
     """
 
-    kind: str  # "opened", "lost", "ended", "overflow"
+    kind: str  # "opened", "flowing", "lost", "ended", "overflow"
     detail: str = ""
 
 
-ChunkSink = Callable[[AudioChunk], None]
+# Returns True if the chunk went out live; a file source holds its first chunk until one does.
+ChunkSink = Callable[[AudioChunk], bool | None]
 StatusSink = Callable[[SourceStatus], None]
 
 

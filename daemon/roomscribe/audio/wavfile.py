@@ -1,4 +1,9 @@
-"""A WAV file played as the meeting, at real-time pace (or `speed` times faster, for tests)."""
+"""A WAV file played as the meeting, at real-time pace (or `speed` times faster, for tests).
+
+A file, unlike a microphone, delivers on demand: it holds its first chunk, offering it once per chunk
+time, until the sink takes it live (the gate opened), and plays from there. So the first sample the
+service receives is the file's first sample, however long the session took to start.
+"""
 
 from __future__ import annotations
 
@@ -129,27 +134,56 @@ class WavFileSource:
 
     def _play(self, on_chunk: ChunkSink, on_status: StatusSink) -> None:
         _report(on_status, SourceStatus("opened", str(self._path)))
+        _report(on_status, SourceStatus("flowing", str(self._path)))  # on demand: ready to deliver at once
+        anchor = self._first_taken(on_chunk)
+        if anchor is None:
+            return
         # One schedule for all passes, so a looped file neither drifts nor leaves gaps in capture times.
-        start_wall, start_mono = time.time(), time.monotonic()
+        start_wall, start_mono = anchor
         pass_seconds = self.duration / self._speed
         passes = 0
         while not self._stop.is_set():
             offset = passes * pass_seconds
             self.started_at = start_wall + offset
-            if not self._play_once(on_chunk, start_wall + offset, start_mono + offset):
+            skip = CHUNK_BYTES if passes == 0 else 0  # the first chunk went out while waiting
+            if not self._play_once(on_chunk, start_wall + offset, start_mono + offset, skip):
                 return
             passes += 1
             if not self._loop:
                 break
         _report(on_status, SourceStatus("ended", str(self._path)))
 
-    def _play_once(self, on_chunk: ChunkSink, start_wall: float, start_mono: float) -> bool:
-        """One pass; False if stopped on the way.
+    def _first_taken(self, on_chunk: ChunkSink) -> tuple[float, float] | None:
+        """Offer the first chunk once per chunk time until the sink takes it live.
+
+        Returns the (wall, monotonic) time of the file's first sample on the playing schedule, or None
+        if stopped first.
+        """
+        first = self._pcm[:CHUNK_BYTES]
+        step = bytes_to_seconds(len(first)) / self._speed
+        next_offer = time.monotonic() + step
+        while True:
+            time.sleep(max(0.0, next_offer - time.monotonic()))
+            if self._stop.is_set():
+                return None
+            mono, wall = time.monotonic(), time.time()
+            try:
+                taken = on_chunk(AudioChunk(first, wall - step)) is not False
+            except Exception:
+                log.exception("audio chunk sink failed", extra={"callback_guard": True})
+                taken = True
+            if taken:
+                self.started_at = wall - step
+                return wall - step, mono - step
+            next_offer = mono + step
+
+    def _play_once(self, on_chunk: ChunkSink, start_wall: float, start_mono: float, skip: int = 0) -> bool:
+        """One pass from byte `skip`; False if stopped on the way.
 
         Chunks are released when their last sample would have been captured; the capture time of a
         chunk is the wall-clock time of its first sample on that (possibly sped-up) schedule.
         """
-        for begin in range(0, len(self._pcm), CHUNK_BYTES):
+        for begin in range(skip, len(self._pcm), CHUNK_BYTES):
             pcm = self._pcm[begin : begin + CHUNK_BYTES]
             offset = bytes_to_seconds(begin) / self._speed
             release = start_mono + offset + bytes_to_seconds(len(pcm)) / self._speed

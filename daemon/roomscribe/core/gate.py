@@ -1,9 +1,18 @@
 """The gate between capture and the push stream: while it is closed, no audio leaves the device.
 
-Every captured chunk goes through `process` (on the capture thread, see audio_path.py). Closed, the chunk is dropped at once, never
-buffered, so a pause cannot leak audio later either. Closing can add a "tail" of silence, just long
-enough for the service to end the phrase in flight, so the last words before a pause or stop are
-transcribed. The gate keeps no reference to the audio it drops.
+Every captured chunk goes through `process` (on the capture thread, see audio_path.py). What passes is
+decided by order alone: a chunk that reaches the gate after `close()` returned is dropped at once,
+never buffered, so a pause cannot leak audio later either; a chunk that reaches it after `open()` is
+live. Capture times are labels for the timeline, never a reason to pass or drop a chunk, so a capture
+clock that is wrong (a device that starts with a backlog, or delivers sparsely) cannot make the gate
+send audio it should have withheld. docs/ARCHITECTURE.md gives the argument.
+
+Closing can add a "tail" of silence, just long enough for the service to end the phrase in flight,
+so the last words before a pause or stop are transcribed. A pause's tail is paced: it replaces the
+chunks the closed gate drops, one silent chunk for one dropped chunk, so the push stream never runs
+ahead of real time however often a controller toggles (a resume before the tail has played cancels
+the rest of it). A stop, or a source that stopped delivering, needs the tail at once: it is written
+in one go. The gate keeps no reference to the audio it drops.
 """
 
 from __future__ import annotations
@@ -48,7 +57,8 @@ class AudioGate:
         self._ever_closed = False
         self._live_since_close = False
         self._live_end: float | None = None  # wall clock just after the last live sample written
-        self._opened_at: float | None = None
+        self._tail_due = 0  # silent chunks of a paced tail still to write, one per chunk dropped
+        self._tail_wall = 0.0  # wall clock of the next tail chunk
         self._live = self._silence = self._dropped = self._dropped_after_close = 0
         self._closes = self._opens = 0
 
@@ -63,53 +73,66 @@ class AudioGate:
             opens=self._opens,
         )
 
-    def open(self, at: float | None = None) -> None:
+    @property
+    def tail_pending(self) -> bool:
+        """A paced tail has chunks left to write."""
+        return self._tail_due > 0
+
+    def open(self) -> None:
         """Live audio flows from the next chunk processed; nothing dropped before is ever sent.
 
-        `at` is the wall-clock time of the command: a chunk delivered after it but captured wholly
-        before it was captured while closed, and is dropped too.
+        A paced tail that has not played out is cancelled: live audio follows instead.
         """
         if not self.is_open:
             self.is_open = True
             self._opens += 1
-            self._opened_at = at
+            self._tail_due = 0
 
-    def close(self, *, tail: bool, stream_bytes: int | None = None) -> list[Write]:
-        """Close now; return the silence to write at once (if `tail` and live audio went out since the last close).
+    def close(self, *, tail: bool, stream_bytes: int | None = None, at_once: bool = False) -> list[Write]:
+        """Close now; with `tail`, end the phrase in flight with silence if live audio went out since the last close.
 
-        `stream_bytes`, if given, is what the push stream holds so far; the tail is then lengthened (by less
-        than one SDK frame) to end TAIL_FRAME_FILL bytes into an SDK frame.
+        The tail is paced (written by `process` in place of dropped chunks) unless `at_once`: then it,
+        and what is left of a paced tail, is returned to be written now. `stream_bytes`, if given, is
+        what the push stream holds so far; the tail is then lengthened (by less than one SDK frame) to
+        end TAIL_FRAME_FILL bytes into an SDK frame.
         """
         if self.is_open:
             self.is_open = False
             self._closes += 1
         self._ever_closed = True
-        if not (tail and self._live_since_close):
-            self._live_since_close = False
-            return []
+        if tail and self._live_since_close:
+            chunks = self.tail_chunks
+            if stream_bytes is not None and stream_bytes % CHUNK_BYTES == 0:
+                while (stream_bytes + chunks * CHUNK_BYTES) % SDK_FRAME_BYTES != TAIL_FRAME_FILL:
+                    chunks += 1
+            # The tail continues the time of the audio before it, so utterance times stay truthful.
+            self._tail_due, self._tail_wall = chunks, self._live_end
         self._live_since_close = False
-        silence = bytes(CHUNK_BYTES)
-        step = bytes_to_seconds(CHUNK_BYTES)
-        chunks = self.tail_chunks
-        if stream_bytes is not None and stream_bytes % CHUNK_BYTES == 0:
-            while (stream_bytes + chunks * CHUNK_BYTES) % SDK_FRAME_BYTES != TAIL_FRAME_FILL:
-                chunks += 1
-        # The tail continues the time of the audio before it, so utterance times stay truthful.
-        writes = [Write(silence, self._live_end + i * step, live=False) for i in range(chunks)]
-        self._silence += CHUNK_BYTES * chunks
+        if not at_once:
+            return []
+        writes = []
+        while self._tail_due:
+            writes.append(self._next_tail_chunk())
         return writes
 
     def process(self, chunk: AudioChunk) -> list[Write]:
-        if self.is_open and self._opened_at is not None and chunk.captured_at + chunk.duration <= self._opened_at:
-            self._dropped += len(chunk.pcm)  # delivered late, but captured while closed
-            self._dropped_after_close += len(chunk.pcm)
-            return []
         if not self.is_open:
             self._dropped += len(chunk.pcm)
             if self._ever_closed:
                 self._dropped_after_close += len(chunk.pcm)
-            return []
+            return [self._next_tail_chunk()] if self._tail_due else []
         self._live += len(chunk.pcm)
         self._live_since_close = True
         self._live_end = chunk.captured_at + chunk.duration
         return [Write(chunk.pcm, chunk.captured_at, live=True)]
+
+    def _next_tail_chunk(self) -> Write:
+        write = Write(_SILENCE, self._tail_wall, live=False)
+        self._tail_due -= 1
+        self._tail_wall += _CHUNK_SECONDS
+        self._silence += CHUNK_BYTES
+        return write
+
+
+_SILENCE = bytes(CHUNK_BYTES)
+_CHUNK_SECONDS = bytes_to_seconds(CHUNK_BYTES)

@@ -99,6 +99,8 @@ class StateMessage:
     request_id: str | None
     detail: str
     room: str
+    audio: str = "waiting"  # the audio source: waiting, flowing, lost, ended (core.states.AudioStatus)
+    audio_detail: str = ""
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,7 @@ class StateMessage:
             "speaker_epoch": self.speaker_epoch,
             "request_id": self.request_id,
             "detail": self.detail,
+            "audio": {"status": self.audio, "detail": self.audio_detail},
         }
 
 

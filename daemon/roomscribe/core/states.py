@@ -29,6 +29,16 @@ class State(str, Enum):
     STOPPING = "stopping"
     RECOVERING = "recovering"
     FAILED = "failed"
+    NO_AUDIO = "no_audio"
+
+
+class AudioStatus(str, Enum):
+    """The audio source as the machine knows it; `transcribing` needs FLOWING."""
+
+    WAITING = "waiting"  # open (or opening), nothing delivered yet: a device can take seconds to start
+    FLOWING = "flowing"  # chunks arrive
+    LOST = "lost"  # missing, failed or silent; the source retries by itself
+    ENDED = "ended"  # a file source played to its end
 
 
 class Session(str, Enum):
@@ -60,6 +70,7 @@ class GateOpen:
 @dataclass(frozen=True)
 class GateClose:
     tail: bool  # write the tail silence that makes the service close the phrase in flight
+    at_once: bool = False  # the tail goes out now (a stop, a source that stopped), not paced in real time
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,7 @@ MACHINE_STATES = [
     {"name": S.STOPPING},
     {"name": S.RECOVERING, "on_exit": "cancel_retry"},
     {"name": S.FAILED, "on_exit": "cancel_retry"},
+    {"name": S.NO_AUDIO},
 ]
 
 # Effects of a transition: `before` runs before the state is left, `after` once the new one is entered.
@@ -127,12 +139,17 @@ MACHINE_STATES = [
 TRANSITIONS = [
     {"trigger": "start", "source": S.IDLE, "dest": S.STARTING, "after": ["begin_meeting", "open_session"]},
     {"trigger": "start", "source": [S.RECOVERING, S.FAILED], "dest": S.STARTING, "after": "open_session"},
-    {"trigger": "session_ready", "source": S.STARTING, "dest": S.TRANSCRIBING, "after": "session_established"},
+    {"trigger": "session_ready", "source": S.STARTING, "dest": S.TRANSCRIBING, "conditions": "has_audio",
+     "after": "session_established"},
+    {"trigger": "session_ready", "source": S.STARTING, "dest": S.NO_AUDIO, "unless": "has_audio",
+     "after": "session_established"},
     {"trigger": "session_ready", "source": S.PAUSED, "dest": None, "conditions": "session_opening",
      "after": "session_established"},
     {"trigger": "pause", "source": S.TRANSCRIBING, "dest": S.PAUSED, "before": "close_gate_with_tail"},
-    {"trigger": "pause", "source": [S.STARTING, S.RECOVERING, S.FAILED], "dest": S.PAUSED},
-    {"trigger": "resume", "source": S.PAUSED, "dest": S.TRANSCRIBING, "conditions": "session_alive"},
+    {"trigger": "pause", "source": [S.STARTING, S.RECOVERING, S.FAILED, S.NO_AUDIO], "dest": S.PAUSED},
+    {"trigger": "resume", "source": S.PAUSED, "dest": S.TRANSCRIBING, "conditions": ["session_alive", "has_audio"]},
+    {"trigger": "resume", "source": S.PAUSED, "dest": S.NO_AUDIO, "conditions": "session_alive",
+     "unless": "has_audio"},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.STARTING, "conditions": "session_opening"},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.STARTING, "conditions": "session_gone",
      "after": "open_session"},
@@ -144,14 +161,22 @@ TRANSITIONS = [
      "before": "close_gate_without_tail", "after": ["lose_session", "schedule_retry"]},
     {"trigger": "session_lost", "source": S.TRANSCRIBING, "dest": S.FAILED, "unless": "retryable",
      "before": "close_gate_without_tail", "after": ["lose_session", "schedule_auth_retry"]},
+    {"trigger": "session_lost", "source": S.NO_AUDIO, "dest": S.RECOVERING, "conditions": "retryable",
+     "after": ["lose_session", "schedule_retry"]},
+    {"trigger": "session_lost", "source": S.NO_AUDIO, "dest": S.FAILED, "unless": "retryable",
+     "after": ["lose_session", "schedule_auth_retry"]},
     {"trigger": "session_lost", "source": S.PAUSED, "dest": None, "conditions": "has_session",
      "after": "lose_session"},
     {"trigger": "retry_due", "source": [S.RECOVERING, S.FAILED], "dest": S.STARTING, "after": "open_session"},
-    {"trigger": "release_due", "source": S.PAUSED, "dest": None, "conditions": "has_session",
+    {"trigger": "release_due", "source": [S.PAUSED, S.NO_AUDIO], "dest": None, "conditions": "has_session",
      "after": "release_session"},
-    {"trigger": "stop", "source": S.TRANSCRIBING, "dest": S.STOPPING, "before": "close_gate_with_tail",
+    {"trigger": "audio_flowing", "source": S.NO_AUDIO, "dest": S.TRANSCRIBING, "conditions": "session_alive"},
+    {"trigger": "audio_flowing", "source": S.NO_AUDIO, "dest": S.STARTING, "conditions": "session_gone",
+     "after": "open_session"},
+    {"trigger": "audio_stopped", "source": S.TRANSCRIBING, "dest": S.NO_AUDIO, "before": "close_gate_tail_now"},
+    {"trigger": "stop", "source": S.TRANSCRIBING, "dest": S.STOPPING, "before": "close_gate_tail_now",
      "after": "finish_session"},
-    {"trigger": "stop", "source": [S.STARTING, S.PAUSED, S.RECOVERING, S.FAILED], "dest": S.STOPPING,
+    {"trigger": "stop", "source": [S.STARTING, S.PAUSED, S.RECOVERING, S.FAILED, S.NO_AUDIO], "dest": S.STOPPING,
      "after": "finish_session"},
     {"trigger": "session_stopped", "source": S.STOPPING, "dest": S.IDLE, "after": "end_meeting"},
 ]
@@ -159,11 +184,13 @@ TRANSITIONS = [
 # Commands that ask for what is already true (or under way): accepted, nothing changes.
 ACKNOWLEDGED: dict[str, dict[State, str]] = {
     "start": {S.STARTING: "already starting", S.TRANSCRIBING: "already transcribing",
-              S.PAUSED: "the meeting is on, paused; send resume to transcribe"},
+              S.PAUSED: "the meeting is on, paused; send resume to transcribe",
+              S.NO_AUDIO: "the meeting is on; waiting for audio from the source"},
     "stop": {S.IDLE: "no meeting in progress", S.STOPPING: "already stopping"},
     "pause": {S.PAUSED: "already paused"},
     "resume": {S.TRANSCRIBING: "already transcribing", S.STARTING: "not paused; the session is starting",
-               S.RECOVERING: "not paused; the session is being restored"},
+               S.RECOVERING: "not paused; the session is being restored",
+               S.NO_AUDIO: "not paused; waiting for audio from the source"},
 }
 
 # Commands that make no sense in a state: refused with a reason for the person who sent them.
@@ -178,7 +205,7 @@ REFUSED: dict[str, dict[State, str]] = {
 }
 
 # Follow-ups that complete a command keep its request_id; other service events clear it.
-_COMPLETIONS = {"session_ready", "session_stopped"}
+_COMPLETIONS = {"session_ready", "session_stopped", "audio_flowing"}
 
 
 class _Meeting:
@@ -205,6 +232,8 @@ class _Meeting:
         self.retry_delay = 0.0
         self.loss_reason = ""
         self.state_before: State | None = None
+        self.audio = AudioStatus.WAITING
+        self.audio_detail = "the audio source has not reported yet"
 
     # conditions
     def retryable(self, event: EventData) -> bool:
@@ -221,6 +250,9 @@ class _Meeting:
 
     def has_session(self, event: EventData) -> bool:
         return self.session is not Session.NONE
+
+    def has_audio(self, event: EventData) -> bool:
+        return self.audio is AudioStatus.FLOWING
 
     # machine-wide callbacks
     def note_cause(self, event: EventData) -> None:
@@ -291,7 +323,7 @@ class _Meeting:
         self.effects.append(CloseSession(graceful=False))  # free what is left of it
 
     def release_session(self, event: EventData) -> None:
-        self.release_pending = False
+        self.cancel_release(event)  # released early (idle closes): the timer has nothing left to do
         self.released = True
         self.finish_session(event)
         self.effects.append(EmitEvent("session_released", {
@@ -312,7 +344,10 @@ class _Meeting:
         self.effects.append(GateOpen())
 
     def close_gate_with_tail(self, event: EventData) -> None:
-        self.effects.append(GateClose(tail=True))
+        self.effects.append(GateClose(tail=True))  # paced: a pause never runs the stream ahead of real time
+
+    def close_gate_tail_now(self, event: EventData) -> None:
+        self.effects.append(GateClose(tail=True, at_once=True))  # the session finishes now, or no more audio comes
 
     def close_gate_without_tail(self, event: EventData) -> None:
         self.effects.append(GateClose(tail=False))  # the session is gone: nothing left to finish
@@ -352,6 +387,9 @@ class _Meeting:
             return "connecting to the speech service"
         if state is S.TRANSCRIBING:
             return "transcribing"
+        if state is S.NO_AUDIO:
+            session = "" if self.session is not Session.NONE else "; cloud session released, a new one opens when audio flows"
+            return f"no audio: {self.audio_detail}{session}"
         if state is S.STOPPING:
             return "finishing the last utterance"
         if state is S.RECOVERING:
@@ -411,6 +449,14 @@ class MeetingMachine:
         return self._meeting.session
 
     @property
+    def audio(self) -> AudioStatus:
+        return self._meeting.audio
+
+    @property
+    def audio_detail(self) -> str:
+        return self._meeting.audio_detail
+
+    @property
     def since(self) -> float:
         return self._meeting.since
 
@@ -453,9 +499,24 @@ class MeetingMachine:
         self._meeting.retry_pending = False
         self._service_event("retry_due")
 
-    def release_due(self, reason: str | None = None) -> None:
-        self._meeting.release_pending = False
+    def release_due(self, reason: str | None = None, *, from_timer: bool = True) -> None:
+        """Release the session: the release timer fired, or (`from_timer=False`) the idle closes say so now."""
+        if from_timer:
+            self._meeting.release_pending = False
         self._service_event("release_due", **({"reason": reason} if reason else {}))
+
+    def audio_changed(self, status: AudioStatus, detail: str) -> None:
+        """The source reported: `transcribing` is entered and kept only while audio flows."""
+        meeting = self._meeting
+        if (status, detail) == (meeting.audio, meeting.audio_detail):
+            return
+        meeting.audio, meeting.audio_detail = status, detail
+        name = "audio_flowing" if status is AudioStatus.FLOWING else "audio_stopped"
+        if getattr(meeting, f"may_{name}")():
+            meeting.trigger(name)
+        else:  # no change of state, but the retained state carries the audio status
+            meeting.detail = meeting.describe()
+            meeting.effects.append(PublishState())
 
     def drain_effects(self) -> list[Effect]:
         effects, self._meeting.effects = self._meeting.effects, []

@@ -102,6 +102,24 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         ),
         (
             "binary_sensor",
+            "microphone",
+            {
+                # A problem while the audio source delivers nothing (missing, not yet delivering, lost
+                # or ended): then no state says `transcribing`, and this tells why.
+                "name": "Microphone",
+                "device_class": "problem",
+                "entity_category": "diagnostic",
+                "state_topic": topics.state,
+                "value_template": "{{ 'OFF' if value_json.audio.status == 'flowing' else 'ON' }}",
+                "json_attributes_topic": topics.state,
+                "json_attributes_template": "{{ value_json.audio | tojson }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
             "speech_connection",
             {
                 "name": "Speech service",
