@@ -51,6 +51,7 @@ def at_audio_time(source, seconds: float) -> None:
     time.sleep(max(0.0, deadline - time.time()))
 
 
+@pytest.mark.contention
 def test_two_speaker_meeting_from_a_file(tmp_path, mosquitto, emulator):
     wav, planned = write_script_wav(tmp_path, "Guest-1: Good morning everyone.\nGuest-2: Hello, shall we start?\nGuest-1: Yes, first item.\n")
     sub = Subscriber("127.0.0.1", mosquitto.port)
@@ -71,6 +72,7 @@ def test_two_speaker_meeting_from_a_file(tmp_path, mosquitto, emulator):
     sub.close()
 
 
+@pytest.mark.contention
 def test_pause_finishes_the_utterance_in_flight_and_keeps_the_secret(tmp_path, mosquitto, emulator):
     wav, planned = write_script_wav(tmp_path, MEETING)
     cut, secret, after = planned[1], planned[2], planned[3]

@@ -5,7 +5,10 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 
+
+@pytest.mark.contention
 def test_demo_runs_to_the_end_and_shows_the_secret_stayed_home():
     result = subprocess.run(
         [sys.executable, "-m", "roomscribe", "demo", "--speed", "2"], capture_output=True, text=True, timeout=90

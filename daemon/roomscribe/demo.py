@@ -26,6 +26,8 @@ SECRET_LINE = 3  # index of the secret utterance in the script
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.5, help="play the meeting this many times faster (default 1.5)")
     parser.add_argument("--keep", metavar="DIR", help="keep the meeting WAV, outbox and emulator record in DIR")
+    parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
+                        help="the MQTT broker: Mosquitto, the embedded amqtt broker, or Mosquitto when installed (default)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -36,4 +38,4 @@ def main(args: argparse.Namespace) -> int:
     # The demo prints what a subscriber sees; the daemon's own log would drown it (warnings still show).
     logging.getLogger().setLevel(logging.WARNING)
 
-    return run_demo(speed=args.speed, keep_dir=args.keep)
+    return run_demo(speed=args.speed, keep_dir=args.keep, broker=args.broker)

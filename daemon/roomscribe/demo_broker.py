@@ -30,9 +30,14 @@ def _wait_listening(port: int, timeout: float = 10.0) -> None:
 
 
 class DemoBroker:
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "auto") -> None:
+        """kind: "mosquitto", "embedded" (amqtt) or "auto" (Mosquitto when installed)."""
         self.port = free_port()
-        self.kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
+        if kind == "auto":
+            kind = "mosquitto" if shutil.which("mosquitto") else "embedded"
+        if kind == "mosquitto" and not shutil.which("mosquitto"):
+            raise RuntimeError("--broker mosquitto: Mosquitto is not installed (apt-get install mosquitto)")
+        self.kind = "mosquitto" if kind == "mosquitto" else "amqtt"
         self._process: subprocess.Popen | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -76,7 +76,7 @@ def _clock(iso: str) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
 
 
-def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
+def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "auto") -> int:
     work = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="roomscribe-demo-"))
     work.mkdir(parents=True, exist_ok=True)
     pcm, planned = synthesize(parse_script(MEETING))
@@ -87,7 +87,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None) -> int:
     print(f"roomscribe demo: a {len(pcm) / 16000:.0f} s meeting of {len(planned)} utterances, played {speed}x")
     print(f"  the controller pauses before the secret sentence ({secret.text!r}) and resumes after it\n")
 
-    broker = DemoBroker().start()
+    broker = DemoBroker(broker).start()
     emulator = EmulatorThread(key="demo-key").start()
     settings = settings_from_data(
         {
