@@ -23,7 +23,7 @@ def test_several_problems_in_one_section_are_all_reported_with_their_lines():
     assert found["mqtt.port"].startswith("mqtt.port (line 3): Input should be greater than or equal to 1")
     assert found["mqtt.keepalive"].startswith("mqtt.keepalive (line 4): Input should be greater than or equal to 5")
     assert found["mqtt.protocol"] == "mqtt.protocol (line 5): Input should be '3.1.1' or '5' (got '4')"
-    assert found["mqtt.hots"] == "mqtt.hots (line 6): unknown key (got 'x')"
+    assert found["mqtt.hots"] == "mqtt.hots (line 6): unknown key; did you mean 'host'? (got 'x')"
 
 
 def test_a_section_check_that_fails_only_because_a_key_was_set_aside_is_not_reported():

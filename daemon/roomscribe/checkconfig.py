@@ -43,20 +43,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from roomscribe import config as cfg
+    from roomscribe.config_checks import file_problems, microphone_problems
 
     path = Path(args.config) if args.config else cfg.default_config_path()
     text = _read_or_empty(path)
     masker = _Masker(_secrets_in_text(text) + _secrets_outside_the_file())
+    settings = None
     try:
         settings = cfg.load_config(path)
+        problems: list = []
+        data = cfg.settings_to_data(settings)
     except cfg.ConfigError as exc:
-        return _report(path, exc.problems, masker)
-    problems = unreadable_files(settings, text)
+        problems = list(exc.problems)
+        data = _raw_data(text)
+    # The files the configuration names are checked in the same run as the schema: one round of fixes.
+    problems += file_problems(data, key_lines(text), skip={p.path for p in problems})
+    if isinstance(data, dict) and data:
+        audio = data.get("audio") if isinstance(data.get("audio"), dict) else {}
+        source = audio.get("source", "microphone")
+        problems += microphone_problems(source) if "audio.source" not in {p.path for p in problems} else []
     if problems:
-        return _report(path, problems, masker)
+        return _report(path, sorted(problems, key=lambda p: p.line or 0), masker)
     masker.add(_secrets_of(settings))
     _print_effective(path, settings, args.format, masker)
     return exitcodes.OK
+
+
+def _raw_data(text: str) -> dict:
+    """The file as plain data even when it does not validate ({} when it is not YAML or not a mapping)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _report(path: Path, problems: list, masker: "_Masker") -> int:
@@ -75,6 +96,8 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
         f"{path}: valid. Effective configuration (defaults filled in, secrets shown as {REDACTED}):",
         f"azure speech key: {speech_key_source(settings)}",
         f"mqtt password: {mqtt_password_source(settings)}",
+        f"state directory: {settings.mqtt.outbox_path.parent} (checked by `run` when it starts: systemd creates "
+        "its StateDirectory= then)",
     ]
     data = masker.within(redacted_dump(settings))  # inside the data, so that the YAML stays valid
     if output_format == "json":
@@ -136,33 +159,6 @@ def _credential_file(name: str) -> Path | None:
 
 
 # -- files the configuration names -----------------------------------------------------------------
-
-
-def unreadable_files(settings, text: str) -> list:
-    """A problem for each named file that the daemon would fail to read."""
-    from roomscribe.config import ConfigProblem
-
-    named: list[tuple[str, Path | None]] = [
-        ("speech.key_file", settings.speech.key_file),
-        ("mqtt.password_file", settings.mqtt.password_file),
-        ("audio.file", settings.audio.file if settings.audio.source == "file" else None),
-    ]
-    if settings.mqtt.tls is not None:
-        tls = settings.mqtt.tls
-        named += [("mqtt.tls.ca_file", tls.ca_file), ("mqtt.tls.cert_file", tls.cert_file),
-                  ("mqtt.tls.key_file", tls.key_file)]
-    lines = key_lines(text)
-    problems = []
-    for key_path, file in named:
-        if file is None:
-            continue
-        try:
-            with open(file, "rb"):
-                pass
-        except OSError as exc:
-            problems.append(ConfigProblem(key_path, str(file), f"cannot read the file: {exc.strerror}",
-                                          lines.get(key_path)))
-    return problems
 
 
 def key_lines(text: str) -> dict[str, int]:

@@ -1,39 +1,93 @@
-"""Command line: wiring only; each subcommand lives in the module that owns its job."""
+"""Command line: wiring only; each subcommand lives in the module that owns its job.
+
+Exit codes follow sysexits.h (exitcodes.py): a bad command line is 64 for every subcommand, not
+argparse's 2. Global options (`--log-level`, `-v`) go before or after the subcommand.
+"""
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
-from roomscribe import __version__, exitcodes
+from roomscribe import __version__, exitcodes, logs
 
-# subcommand -> (module, help). Each module has add_arguments(parser) and main(args) -> int.
-SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("roomscribe.daemon", "run the daemon"),
-    "check-config": ("roomscribe.checkconfig", "validate a configuration file and print it, secrets redacted"),
-    "devices": ("roomscribe.audio.devices", "list audio capture devices"),
-    "demo": ("roomscribe.demo", "offline demo: emulator + broker + the real daemon on a scripted meeting"),
-    "emulator": ("roomscribe.emulator.cli", "the Speech service emulator (serve, synth)"),
-    "pause": ("roomscribe.mqtt.remote", "pause a running daemon over MQTT"),
-    "resume": ("roomscribe.mqtt.remote", "resume a running daemon over MQTT"),
-    "start": ("roomscribe.mqtt.remote", "start a meeting on a running daemon over MQTT"),
-    "stop": ("roomscribe.mqtt.remote", "stop the meeting on a running daemon over MQTT"),
-    "status": ("roomscribe.mqtt.remote", "print a running daemon's state"),
+def _codes(*lines: str) -> str:
+    return "exit codes:\n" + "\n".join(f"  {line}" for line in (*lines, "64  bad command line"))
+
+
+_REMOTE_CODES = _codes("0   answered", "1   refused by the daemon", "69  no answer in time (broker or daemon unreachable)",
+                       "78  configuration unusable or broker login refused")
+
+# subcommand -> (module, help, epilog). Each module has add_arguments(parser) and main(args) -> int.
+SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
+    "run": ("roomscribe.daemon", "run the daemon",
+            "example:\n  roomscribe run -c /etc/roomscribe/config.yaml --log-level debug\n\n"
+            + _codes("0   clean stop (SIGTERM, SIGINT)", "1   unexpected error (systemd restarts the service)",
+                     "78  configuration invalid or state directory unusable (systemd does not restart)")),
+    "check-config": ("roomscribe.checkconfig", "validate a configuration file and print it, secrets redacted",
+                     "example:\n  roomscribe check-config -c /etc/roomscribe/config.yaml\n\n"
+                     + _codes("0   valid: the effective configuration is printed",
+                              "78  every problem printed on stderr with key, line and value")),
+    "devices": ("roomscribe.audio.devices", "list audio capture devices",
+                "example:\n  roomscribe devices --json\n\n"
+                + _codes("0   listed (possibly none)",
+                         "69  PyAudio is not installed (--json: a JSON object with \"error\")")),
+    "demo": ("roomscribe.demo", "offline demo: emulator + broker + the real daemon on a scripted meeting",
+             "example:\n  roomscribe demo --speed 2\n\n" + _codes("0   the demo ran and the secret stayed private",
+                                                                   "1   the demo failed")),
+    "emulator": ("roomscribe.emulator.cli", "the Speech service emulator (serve, synth)",
+                 "examples:\n  roomscribe emulator serve --port 5000\n"
+                 "  roomscribe emulator synth meeting.txt -o meeting.wav\n\n"
+                 + _codes("0   done (serve: stopped by SIGINT/SIGTERM)", "1   serve: cannot listen on the port",
+                          "69  the 'emulator' extra is not installed", "73  synth: the output file cannot be written")
+                 + "\n  (64 also: synth cannot read or parse the script)"),
+    "pause": ("roomscribe.mqtt.remote", "pause a running daemon over MQTT",
+              "example:\n  roomscribe pause -c /etc/roomscribe/config.yaml --json\n\n" + _REMOTE_CODES),
+    "resume": ("roomscribe.mqtt.remote", "resume a running daemon over MQTT",
+               "example:\n  roomscribe resume --request-id panel-17\n\n" + _REMOTE_CODES),
+    "start": ("roomscribe.mqtt.remote", "start a meeting on a running daemon over MQTT",
+              "example:\n  roomscribe start --timeout 30\n\n" + _REMOTE_CODES),
+    "stop": ("roomscribe.mqtt.remote", "stop the meeting on a running daemon over MQTT",
+             "example:\n  roomscribe stop\n\n" + _REMOTE_CODES),
+    "status": ("roomscribe.mqtt.remote", "print a running daemon's state",
+               "example:\n  roomscribe status -c /etc/roomscribe/config.yaml --json\n\n"
+               + _codes("0   a state is published", "69  no state in time (broker unreachable or no daemon)",
+                        "78  configuration unusable or broker login refused")),
 }
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, but a usage error exits 64 (EX_USAGE); sub-parsers inherit the class."""
+
+    def error(self, message: str):
+        self.print_usage(sys.stderr)
+        self.exit(exitcodes.USAGE, f"{self.prog}: error: {message}\n")
+
+
+def _add_global_options(parser: argparse.ArgumentParser, default) -> None:
+    group = parser.add_argument_group("logging")
+    group.add_argument("--log-level", type=str.lower, choices=logs.LEVELS, default=default,
+                       help="log level; overrides log.level of the configuration (default: info)")
+    group.add_argument("-v", "--verbose", action="store_true", default=default, help="the same as --log-level debug")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """All subcommands are listed; only the one being run is imported to add its arguments."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="roomscribe",
         description="Meeting-room transcription: microphone -> Azure ConversationTranscriber -> MQTT, with a private pause.",
+        epilog="exit codes (sysexits): 0 success, 1 unexpected error or refused, 64 bad command line, "
+               "69 unavailable, 73 cannot create, 78 configuration; each command's --help lists its own.",
     )
     parser.add_argument("--version", action="version", version=f"roomscribe {__version__}")
+    _add_global_options(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, (module_name, help_text) in SUBCOMMANDS.items():
-        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+    for name, (module_name, help_text, epilog) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        # SUPPRESS: a sub-parser's own default would overwrite a value given before the subcommand.
+        _add_global_options(sub_parser, default=argparse.SUPPRESS)
         if name == command:
             module = importlib.import_module(module_name)
             module.add_arguments(sub_parser)
@@ -41,19 +95,31 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+_OPTIONS_WITH_VALUE = {"--log-level"}
+
+
 def _command_in(argv: list[str]) -> str | None:
-    return next((arg for arg in argv if not arg.startswith("-")), None)
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in _OPTIONS_WITH_VALUE:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = build_parser(_command_in(argv))
     args = parser.parse_args(argv)
-    if not logging.getLogger().handlers:
-        # Plain lines: journald adds time stamps and levels of its own.
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    # transitions logs every callback at INFO; our own state log says what matters.
-    logging.getLogger("transitions").setLevel(logging.WARNING)
+    level = logs.cli_level(args)
+    if logs.configured_elsewhere():  # a host process (pytest, an embedding program) owns the handlers
+        if level is not None:
+            logs.set_level(level)
+    else:
+        logs.setup(level)
     try:
         return int(args._module.main(args) or exitcodes.OK)
     except KeyboardInterrupt:

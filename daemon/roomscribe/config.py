@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Mapping
 
 import msgspec
 import yaml
@@ -177,8 +177,23 @@ class Settings(_Section):
 
 
 def _state_directory() -> Path:
-    """systemd's StateDirectory= when set (first entry), else the conventional path."""
-    return Path(os.environ.get("STATE_DIRECTORY", "/var/lib/roomscribe").split(":")[0])
+    """Where the daemon keeps its state (the outbox), read when the settings are built:
+
+    systemd's StateDirectory= ($STATE_DIRECTORY, its first entry); else /var/lib/roomscribe for root;
+    else $XDG_STATE_HOME/roomscribe, by default ~/.local/state/roomscribe (the XDG base directory spec).
+    """
+    return default_state_directory(os.environ, os.geteuid())
+
+
+def default_state_directory(environ: Mapping[str, str], euid: int) -> Path:
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if euid == 0:
+        return Path("/var/lib/roomscribe")
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if os.path.isabs(xdg):  # the spec: a relative path is invalid and ignored
+        return Path(xdg) / "roomscribe"
+    return Path(environ.get("HOME") or Path.home()) / ".local" / "state" / "roomscribe"
 
 
 def _read_secret(path: Path | None, credential: str) -> str | None:
@@ -215,7 +230,51 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
         reason = getattr(exc, "problem", None) or type(exc).__name__
         column = f" (column {mark.column + 1})" if mark is not None else ""
         raise ConfigError(source, [ConfigProblem("", MISSING, f"not valid YAML: {reason}{column}", line)]) from None
-    return settings_from_data({} if data is None else data, source=source, node=node)
+    problems = duplicate_keys(node) + _empty_tls(node)
+    try:
+        settings = settings_from_data({} if data is None else data, source=source, node=node)
+    except ConfigError as exc:
+        raise ConfigError(source, problems + exc.problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[ConfigProblem]:
+    """A key given twice in one mapping: YAML keeps the last silently; we refuse it, naming both lines."""
+    problems: list[ConfigProblem] = []
+    if not isinstance(node, yaml.MappingNode):
+        return problems
+    first_line: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in first_line:
+            problems.append(ConfigProblem(prefix + key, MISSING, f"given twice, on line {first_line[key]} and on "
+                                          f"line {line}: keep one", line))
+        else:
+            first_line[key] = line
+        problems += duplicate_keys(value_node, f"{prefix}{key}.")
+    return problems
+
+
+def _empty_tls(node: yaml.Node | None) -> list[ConfigProblem]:
+    """`tls:` with nothing after it reads as null, which would mean no TLS: refused, as it is ambiguous."""
+    mqtt = _child(node, "mqtt")
+    tls = _child(mqtt, "tls")
+    if isinstance(tls, yaml.ScalarNode) and tls.tag.endswith(":null") and tls.value == "":
+        line = tls.start_mark.line + 1
+        return [ConfigProblem("mqtt.tls", MISSING, "empty: write `tls: {}` for TLS with the system's CAs, "
+                              "or remove the key for no TLS", line)]
+    return []
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == key:
+                return value_node
+    return None
 
 
 def settings_from_data(data: Any, source: str = "<data>", node: yaml.Node | None = None) -> Settings:

@@ -7,6 +7,7 @@ about. msgspec's wording is turned into plain sentences that also say what would
 
 from __future__ import annotations
 
+import difflib
 import re
 import types
 import typing
@@ -37,8 +38,10 @@ class ConfigProblem:
 
     def __str__(self) -> str:
         where = f" (line {self.line})" if self.line else ""
-        shown = "<missing>" if self.value is MISSING else repr(self.value)
-        return f"{self.path or '<top>'}{where}: {self.message} (got {shown})"
+        # A message that names its key already (an adapter's "audio.file: …") is not prefixed twice.
+        message = self.message.removeprefix(f"{self.path}: ") if self.path else self.message
+        shown = "" if self.value is MISSING else f" (got {self.value!r})"
+        return f"{self.path or '<top>'}{where}: {message}{shown}"
 
 
 class ConfigError(Exception):
@@ -62,7 +65,7 @@ def validate_all(data: dict, convert: Callable[[dict], Any], root: type, node: y
             loc, message = _split(str(exc))
             if message.startswith("Object contains unknown field"):
                 loc = loc + [re.search(r"`(.*)`", message).group(1)]
-                message = "unknown key"
+                message = "unknown key" + _did_you_mean(root, loc)
             # A check of a whole section that fails because a key it names was set aside says nothing
             # new (a password whose username was wrong is not also "without a username"). The checks
             # name the keys they relate in their messages.
@@ -102,7 +105,8 @@ def _reword(message: str, root: type, loc: list[str]) -> str:
         listed = [repr(v) for v in allowed]
         return "Input should be " + (" or ".join([", ".join(listed[:-1]), listed[-1]]) if len(listed) > 1 else listed[0])
     if m := re.fullmatch(r"Expected `str` matching regex '(.*)'", message):
-        return f"String should match pattern '{m.group(1)}'"
+        described = PATTERN_TEXTS.get(m.group(1))
+        return described or f"String should match pattern '{m.group(1)}'"
     if m := re.fullmatch(r"Expected `\w+` (>=|>|<=|<) (\S+)", message):
         words = {">=": "greater than or equal to", ">": "greater than", "<=": "less than or equal to", "<": "less than"}
         return f"Input should be {words[m.group(1)]} {m.group(2)}"
@@ -110,6 +114,36 @@ def _reword(message: str, root: type, loc: list[str]) -> str:
         kinds = " or ".join(_TYPE_WORDS.get(t.strip(), t.strip()) for t in m.group(1).split("|"))
         return f"Input should be a valid {kinds}"
     return message
+
+
+# Patterns of config.py in words (a test checks that every pattern there has one).
+PATTERN_TEXTS = {
+    r"^[a-zA-Z0-9_-]{1,64}$": "should be 1 to 64 letters, digits, '_' or '-', without spaces (e.g. boardroom)",
+    r"^[^#+\s][^#+]*$": "should be an MQTT topic without '#' or '+', not starting with a space (e.g. meeting)",
+    r"^[a-z0-9]+$": "should be an Azure region in lower case without spaces (e.g. westeurope)",
+    r"^wss?://": "should start with ws:// or wss:// (e.g. ws://127.0.0.1:5000)",
+    r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$": "should be a BCP-47 language tag (e.g. en-US)",
+}
+
+
+def _did_you_mean(root: type, loc: list[str]) -> str:
+    """"; did you mean 'host'?" when an unknown key is close to a known one of its section."""
+    kind: Any = root
+    for part in loc[:-1]:
+        kind = _unwrap(kind)
+        fields = {f.name: f.type for f in msgspec.structs.fields(kind)} if _is_struct(kind) else {}
+        if part not in fields:
+            return ""
+        kind = fields[part]
+    kind = _unwrap(kind)
+    if not _is_struct(kind):
+        return ""
+    close = difflib.get_close_matches(loc[-1], [f.name for f in msgspec.structs.fields(kind)], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _is_struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
 
 
 def _literal_values(root: type, loc: list[str]) -> tuple | None:

@@ -1,4 +1,10 @@
-"""sd_notify for the daemon: READY, STATUS, WATCHDOG and STOPPING, sent with the `sdnotify` package.
+"""sd_notify for the daemon: READY, STATUS, WATCHDOG and STOPPING, as datagrams to $NOTIFY_SOCKET.
+
+The protocol (sd_notify(3)) is one AF_UNIX datagram of newline-separated KEY=VALUE assignments, UTF-8,
+sent to the socket named by $NOTIFY_SOCKET: a path, or an abstract socket name written with a leading
+'@' (the kernel's name starts with a NUL byte instead). The standard library does it in a few lines,
+so no package is needed (the `sdnotify` package used before had its last release in 2017 and encoded
+as Latin-1).
 
 Every call is a no-op outside systemd (no $NOTIFY_SOCKET) and none raises: a lost notification must
 never take the daemon down, and systemd notices a missing READY or watchdog ping on its own.
@@ -9,8 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-
-import sdnotify
+import socket
 
 log = logging.getLogger(__name__)
 
@@ -20,15 +25,28 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]+")
 STATUS_MAX_CHARS = 400  # a datagram must fit systemd's receive buffer with room to spare
 
 
+def socket_address(name: str) -> str | bytes | None:
+    """The address to send to for a $NOTIFY_SOCKET value: a path, or '@name' as the abstract b'\\0name'.
+
+    None for values systemd would not give (empty, relative paths, 'vsock:' addresses, which this
+    daemon does not support).
+    """
+    if name.startswith("@") and len(name) > 1:
+        return b"\0" + name[1:].encode("utf-8")
+    if name.startswith("/"):
+        return name
+    return None
+
+
 class Notifier:
     """Tells systemd how the daemon is doing. Use from the owner's loop; cheap enough to call often."""
 
     def __init__(self) -> None:
-        # Read once, at construction: the same variables sdnotify reads when it connects.
+        # Read once, at construction (never at import time).
         self._socket_address = os.environ.get("NOTIFY_SOCKET") or None
         self._watchdog_usec = os.environ.get("WATCHDOG_USEC")
         self._watchdog_pid = os.environ.get("WATCHDOG_PID")
-        self._client: sdnotify.SystemdNotifier | None = None
+        self._socket: socket.socket | None = None
         self._warned = False
 
     @property
@@ -64,20 +82,28 @@ class Notifier:
             return None
         return usec / 1_000_000 if usec > 0 else None
 
+    def close(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
+
     def _send(self, message: str) -> None:
         if self._socket_address is None:
             return
-        # sdnotify encodes as Latin-1 while systemd reads UTF-8: hand it the UTF-8 bytes as Latin-1
-        # code points so that the datagram carries exactly those bytes.
-        wire = message.encode("utf-8").decode("latin-1")
+        address = socket_address(self._socket_address)
+        if address is None:
+            self._warn(message, ValueError(f"unsupported NOTIFY_SOCKET {self._socket_address!r}"))
+            return
+        wire = message.encode("utf-8")
         for attempt in (1, 2):
             try:
-                if self._client is None:
-                    self._client = sdnotify.SystemdNotifier(debug=True)  # debug: raise, so we can log
-                self._client.notify(wire)
+                if self._socket is None:
+                    self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._socket.sendto(wire, address)
                 return
             except Exception as exc:  # never into the caller: a notification is best effort
-                self._client = None  # the socket may have been re-created (daemon-reexec): reconnect once
+                # The socket may have been re-created (daemon-reexec): a fresh one is tried once.
+                self.close()
                 if attempt == 2:
                     self._warn(message, exc)
 

@@ -80,3 +80,25 @@ def test_synth_names_the_bad_line(tmp_path):
     script.write_text("Alice: fine\nno colon here\n")
     result = run_cli("synth", str(script), "-o", str(tmp_path / "x.wav"))
     assert result.returncode == 64 and "line 2" in result.stderr
+
+
+def test_synth_to_an_unwritable_path_is_a_clear_error(tmp_path):
+    script = tmp_path / "meeting.txt"
+    script.write_text(SCRIPT)
+    result = run_cli("synth", str(script), "-o", str(tmp_path / "no" / "such" / "dir" / "out.wav"))
+    assert result.returncode == 73, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "cannot write" in result.stderr and "out.wav" in result.stderr
+
+
+def test_without_the_emulator_extra_the_cli_says_what_to_install(tmp_path):
+    # An import of websockets (serve) or numpy (synth) fails, as in an install without [emulator].
+    script = tmp_path / "meeting.txt"
+    script.write_text(SCRIPT)
+    for blocked, args in (("websockets", ["serve", "--port", "0"]), ("numpy", ["synth", str(script), "-o", str(tmp_path / "o.wav")])):
+        code = (f"import sys; sys.modules[{blocked!r}] = None; from roomscribe.cli import main; "
+                f"sys.exit(main(['emulator', *{args!r}]))")
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 69, result.stderr
+        assert "Traceback" not in result.stderr
+        assert "pip install 'roomscribe[emulator]'" in result.stderr

@@ -3,6 +3,7 @@
     broker = Mosquitto(tmp_path).start()                       # plain, anonymous
     broker = Mosquitto(tmp_path, tls=True).start()             # TLS with a test CA (broker.pki.ca_cert)
     broker = Mosquitto(tmp_path, users={"room": "secret"}).start()   # mosquitto_passwd, no anonymous
+    broker = Mosquitto(tmp_path, auth_config=["password_file …", "acl_file …"]).start()  # your own auth lines
     broker.stop(); broker.start()                              # an outage: same port, same config
     broker.kill()                                              # SIGKILL
     broker.freeze(); broker.thaw()                             # SIGSTOP / SIGCONT: a hung broker
@@ -102,12 +103,14 @@ class Mosquitto:
         users: dict[str, str] | None = None,
         persistence: bool = False,
         host: str = "127.0.0.1",
+        auth_config: list[str] | None = None,
     ):
         self.dir = Path(directory) / f"mosquitto-{free_port()}"
         self.dir.mkdir(parents=True)
         self.host = host
         self.port = free_port()
         self.users = users
+        self.auth_config = auth_config  # replaces the lines `users` would write (password_file, acl_file, …)
         self.pki = make_pki(self.dir / "pki", server_names) if tls else None
         self.log_file = self.dir / "mosquitto.log"
         self.config_file = self.dir / "mosquitto.conf"
@@ -127,7 +130,9 @@ class Mosquitto:
             lines += ["persistence true", f"persistence_location {self.dir}/", "autosave_interval 1"]
         else:
             lines.append("persistence false")
-        if self.users is not None:
+        if self.auth_config is not None:
+            lines += self.auth_config
+        elif self.users is not None:
             passwords = self.dir / "passwords"
             passwords.touch(mode=0o600)
             for user, password in self.users.items():

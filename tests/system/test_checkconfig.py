@@ -113,7 +113,7 @@ def test_json_format(capsys):
 # -- broken files ----------------------------------------------------------------------------------
 
 BROKEN = {
-    "unknown key": ("mqtt:\n  host: broker\n  hots: x\n", "mqtt.hots (line 3): unknown key (got 'x')"),
+    "unknown key": ("mqtt:\n  host: broker\n  hots: x\n", "mqtt.hots (line 3): unknown key; did you mean 'host'? (got 'x')"),
     "wrong type": ("mqtt:\n  keepalive: often\n", "mqtt.keepalive (line 2): Input should be a valid integer"),
     "bad port": ("mqtt:\n  port: 70000\n", "mqtt.port (line 2): Input should be less than or equal to 65535 (got 70000)"),
     "bad yaml": ("room: a\nmqtt:\n  host: a\n   port: 1\n", "<top> (line 4): not valid YAML: mapping values are not allowed here"),
@@ -124,22 +124,27 @@ BROKEN = {
     ),
     "file source without file": ("audio:\n  source: file\n", "audio (line 1): source is 'file' but no file is given"),
     "cert without key": (
-        "mqtt:\n  tls:\n    cert_file: /etc/roomscribe/client.pem\n",
+        "mqtt:\n  tls:\n    cert_file: /dev/null\n",
         "mqtt.tls (line 2): cert_file and key_file must be given together",
     ),
-    "bad region": ("speech:\n  region: West Europe\n", "speech.region (line 2): String should match pattern"),
-    "bad room": ("room: conference room 1\n", "room (line 1): String should match pattern"),
+    "bad region": ("speech:\n  region: West Europe\n", "speech.region (line 2): should be an Azure region in lower case without spaces (e.g. westeurope) (got 'West Europe')"),
+    "bad room": ("room: conference room 1\n", "room (line 1): should be 1 to 64 letters, digits, '_' or '-', without spaces (e.g. boardroom) (got 'conference room 1')"),
     "bad protocol": ("mqtt:\n  protocol: 4\n", "mqtt.protocol (line 2): Input should be '3.1.1' or '5' (got 4)"),
-    "bad host": ("speech:\n  host: http://speech.local\n", "speech.host (line 2): String should match pattern '^wss?://'"),
+    "bad host": ("speech:\n  host: http://speech.local\n", "speech.host (line 2): should start with ws:// or wss:// (e.g. ws://127.0.0.1:5000) (got 'http://speech.local')"),
     "bad level": ("log:\n  level: verbose\n", "log.level (line 2): Input should be 'debug', 'info', 'warning' or 'error'"),
     "section not a mapping": ("speech: westeurope\n", "speech (line 1): Input should be a valid dictionary"),
+    "no close key": ("mqtt:\n  colour: red\n", "mqtt.colour (line 2): unknown key (got 'red')"),
+    "duplicate key": ("mqtt:\n  host: a\n  port: 1884\n  host: b\n",
+                      "mqtt.host (line 4): given twice, on line 2 and on line 4: keep one"),
+    "duplicate section": ("room: a\nmqtt: {}\nroom: b\n", "room (line 3): given twice, on line 1 and on line 3: keep one"),
+    "empty tls": ("mqtt:\n  tls:\n", "mqtt.tls (line 2): empty: write `tls: {}` for TLS with the system's CAs"),
     "unreadable key file": (
         "speech:\n  region: westeurope\n  key_file: /nonexistent/azure-speech-key\n",
         "speech.key_file (line 3): cannot read the file: No such file or directory (got '/nonexistent/azure-speech-key')",
     ),
     "missing audio file": (
         "audio:\n  source: file\n  file: /nonexistent/meeting.wav\n",
-        "audio.file (line 3): cannot read the file: No such file or directory",
+        "audio.file (line 3): /nonexistent/meeting.wav does not exist (got '/nonexistent/meeting.wav')",
     ),
 }
 

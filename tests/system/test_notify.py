@@ -140,3 +140,51 @@ def _bound(path: Path) -> socket.socket:
     sock.bind(str(path))
     sock.settimeout(10)
     return sock
+
+
+def test_abstract_socket_from_a_child_with_utf8_and_watchdog(monkeypatch):
+    # The whole exchange of a Type=notify service, over an abstract name ('@…'), from a process of its own.
+    _clear_systemd_env(monkeypatch)
+    with NotifySocket(abstract=True) as sock:
+        env = {**os.environ, **sock.env(watchdog_sec=4)}
+        proc = subprocess.Popen(
+            ["sh", "-c", 'WATCHDOG_PID=$$ exec "$0" -c "$1"', sys.executable, CHILD],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr
+        assert stdout.strip() == "4.0"
+        sock.wait_for("STOPPING", "1", timeout=10)
+        assert [m.raw for m in sock.messages()][2] == "STATUS=recording: Raum Süd READY=0".encode()
+        assert {m.sender_pid for m in sock.messages()} == {proc.pid}
+
+
+def test_works_without_the_sdnotify_package(notify_socket):
+    # The stdlib implementation must not need sdnotify: an import of it fails in this child.
+    child = "import sys; sys.modules['sdnotify'] = None\n" + CHILD
+    env = {**os.environ, **notify_socket.env()}
+    proc = subprocess.run([sys.executable, "-c", child], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    notify_socket.wait_for("STOPPING", "1", timeout=10)
+    assert len(notify_socket.messages()) == 5
+
+
+@pytest.mark.parametrize("value", ["relative/notify.sock", "vsock:2:1234", "@"])
+def test_an_unusable_notify_socket_value_never_raises(monkeypatch, caplog, value):
+    _clear_systemd_env(monkeypatch)
+    monkeypatch.setenv("NOTIFY_SOCKET", value)
+    notifier = Notifier()
+    assert notifier.enabled
+    with caplog.at_level(logging.DEBUG, logger="roomscribe.systemd"):
+        notifier.ready()
+        notifier.watchdog()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "roomscribe.systemd"]
+    assert len(warnings) == 1
+
+
+def test_abstract_names_map_to_a_leading_nul():
+    from roomscribe.systemd import socket_address
+
+    assert socket_address("@sd-notify/1") == b"\0sd-notify/1"
+    assert socket_address("/run/systemd/notify") == "/run/systemd/notify"
+    assert socket_address("") is None

@@ -9,14 +9,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
+PYAUDIO_MISSING = ("PyAudio is not installed: pip install 'roomscribe[microphone]' (on Debian/Raspberry Pi OS "
+                   "it builds from source: apt-get install portaudio19-dev build-essential python3-dev)")
+
+
 def main(args: argparse.Namespace) -> int:
     import json
+    import sys
+
+    from roomscribe import exitcodes
 
     try:
         import pyaudio
-    except ImportError:
-        print("PyAudio is not installed: pip install 'roomscribe[microphone]' (needs portaudio19-dev)")
-        return 1
+    except ImportError as exc:
+        # 69 (EX_UNAVAILABLE): a part of the program is not installed. --json callers get JSON even so.
+        if args.json:
+            print(json.dumps({"error": "pyaudio_missing", "message": PYAUDIO_MISSING, "detail": str(exc)}))
+        else:
+            print(f"roomscribe devices: {PYAUDIO_MISSING}", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
     from roomscribe.audio.microphone import capture_devices
 
     pa = pyaudio.PyAudio()

@@ -53,8 +53,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     synth.set_defaults(emulator_main=_synth)
 
 
+# Imported by the emulator and the synthesizer, installed with `pip install 'roomscribe[emulator]'`.
+EXTRA_MODULES = frozenset({"websockets", "numpy"})
+
+
 def main(args: argparse.Namespace) -> int:
-    return args.emulator_main(args)
+    try:
+        return args.emulator_main(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXTRA_MODULES:
+            raise
+        print(f"roomscribe emulator: the Python package {exc.name!r} is not installed; the emulator needs "
+              "the 'emulator' extra: pip install 'roomscribe[emulator]'", file=sys.stderr)
+        return exitcodes.UNAVAILABLE
 
 
 def plan_from_args(args: argparse.Namespace):
@@ -132,7 +143,12 @@ def _synth(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"roomscribe emulator synth: {args.script}: {exc}", file=sys.stderr)
         return exitcodes.USAGE
-    write_wav(args.output, pcm)
+    try:
+        with open(args.output, "wb") as output:  # opened here: wave.open on a bad path spills a traceback
+            write_wav(output, pcm)
+    except OSError as exc:
+        print(f"roomscribe emulator synth: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return exitcodes.CANT_CREATE
     for utterance in planned:
         print(f"{utterance.start:8.2f}-{utterance.end:8.2f}s  {utterance.speaker:<10} {utterance.text}")
     print(f"wrote {args.output}: {len(pcm) / 16000:.1f} s, {len(planned)} utterances")

@@ -16,7 +16,7 @@ import wave
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING:
     import numpy as np
@@ -145,14 +145,14 @@ def synthesize(
     return np.concatenate(pieces), plan
 
 
-def write_wav(path: str | Path, pcm: np.ndarray, sample_rate: int = 16000) -> None:
+def write_wav(path: str | Path | BinaryIO, pcm: np.ndarray, sample_rate: int = 16000) -> None:
     """16-bit mono PCM WAV."""
     import numpy as np
 
     samples = np.asarray(pcm)
     if samples.ndim != 1 or samples.dtype != np.int16:
         raise ValueError(f"write_wav needs mono int16 samples, got {samples.dtype} with shape {samples.shape}")
-    with wave.open(str(path), "wb") as wav:
+    with wave.open(path if hasattr(path, "write") else str(path), "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)

@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help=f"seconds to wait for the answer (default {DEFAULT_TIMEOUT_S:.0f})")
-    parser.add_argument("--request-id", default=None, help="request_id to send (default: a fresh one)")
+    if not parser.prog.endswith(" status"):  # status sends no command, so there is nothing to tag
+        parser.add_argument("--request-id", default=None, help="request_id to send (default: a fresh one)")
     parser.add_argument("--json", action="store_true", help="print the answer as the JSON received")
 
 
@@ -50,7 +51,7 @@ def main(args: argparse.Namespace) -> int:
             return failure
         if args.command == "status":
             return session.status(args.json)
-        return session.command(args.command, args.request_id or f"cli-{uuid.uuid4().hex[:12]}", args.json)
+        return session.command(args.command, getattr(args, "request_id", None) or f"cli-{uuid.uuid4().hex[:12]}", args.json)
     finally:
         session.close()
 
