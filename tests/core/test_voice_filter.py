@@ -36,8 +36,8 @@ def flat(emitted: list[list[int]]) -> list[int]:
 
 def test_settings_defaults_and_derived_chunk_counts():
     s = VoiceFilterSettings()
-    assert (s.threshold, s.pre_roll_ms, s.hangover_ms, s.onset_frames) == (0.5, 300, 700, 3)
-    assert (s.pre_roll_chunks, s.hangover_chunks) == (30, 70)
+    assert (s.threshold, s.pre_roll_ms, s.hangover_ms, s.onset_frames) == (0.5, 400, 300, 3)
+    assert (s.pre_roll_chunks, s.hangover_chunks) == (40, 30)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

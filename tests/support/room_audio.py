@@ -286,3 +286,46 @@ def varied_lines(count: int, *, seed: int, snr_range=(5.0, 30.0), gap_range=(0.5
     return [Line(text=str(rng.choice(sentences)), voice=VOICES[i % len(VOICES)], rate=RATES[(i // 2) % len(RATES)],
                  snr_db=float(rng.uniform(*snr_range)), gap_before_s=float(rng.uniform(*gap_range)))
             for i in range(count)]
+
+
+def utterance_pool(min_s: float = 1.0, max_s: float = 15.0) -> list[tuple[str, str, int, float]]:
+    """Every (sentence, voice, rate) whose speech lasts min_s..max_s, with that duration: synthesized once."""
+    pool = []
+    for text in SENTENCES:
+        for voice in VOICES:
+            for rate in RATES:
+                levels = chunk_rms_db(synthesize(text, voice, rate))
+                active = np.flatnonzero(levels >= levels.max() - SPEECH_FLOOR_DB)
+                span = (active[-1] + 1 - active[0]) * CHUNK_MS / 1000
+                if min_s <= span <= max_s:
+                    pool.append((text, voice, rate, span))
+    return pool
+
+
+def room_day(minutes: float, *, seed: int = 1, speech_fraction: float = 0.25, snr_range=(5.0, 30.0),
+             gap_range=(0.3, 60.0), noise: str = "room") -> RoomAudio:
+    """A day in a meeting room, compressed: utterances of 1-15 s from the pool, gaps of 0.3-60 s, SNR 5-30 dB.
+
+    Gaps are log-uniform over gap_range (many short turns, some long silences), mixed with uniform long
+    gaps (20 s up) in the share that brings speech to about `speech_fraction` of the time.
+    """
+    rng = np.random.default_rng(seed)
+    pool = utterance_pool()
+    mean_clip = float(np.mean([synthesize(t, v, r).size / SAMPLE_RATE for t, v, r, _ in pool]))
+    mean_span = float(np.mean([span for *_, span in pool]))
+    lo, hi = np.log(gap_range[0]), np.log(gap_range[1])
+    log_mean = (gap_range[1] - gap_range[0]) / (hi - lo)
+    long_lo = min(20.0, gap_range[1])
+    long_mean = (long_lo + gap_range[1]) / 2
+    wanted_gap = mean_span * (1 - speech_fraction) / speech_fraction - (mean_clip - mean_span)
+    share_long = float(np.clip((wanted_gap - log_mean) / (long_mean - log_mean), 0.0, 1.0))
+    lines, total = [], 0.0
+    while total < minutes * 60:
+        text, voice, rate, _ = pool[int(rng.integers(len(pool)))]
+        if rng.random() < share_long:
+            gap = float(rng.uniform(long_lo, gap_range[1]))
+        else:
+            gap = float(np.exp(rng.uniform(lo, hi)))
+        lines.append(Line(text, voice, rate, snr_db=float(rng.uniform(*snr_range)), gap_before_s=gap))
+        total += gap + synthesize(text, voice, rate).size / SAMPLE_RATE
+    return render(lines, noise=noise, seed=seed, tail_s=2.0)

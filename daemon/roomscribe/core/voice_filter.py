@@ -46,9 +46,13 @@ class VoiceFilterSettings:
     """How the stage turns per-chunk speech probabilities into what is sent. Times in milliseconds."""
 
     threshold: float = 0.5  # a chunk is speech when the detector's probability is at least this
-    pre_roll_ms: int = 300  # audio kept before the onset and sent when speech starts
-    hangover_ms: int = 700  # audio still sent after the last speech chunk (trailing words + end-of-phrase silence)
+    pre_roll_ms: int = 400  # audio kept before the onset and sent when speech starts
+    hangover_ms: int = 300  # audio still sent after the last speech chunk (trailing words + end-of-phrase silence)
     onset_frames: int = 3  # speech chunks in a row that start sending
+
+    # Defaults measured with pymicro-vad (docs/vad.md): it reports speech 50-400 ms after speech starts, so
+    # the pre-roll covers that; it keeps reporting speech 0.4-0.7 s after speech ends, so with the
+    # hangover the service gets 0.7 s or more of trailing audio, over the 500 ms it needs to end a phrase.
 
     def __post_init__(self) -> None:
         problems = []
