@@ -142,8 +142,7 @@ def fan_hum(seconds: float, rng: np.random.Generator) -> np.ndarray:
     t = np.arange(n, dtype=np.float64) / SAMPLE_RATE
     hum = np.zeros(n)
     blade = rng.uniform(90, 160)
-    for freq, amp in [(50, 1.0), (100, 0.6), (150, 0.3), (blade, 0.8), (2 * blade, 0.4),
-                                     (3 * blade, 0.2)]):
+    for freq, amp in [(50, 1.0), (100, 0.6), (150, 0.3), (blade, 0.8), (2 * blade, 0.4), (3 * blade, 0.2)]:
         wobble = 1 + 0.1 * np.sin(2 * np.pi * rng.uniform(0.05, 0.3) * t + rng.uniform(0, 6.3))
         hum += amp * wobble * np.sin(2 * np.pi * freq * t + rng.uniform(0, 6.3))
     hum /= np.sqrt(np.mean(hum**2))
