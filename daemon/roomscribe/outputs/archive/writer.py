@@ -93,33 +93,37 @@ class ArchiveWriter:
     # -- what the daemon records (each returns a future: done = durable) -----------------------------
 
     def meeting_started(self, meeting_id: str, room: str, at: float, speaker_epoch: int | None = None) -> Future:
-        return self.submit(ArchiveStore.meeting_started, meeting_id, room, at, speaker_epoch)
+        return self.submit("meeting_started", meeting_id, room, at, speaker_epoch)
 
     def meeting_ended(self, meeting_id: str, at: float) -> Future:
-        return self.submit(ArchiveStore.meeting_ended, meeting_id, at)
+        return self.submit("meeting_ended", meeting_id, at)
 
     def pause_started(self, meeting_id: str, at: float) -> Future:
-        return self.submit(ArchiveStore.pause_started, meeting_id, at)
+        return self.submit("pause_started", meeting_id, at)
 
     def pause_ended(self, meeting_id: str, at: float) -> Future:
-        return self.submit(ArchiveStore.pause_ended, meeting_id, at)
+        return self.submit("pause_ended", meeting_id, at)
 
     def speaker_epoch(self, meeting_id: str, epoch: int, at: float) -> Future:
-        return self.submit(ArchiveStore.speaker_epoch, meeting_id, epoch, at)
+        return self.submit("speaker_epoch", meeting_id, epoch, at)
 
     def utterance(self, utterance: Utterance) -> Future:
         """Result: True if new, False if (meeting_id, seq) was already there."""
-        return self.submit(ArchiveStore.add_utterance, utterance)
+        return self.submit("add_utterance", utterance)
 
     def audio_seconds(self, meeting_id: str, total_seconds: float) -> Future:
-        return self.submit(ArchiveStore.set_audio_seconds, meeting_id, total_seconds)
+        return self.submit("set_audio_seconds", meeting_id, total_seconds)
 
     def end_unfinished(self, room: str) -> Future:
         """Result: the ids of this room's meetings that were left open by a dead daemon, now ended."""
-        return self.submit(ArchiveStore.end_unfinished, room)
+        return self.submit("end_unfinished", room)
 
-    def submit(self, operation: Callable[..., Any], *args: Any) -> Future:
-        """Queue `operation(store, *args)`; never blocks. The future completes after the commit."""
+    def submit(self, operation: str | Callable[..., Any], *args: Any) -> Future:
+        """Queue `store.<operation>(*args)` (a method name) or `operation(store, *args)`; never blocks.
+
+        The future completes after the commit, on the writer thread: callbacks must be quick (an
+        asyncio caller awaits `asyncio.wrap_future(future)`, which hands over to its loop).
+        """
         future: Future = Future()
         with self._close_lock:
             if self._closed:
@@ -179,7 +183,7 @@ class ArchiveWriter:
         try:
             with store.transaction():
                 for operation, args, _ in batch:
-                    results.append(operation(store, *args))
+                    results.append(_call(store, operation, args))
         except Exception:  # noqa: BLE001  (one at a time, so only the bad one fails)
             log.debug("archive batch of %d failed; applying its writes one by one", len(batch), exc_info=True)
             for operation, args, future in batch:
@@ -193,7 +197,7 @@ class ArchiveWriter:
     def _apply_one(self, store: ArchiveStore, operation, args, future: Future) -> None:
         try:
             with store.transaction():
-                result = operation(store, *args)
+                result = _call(store, operation, args)
         except Exception as exc:  # noqa: BLE001
             log.error("archive write %s failed: %s", getattr(operation, "__name__", operation), exc)
             if future.set_running_or_notify_cancel():
@@ -226,3 +230,7 @@ class ArchiveWriter:
                 return
             if item is not _STOP and item[2].set_running_or_notify_cancel():
                 item[2].set_exception(exc)
+
+
+def _call(store: ArchiveStore, operation: str | Callable[..., Any], args: tuple) -> Any:
+    return getattr(store, operation)(*args) if isinstance(operation, str) else operation(store, *args)
