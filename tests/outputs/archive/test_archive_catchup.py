@@ -244,13 +244,13 @@ def test_a_dashboard_joining_mid_meeting_gets_every_utterance_once(tmp_path):
         producer = threading.Thread(target=daemon, args=(writer,))
         producer.start()
         # the dashboard: subscribe first, then ask for what it missed
-        while ArchiveStore(path).meeting("m-1") is None or ArchiveStore(path).meeting("m-1").utterances < n // 3:
+        reader = ArchiveStore(path, readonly=True)
+        while reader.meeting("m-1") is None or reader.meeting("m-1").utterances < n // 3:
             time.sleep(0.001)
         live: queue.Queue = queue.Queue()
         with lock:
             subscribers.append(live)
         joined.set()
-        reader = ArchiveStore(path, readonly=True)
         seen: dict[int, int] = {}
         since, requests_made = 0, 0
         while True:
