@@ -197,3 +197,25 @@ def test_what_was_acknowledged_durable_survives_sigkill(tmp_path):
     assert stored == list(range(1, len(stored) + 1))  # in order, no holes
     assert set(acked) <= set(stored)
     assert len(stored) < 20000, "the kill came after every write: the test proved nothing"
+
+
+def test_a_commit_that_fails_leaves_no_transaction_behind(tmp_path):
+    """A failed COMMIT (here a deferred foreign key; on a device a full disk) must not swallow later writes."""
+    def orphan_epoch(store):
+        store._db.execute("PRAGMA defer_foreign_keys=ON")  # the violation surfaces only at COMMIT
+        store._db.execute("INSERT INTO epochs (meeting_id, epoch, first_at) VALUES ('no-such-meeting', 1, 0)")
+
+    GatedStore.gate = threading.Event()
+    path = tmp_path / "a.sqlite3"
+    with ArchiveWriter(path, store_factory=GatedStore) as writer:
+        writer.meeting_started("m-1", ROOM, T0).result(10)
+        stalled = writer.utterance(utterance("m-1", 1, T0))
+        time.sleep(0.05)
+        bad = writer.submit(orphan_epoch)
+        later = [writer.utterance(utterance("m-1", seq, T0 + seq)) for seq in (2, 3)]
+        GatedStore.gate.set()
+        assert stalled.result(10)
+        with pytest.raises(sqlite3.IntegrityError):
+            bad.result(10)
+        assert all(f.result(10) for f in later)
+    assert [u.seq for u in ArchiveStore(path, readonly=True).utterances("m-1")] == [1, 2, 3]
