@@ -1,0 +1,1 @@
+"""Outputs: where the daemon's records go besides the speech service (the MQTT link, the archive)."""

@@ -1,0 +1,189 @@
+"""Catch-up for late dashboards: `<base>/request/transcript` answered on `<base>/response/transcript`.
+
+A request (schemas/transcript_request.schema.json), every key optional:
+    {"meeting_id": "current"|"last"|ID|ID-prefix, "since_seq": N, "request_id": "…"}
+is answered by one or more pages (schemas/transcript_response.schema.json), each under `page_bytes`:
+    {"status": "ok", "request_id", "room", "meeting_id", "running", "since_seq", "next_since_seq",
+     "more", "utterances": [transcript payloads with seq > since_seq, in seq order]}
+At most `max_utterances` are sent per request; `more: true` on the last page says "ask again with
+since_seq = next_since_seq". A bad request gets one error page, `{"status": "error", "request_id",
+"room", "error": {"code", "message"}}`; `handle_request` never raises.
+
+Pure apart from reading the archive through `TranscriptSource` (a read-only `ArchiveStore` will do).
+The reads touch the disk: the integrator calls this off the asyncio loop (an executor), ignores
+retained requests, and publishes the pages to the MQTT 5 response topic with the correlation data when
+the request carried them, else to `<base>/response/transcript`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass
+from typing import Protocol
+
+from roomscribe.core.records import Utterance, encode
+from roomscribe.outputs.archive.store import AmbiguousMeeting, Meeting, UnknownMeeting
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 4096
+MAX_ID_CHARS = 128
+MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exactly
+DEFAULT_PAGE_BYTES = 16 * 1024
+MIN_PAGE_BYTES = 1024
+DEFAULT_MAX_UTTERANCES = 500
+_KEYS = {"meeting_id", "since_seq", "request_id"}
+_JSON_WHITESPACE = b" \t\r\n"
+_FORBIDDEN = re.compile("[\u0000-\u001f\u007f\ud800-\udfff]")
+_ENVELOPE_SLACK = 48  # room for next_since_seq's digits and "false" when estimating a page
+
+
+def request_topic(base: str) -> str:
+    return f"{base}/request/transcript"
+
+
+def response_topic(base: str) -> str:
+    return f"{base}/response/transcript"
+
+
+class TranscriptSource(Protocol):
+    def resolve(self, reference: str) -> str: ...
+
+    def meeting(self, meeting_id: str) -> Meeting | None: ...
+
+    def utterances(self, meeting_id: str, after_seq: int = 0, limit: int | None = None) -> list[Utterance]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptRequest:
+    meeting_id: str = "current"
+    since_seq: int = 0
+    request_id: str | None = None
+
+
+class BadRequest(ValueError):
+    def __init__(self, message: str, request_id: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+def parse_request(payload: bytes) -> TranscriptRequest:
+    """The request in a payload, or BadRequest; refuses by size before parsing anything."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        raise BadRequest(f"payload too large: {len(payload)} bytes, at most {MAX_REQUEST_BYTES}")
+    if not payload.strip(_JSON_WHITESPACE):
+        return TranscriptRequest()
+    try:
+        text = payload.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequest("payload is not UTF-8") from None
+    try:
+        document = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise BadRequest("payload is neither empty nor JSON") from None
+    if not isinstance(document, dict):
+        raise BadRequest(f"payload must be a JSON object, not {type(document).__name__}")
+    request_id = _identifier(document, "request_id", None)
+    unknown = sorted(set(document) - _KEYS)
+    if unknown:
+        raise BadRequest(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
+    try:
+        meeting_id = _identifier(document, "meeting_id", "current")
+    except BadRequest as exc:
+        raise BadRequest(exc.message, request_id) from None
+    since_seq = document.get("since_seq", 0)
+    if isinstance(since_seq, float) and since_seq.is_integer():
+        since_seq = int(since_seq)  # JSON Schema counts 3.0 as an integer; so do we
+    if type(since_seq) is not int:  # noqa: E721  (bool is an int subclass, and not a number in JSON)
+        raise BadRequest(f"since_seq must be an integer, not {type(since_seq).__name__}", request_id)
+    if not 0 <= since_seq <= MAX_SEQ:
+        raise BadRequest(f"since_seq must be between 0 and {MAX_SEQ}", request_id)
+    return TranscriptRequest(meeting_id, since_seq, request_id)
+
+
+def handle_request(
+    payload: bytes,
+    source: TranscriptSource | None,
+    *,
+    room: str,
+    page_bytes: int = DEFAULT_PAGE_BYTES,
+    max_utterances: int = DEFAULT_MAX_UTTERANCES,
+) -> list[bytes]:
+    """The response pages for one request payload: at least one, never an exception.
+
+    `source` None means the archive is switched off or could not be opened.
+    """
+    request_id = None
+    try:
+        request = parse_request(payload)
+        request_id = request.request_id
+        if source is None:
+            return [_error(room, request_id, "unavailable", "the archive is switched off on this device")]
+        return _pages(request, source, room, max(page_bytes, MIN_PAGE_BYTES), max(1, max_utterances))
+    except BadRequest as exc:
+        return [_error(room, exc.request_id, "bad_request", exc.message)]
+    except UnknownMeeting as exc:
+        return [_error(room, request_id, "unknown_meeting", str(exc))]
+    except AmbiguousMeeting as exc:
+        return [_error(room, request_id, "ambiguous_meeting", str(exc))]
+    except Exception as exc:  # noqa: BLE001  (a failing archive must not take the link down)
+        log.exception("catch-up request failed")
+        return [_error(room, request_id, "unavailable", f"the archive could not be read: {type(exc).__name__}")]
+
+
+def _pages(request: TranscriptRequest, source: TranscriptSource, room: str, page_bytes: int,
+           max_utterances: int) -> list[bytes]:
+    meeting_id = source.resolve(request.meeting_id)
+    meeting = source.meeting(meeting_id)
+    running = meeting is not None and meeting.running
+    found = source.utterances(meeting_id, after_seq=request.since_seq, limit=max_utterances + 1)
+    more_later = len(found) > max_utterances
+    items = [(u.seq, encode(u.to_payload())) for u in found[:max_utterances]]
+
+    def envelope(since: int, next_since: int, more: bool) -> bytes:
+        return encode({
+            "status": "ok", "request_id": request.request_id, "room": room, "meeting_id": meeting_id,
+            "running": running, "since_seq": since, "next_since_seq": next_since, "more": more, "utterances": [],
+        })
+
+    pages: list[bytes] = []
+    since = request.since_seq
+    start = 0
+    while True:
+        budget = page_bytes - len(envelope(since, since, False)) - _ENVELOPE_SLACK
+        end, used = start, 0
+        while end < len(items) and (end == start or used + len(items[end][1]) + 1 <= budget):
+            used += len(items[end][1]) + 1  # an oversized utterance still goes out, alone on its page
+            end += 1
+        last = end == len(items)
+        next_since = items[end - 1][0] if end > start else since
+        head = envelope(since, next_since, more_later if last else True)
+        pages.append(head[:-2] + b",".join(body for _, body in items[start:end]) + b"]}")
+        if last:
+            return pages
+        since, start = next_since, end
+
+
+def _error(room: str, request_id: str | None, code: str, message: str) -> bytes:
+    return encode({"status": "error", "request_id": request_id, "room": room,
+                   "error": {"code": code, "message": message[:500]}})
+
+
+def _identifier(document: dict, key: str, default: str | None) -> str | None:
+    if key not in document:
+        return default
+    value = document[key]
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string, not {type(value).__name__}")
+    if not 1 <= len(value) <= MAX_ID_CHARS:
+        raise BadRequest(f"{key} must have 1 to {MAX_ID_CHARS} characters")
+    if _FORBIDDEN.search(value):
+        raise BadRequest(f"{key} contains control characters or lone surrogates")
+    return value
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
