@@ -396,7 +396,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from roomscribe.config import ConfigError, load_config
+    from roomscribe import logs
+    from roomscribe.checkconfig import describe_problem
+    from roomscribe.config import ConfigError, default_config_path, load_config
+    from roomscribe.config_checks import run_problems
 
     try:
         settings = load_config(args.config)
@@ -404,7 +407,12 @@ def main(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             log.error("configuration error in %s: %s", exc.source, problem)
         return exitcodes.CONFIG
-    logging.getLogger().setLevel(settings.log.level.upper())
+    logs.apply_config_level(args, settings.log.level)
+    problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
+    if problems:
+        for problem in problems:
+            log.error("configuration error in %s: %s", args.config or default_config_path(), describe_problem(problem))
+        return exitcodes.CONFIG
     try:
         return asyncio.run(run_daemon(settings))
     except ConfigError as exc:
@@ -419,11 +427,13 @@ def build_source(settings: Settings) -> AudioSource:
         from roomscribe.audio.wavfile import WavFileSource
 
         return WavFileSource(audio.file, speed=audio.speed, loop=audio.loop)
-    from roomscribe.audio.microphone import MicrophoneSource, pyaudio_problem
+    from roomscribe.audio.microphone import MicrophoneSource
+    from roomscribe.config import ConfigError
+    from roomscribe.config_checks import microphone_problems
 
-    problem = pyaudio_problem()
-    if problem is not None:  # not a device outage to retry forever: nothing could ever be captured
-        raise AudioSourceError(problem)
+    problems = microphone_problems(audio.source)
+    if problems:  # not a device outage to retry forever: nothing could ever be captured
+        raise ConfigError("audio", problems)
     return MicrophoneSource(audio.device)
 
 

@@ -35,7 +35,11 @@ def main(args: argparse.Namespace) -> int:
 
     from roomscribe.demo_run import run_demo
 
-    # The demo prints what a subscriber sees; the daemon's own log would drown it (warnings still show).
-    logging.getLogger().setLevel(logging.WARNING)
+    from roomscribe import logs
+
+    # The demo prints what a subscriber sees; the daemon's own log would drown it (warnings still show),
+    # unless --log-level or -v asked for it.
+    if logs.cli_level(args) is None:
+        logging.getLogger().setLevel(logging.WARNING)
 
     return run_demo(speed=args.speed, keep_dir=args.keep, broker=args.broker)

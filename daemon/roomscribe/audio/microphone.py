@@ -22,22 +22,6 @@ WATCH_INTERVAL = 0.1
 OVERFLOW_REPORT_SECONDS = 10.0
 
 
-INSTALL_HINT = ("pip install 'roomscribe[microphone]' (PyAudio builds against PortAudio: on Debian or Raspberry Pi OS "
-                "first apt-get install portaudio19-dev build-essential python3-dev)")
-
-
-def pyaudio_problem() -> str | None:
-    """Why the microphone cannot be used at all (PyAudio missing or broken), or None.
-
-    A configuration problem, not a device outage: no retry could ever capture anything.
-    """
-    try:
-        import pyaudio  # noqa: F401
-    except ImportError as exc:
-        return f"audio.source is 'microphone' but PyAudio cannot be imported ({exc}); install it: {INSTALL_HINT}"
-    return None
-
-
 def capture_devices(pa) -> list[dict]:
     """Every device PortAudio can capture from: index, name, channels, default rate."""
     devices = []

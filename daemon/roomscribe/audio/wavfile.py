@@ -94,8 +94,15 @@ def _parse_fmt(path: Path, body: bytes) -> WavFormat:
 
 
 def _to_mono_16k(path: Path, frames: bytes, fmt: WavFormat) -> bytes:
-    import numpy as np
-    import soxr
+    try:
+        import numpy as np
+        import soxr
+    except ImportError:
+        raise AudioSourceError(
+            f"audio.file: {path} is {fmt.rate} Hz, {fmt.channels} channel(s); converting it needs the wavfile extra "
+            f"(pip install 'roomscribe[wavfile]'), or convert it first: "
+            f"sox {path} -r {SAMPLE_RATE} -c {CHANNELS} -b 16 -e signed-integer out.wav"
+        ) from None
 
     samples = np.frombuffer(frames, dtype="<i2").reshape(-1, fmt.channels).astype(np.float32)
     mono = samples.mean(axis=1)
