@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import MACHINE  # noqa: E402
 from roomscribe.core.records import Utterance  # noqa: E402
-from roomscribe.mqtt.outbox import Outbox  # noqa: E402
+from roomscribe.outputs.mqtt.outbox import Outbox  # noqa: E402
 from roomscribe.outputs.archive.catchup import handle_request  # noqa: E402
 from roomscribe.outputs.archive.export import FORMATS, export  # noqa: E402
 from roomscribe.outputs.archive.store import ArchiveStore  # noqa: E402

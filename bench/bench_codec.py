@@ -15,7 +15,7 @@ import time
 
 from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
 from roomscribe.emulator.script import ScriptGap, ScriptLine, synthesize
-from roomscribe.emulator.tonespeech import decode
+from roomscribe.emulator.decode import decode
 
 WORDS = (
     "we the budget for next quarter looks fine but travel costs rose 12% since March; can you check "

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from common import MACHINE, Broker, traceable_meeting, write_pcm_wav
 
-from roomscribe.audio.format import BYTES_PER_SECOND, CHUNK_MS
+from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_MS
 
 BENCH_DIR = Path(__file__).resolve().parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")

@@ -31,10 +31,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roomscribe.background import DaemonThread  # noqa: E402
+from roomscribe.demo.background import DaemonThread  # noqa: E402
 from roomscribe.config import settings_from_data  # noqa: E402
-from roomscribe.emulator.server import EmulatorThread  # noqa: E402
-from roomscribe.mqtt.commands import Command  # noqa: E402
+from roomscribe.emulator.thread import EmulatorThread  # noqa: E402
+from roomscribe.outputs.mqtt.commands import Command  # noqa: E402
 from tests.support.daemon_harness import write_script_wav  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 
@@ -138,7 +138,7 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
             stamps = Stamps()
             runner = DaemonThread(settings).start()
             try:
-                stamps.wrap(runner.daemon.link)
+                stamps.wrap(runner.daemon.output)
                 stamps.wrap_sessions(runner.daemon)
                 runner.daemon.on_command(Command("start", "bench"))  # the path of a parsed MQTT command
                 print(f"meeting: {utterances} utterances, {audio_s:.0f} s of audio at speed {speed:g} "

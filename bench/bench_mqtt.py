@@ -28,9 +28,9 @@ import paho.mqtt.client as mqtt  # noqa: E402
 
 from roomscribe.config import Settings, settings_from_data  # noqa: E402
 from roomscribe.core.records import encode  # noqa: E402
-from roomscribe.mqtt.connection import set_nodelay  # noqa: E402
-from roomscribe.mqtt.link import MAX_INFLIGHT, MqttLink  # noqa: E402
-from roomscribe.mqtt.outbox import Outbox  # noqa: E402
+from roomscribe.outputs.mqtt.connection import set_nodelay  # noqa: E402
+from roomscribe.outputs.mqtt.link import MAX_INFLIGHT, MqttLink  # noqa: E402
+from roomscribe.outputs.mqtt.outbox import Outbox  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 from tests.support.mqtt_link_process import utterance  # noqa: E402
 

@@ -44,7 +44,7 @@ from common import (
     write_pcm_wav,
 )
 
-from roomscribe.audio.format import BYTES_PER_SECOND, CHUNK_MS
+from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_MS
 
 CHUNK_S = CHUNK_MS / 1000
 # A new connection over the Internet costs TCP (1 RTT) + TLS 1.3 (1 RTT) + the WebSocket upgrade (1 RTT)
@@ -108,7 +108,7 @@ class Roomscribe:
     name = "roomscribe"
 
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
-        from roomscribe.background import DaemonThread
+        from roomscribe.demo.background import DaemonThread
         from roomscribe.config import settings_from_data
 
         settings = settings_from_data({

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, w
 
 from common import MACHINE  # noqa: E402
 
-from roomscribe.audio.format import CHUNK_BYTES, AudioChunk  # noqa: E402
+from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk  # noqa: E402
 from roomscribe.audio.vad import MicroVadDetector  # noqa: E402
 from roomscribe.core.gate import AudioGate  # noqa: E402
 from roomscribe.core.voice_filter import VoiceFilter, VoiceFilterSettings, VoiceStage  # noqa: E402

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from roomscribe.audio.format import BYTES_PER_SECOND, CHUNK_BYTES, SAMPLE_WIDTH
+from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_BYTES, SAMPLE_WIDTH
 
 DITHER_LSB = 3
 WINDOW_BYTES = 32  # 16 samples: long enough to be unique in a dithered file, short enough to fit any frame
@@ -187,7 +187,7 @@ class TranscriptListener:
 
         import paho.mqtt.client as mqtt
 
-        from roomscribe.mqtt.topics import Topics
+        from roomscribe.outputs.mqtt.topics import Topics
 
         self.utterances: list[dict] = []
         self._lock = threading.Lock()

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import azure.cognitiveservices.speech as speechsdk
 
-from roomscribe.audio.format import BITS, CHANNELS, CHUNK_BYTES, SAMPLE_RATE, AudioChunk
+from roomscribe.core.audio_format import BITS, CHANNELS, CHUNK_BYTES, SAMPLE_RATE, AudioChunk
 from roomscribe.audio.wavfile import WavFileSource
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ def _fail_on_swallowed_callback_errors(caplog):
 @pytest.fixture
 def emulator():
     """The Speech service emulator on a free port, checking the key 'test-key'."""
-    from roomscribe.emulator.server import EmulatorThread
+    from roomscribe.emulator.thread import EmulatorThread
 
     with EmulatorThread(key="test-key") as emu:
         yield emu

@@ -1,7 +1,7 @@
 """The documents say what the code does: exit codes, event kinds, the transcript example, in-flight limits.
 
 (Config keys: every key of config.yaml.example is a settings key and every settings key is in it, checked in
-tests/system/test_checkconfig.py::test_the_example_names_every_option_and_switched_on_it_validates.)
+tests/config/test_checkconfig.py::test_the_example_names_every_option_and_switched_on_it_validates.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from roomscribe import cli, exitcodes
+from roomscribe import cli
+from roomscribe.system import exitcodes
 from roomscribe.core.records import Utterance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,8 +72,8 @@ def test_the_readme_transcript_example_has_the_payload_keys_in_order():
 
 
 def test_the_in_flight_numbers_in_mqtt_md_are_the_code_s():
-    from roomscribe.mqtt.delivery import WINDOW
-    from roomscribe.mqtt.link import MAX_INFLIGHT
+    from roomscribe.outputs.mqtt.delivery import WINDOW
+    from roomscribe.outputs.mqtt.link import MAX_INFLIGHT
 
     assert f"Up to {WINDOW} are handed to paho at once" in MQTT
     assert f"at most {MAX_INFLIGHT} of them unacknowledged" in MQTT

@@ -10,7 +10,10 @@ import argparse
 import importlib
 import sys
 
-from roomscribe import __version__, exitcodes, logs
+from roomscribe import __version__
+from roomscribe.core.commands import REGISTRY
+from roomscribe.system import exitcodes, logs
+
 
 def _codes(*lines: str) -> str:
     return "exit codes:\n" + "\n".join(f"  {line}" for line in (*lines, "64  bad command line"))
@@ -21,11 +24,11 @@ _REMOTE_CODES = _codes("0   answered", "1   refused by the daemon", "69  no answ
 
 # subcommand -> (module, help, epilog). Each module has add_arguments(parser) and main(args) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": ("roomscribe.daemon", "run the daemon",
+    "run": ("roomscribe.app.run", "run the daemon",
             "example:\n  roomscribe run -c /etc/roomscribe/config.yaml --log-level debug\n\n"
             + _codes("0   clean stop (SIGTERM, SIGINT)", "1   unexpected error (systemd restarts the service)",
                      "78  configuration invalid or state directory unusable (systemd does not restart)")),
-    "check-config": ("roomscribe.checkconfig", "validate a configuration file and print it, secrets redacted",
+    "check-config": ("roomscribe.config.checkconfig", "validate a configuration file and print it, secrets redacted",
                      "example:\n  roomscribe check-config -c /etc/roomscribe/config.yaml\n\n"
                      + _codes("0   valid: the effective configuration is printed",
                               "78  every problem printed on stderr with key, line and value")),
@@ -33,7 +36,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                 "example:\n  roomscribe devices --json\n\n"
                 + _codes("0   listed (possibly none)",
                          "69  PyAudio is not installed (--json: a JSON object with \"error\")")),
-    "demo": ("roomscribe.demo", "offline demo: emulator + broker + the real daemon on a scripted meeting",
+    "demo": ("roomscribe.demo.cli", "offline demo: emulator + broker + the real daemon on a scripted meeting",
              "example:\n  roomscribe demo --speed 2\n\n" + _codes("0   the demo ran and the secret stayed private",
                                                                    "1   the demo failed")),
     "emulator": ("roomscribe.emulator.cli", "the Speech service emulator (serve, synth)",
@@ -42,19 +45,20 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                  + _codes("0   done (serve: stopped by SIGINT/SIGTERM)", "1   serve: cannot listen on the port",
                           "69  the 'emulator' extra is not installed", "73  synth: the output file cannot be written")
                  + "\n  (64 also: synth cannot read or parse the script)"),
-    "pause": ("roomscribe.mqtt.remote", "pause a running daemon over MQTT",
-              "example:\n  roomscribe pause -c /etc/roomscribe/config.yaml --json\n\n" + _REMOTE_CODES),
-    "resume": ("roomscribe.mqtt.remote", "resume a running daemon over MQTT",
-               "example:\n  roomscribe resume --request-id panel-17\n\n" + _REMOTE_CODES),
-    "start": ("roomscribe.mqtt.remote", "start a meeting on a running daemon over MQTT",
-              "example:\n  roomscribe start --timeout 30\n\n" + _REMOTE_CODES),
-    "stop": ("roomscribe.mqtt.remote", "stop the meeting on a running daemon over MQTT",
-             "example:\n  roomscribe stop\n\n" + _REMOTE_CODES),
-    "status": ("roomscribe.mqtt.remote", "print a running daemon's state",
+    "status": ("roomscribe.outputs.mqtt.remote", "print a running daemon's state",
                "example:\n  roomscribe status -c /etc/roomscribe/config.yaml --json\n\n"
                + _codes("0   a state is published", "69  no state in time (broker unreachable or no daemon)",
                         "78  configuration unusable or broker login refused")),
 }
+
+
+# The remote commands, one per entry of the command registry (core/commands.py), listed by name.
+SUBCOMMANDS.update({
+    spec.name: ("roomscribe.outputs.mqtt.remote", spec.help,
+                f"example:\n  {' '.join(filter(None, ('roomscribe', spec.name, spec.example)))}\n\n" + _REMOTE_CODES)
+    for spec in sorted(REGISTRY, key=lambda spec: spec.name)
+})
+SUBCOMMANDS["status"] = SUBCOMMANDS.pop("status")  # after the commands, as --help has always listed it
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -12,10 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
 from roomscribe.audio.microphone import MicrophoneSource, capture_devices
 from roomscribe.core.backoff import Backoff
 from roomscribe.emulator import tonespeech
+from roomscribe.emulator.decode import decode
 from roomscribe.emulator.script import write_wav
 from tests.support.audio_recorder import SourceRecorder
 from tests.support.pulse import pulse_available, running_pulse
@@ -97,7 +98,7 @@ def test_a_played_phrase_is_captured_with_its_content_and_its_time(pulse, captur
 
     chunks = recorder.chunks
     pcm = b"".join(c.pcm for c in chunks)
-    phrases = tonespeech.decode(pcm)
+    phrases = decode(pcm)
     assert [(p.text, p.speaker) for p in phrases] == [("Room 42 here", 3)]
     # The chunks are contiguous, so the phrase's sample offset converts to a capture time. It was
     # captured after paplay started (allowing for the null sink rendering a little ahead) and soon after.

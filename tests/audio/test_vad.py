@@ -7,7 +7,7 @@ speech. Default settings throughout: what users get.
 import numpy as np
 import pytest
 
-from roomscribe.audio.format import CHUNK_BYTES
+from roomscribe.core.audio_format import CHUNK_BYTES
 from roomscribe.audio.vad import MicroVadDetector, make_speech_detector
 from roomscribe.core.voice_filter import SpeechDetector, VoiceStage
 from tests.support import room_audio as ra

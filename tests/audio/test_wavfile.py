@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
 from roomscribe.audio.source import AudioSourceError
 from roomscribe.audio.wavfile import WavFileSource, load_pcm
 from roomscribe.emulator import tonespeech
+from roomscribe.emulator.decode import decode
 from tests.support.audio_recorder import SourceRecorder
 
 PCM_TAG, FLOAT_TAG, EXTENSIBLE_TAG = 1, 3, 0xFFFE
@@ -85,7 +86,7 @@ def test_44k1_stereo_is_converted_to_16k_mono_with_the_same_content(tmp_path):
     pcm = load_pcm(path)
 
     assert len(pcm) // 2 == pytest.approx(len(spoken) * SAMPLE_RATE / 44_100, abs=2)
-    heard = tonespeech.decode(pcm)
+    heard = decode(pcm)
     assert [(p.text, p.speaker) for p in heard] == [("Room 42, hello", 3)]
 
 

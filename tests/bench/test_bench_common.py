@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from roomscribe.audio.format import BYTES_PER_SECOND, CHUNK_BYTES
+from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_BYTES
 from roomscribe.emulator.record import AudioFrame
-from roomscribe.emulator.tonespeech import decode
+from roomscribe.emulator.decode import decode
 from tests.support.bench_modules import add_bench_to_path
 
 add_bench_to_path()

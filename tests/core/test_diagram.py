@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from roomscribe.core.states import COMMANDS, TRANSITIONS, State, render_mermaid
+from roomscribe.core.commands import COMMANDS
+from roomscribe.core.machine import render_mermaid
+from roomscribe.core.table import TRANSITIONS, State
 from tests.support.meeting_paths import machine_in
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "state-machine.md"

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
 from roomscribe.core.gate import AudioGate, GateStats, Write
 
 CHUNK_S = CHUNK_MS / 1000

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE, AudioChunk, bytes_to_ticks
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE, AudioChunk, bytes_to_ticks
 from roomscribe.core.gate import AudioGate, Write
 from roomscribe.core.timeline import MERGE_TOLERANCE_S, Timeline
 

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk
 from roomscribe.core.voice_filter import (
     SpeechDetector,
     VoiceFilter,

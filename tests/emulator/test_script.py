@@ -16,7 +16,8 @@ from roomscribe.emulator.script import (
     synthesize,
     write_wav,
 )
-from roomscribe.emulator.tonespeech import MAX_SPEAKERS, SYMBOL_SECONDS, decode
+from roomscribe.emulator.decode import decode
+from roomscribe.emulator.tonespeech import MAX_SPEAKERS, SYMBOL_SECONDS
 
 SCRIPT = """\
 # Weekly sync

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from roomscribe.emulator import tonespeech
-from roomscribe.emulator.tonespeech import ALPHABET, MAX_SPEAKERS, SYMBOL_SECONDS, decode, encode
+from roomscribe.emulator.decode import decode
+from roomscribe.emulator.tonespeech import ALPHABET, MAX_SPEAKERS, SYMBOL_SECONDS, encode
 from tests.support.pulse import PulseServer, pulse_available
 
 RATE = 16000

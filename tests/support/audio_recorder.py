@@ -6,7 +6,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from roomscribe.audio.format import AudioChunk
+from roomscribe.core.audio_format import AudioChunk
 from roomscribe.audio.source import SourceStatus
 
 

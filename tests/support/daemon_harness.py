@@ -9,7 +9,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from roomscribe.background import DaemonThread  # noqa: F401  (re-exported for tests)
+from roomscribe.demo.background import DaemonThread  # noqa: F401  (re-exported for tests)
 
 
 class Subscriber:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import random
 
 from roomscribe.core.backoff import Backoff
-from roomscribe.core.states import AudioStatus, MeetingMachine, State
+from roomscribe.core.machine import MeetingMachine
+from roomscribe.core.table import AudioStatus, State
 
 AUTH_RETRY_S = 600.0
 

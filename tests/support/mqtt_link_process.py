@@ -17,8 +17,8 @@ import time
 
 from roomscribe.config import settings_from_data
 from roomscribe.core.records import Utterance
-from roomscribe.mqtt.link import MqttLink
-from roomscribe.mqtt.outbox import Outbox
+from roomscribe.outputs.mqtt.link import MqttLink
+from roomscribe.outputs.mqtt.outbox import Outbox
 
 
 def utterance(meeting_id: str, seq: int, room: str, at: float) -> Utterance:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
 
 CHUNK = SAMPLE_RATE * CHUNK_MS // 1000  # samples per 10 ms chunk
 FULL_SCALE = 32768.0

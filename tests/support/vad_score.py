@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk
 
 from .room_audio import RoomAudio
 

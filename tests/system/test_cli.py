@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from roomscribe import cli, exitcodes, logs
+from roomscribe import cli
+from roomscribe.system import exitcodes, logs
 
 
 def roomscribe(*args: str, env: dict | None = None, stderr=None, prelude: str = "") -> subprocess.CompletedProcess:
@@ -71,7 +72,7 @@ def test_the_command_is_found_after_a_global_option_with_a_value():
 
 LOGGING_CHILD = """
 import logging, sys
-from roomscribe import logs
+from roomscribe.system import logs
 from roomscribe.cli import build_parser
 args = build_parser().parse_args(sys.argv[1:] + ['demo'])
 logs.setup(logs.cli_level(args))

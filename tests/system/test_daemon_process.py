@@ -10,10 +10,10 @@ import time
 
 import yaml
 
-from roomscribe.emulator.server import EmulatorThread
+from roomscribe.emulator.thread import EmulatorThread
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 from tests.support.notify_socket import NotifySocket
-from tests.test_daemon_meeting import make_settings
+from tests.app.test_daemon_meeting import make_settings
 
 MEETING = """\
 Guest-1: Good morning, this is the first sentence of the meeting.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from roomscribe import exitcodes
+from roomscribe.system import exitcodes
 
 WITHOUT_PYAUDIO = (
     "import sys; sys.modules['pyaudio'] = None; "  # `import pyaudio` now raises ImportError, as when not installed

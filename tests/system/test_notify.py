@@ -1,4 +1,4 @@
-"""roomscribe.systemd.Notifier against a real AF_UNIX datagram socket, as systemd provides it."""
+"""roomscribe.system.systemd.Notifier against a real AF_UNIX datagram socket, as systemd provides it."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from roomscribe.systemd import STATUS_MAX_CHARS, Notifier
+from roomscribe.system.systemd import STATUS_MAX_CHARS, Notifier
 from tests.support.notify_socket import NotifySocket, notify_socket  # noqa: F401  (fixture)
 
 CHILD = """
-from roomscribe.systemd import Notifier
+from roomscribe.system.systemd import Notifier
 n = Notifier()
 n.status("starting")
 n.ready()
@@ -41,7 +41,7 @@ def test_without_notify_socket_every_call_is_a_silent_no_op(monkeypatch, caplog)
     notifier.stopping()
     assert not notifier.enabled
     assert notifier.watchdog_interval() is None
-    assert [r for r in caplog.records if r.name == "roomscribe.systemd"] == []
+    assert [r for r in caplog.records if r.name == "roomscribe.system.systemd"] == []
 
 
 def test_a_child_process_reports_in_order_from_its_own_pid(notify_socket):
@@ -120,10 +120,10 @@ def test_a_vanished_socket_warns_once_and_a_new_one_is_used(monkeypatch, caplog)
 
         first.close()
         path.unlink()
-        with caplog.at_level(logging.DEBUG, logger="roomscribe.systemd"):
+        with caplog.at_level(logging.DEBUG, logger="roomscribe.system.systemd"):
             for _ in range(5):
                 notifier.watchdog()  # must not raise
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "roomscribe.systemd"]
+        warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "roomscribe.system.systemd"]
         assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
 
         second = _bound(path)  # as after `systemctl daemon-reexec`
@@ -175,15 +175,15 @@ def test_an_unusable_notify_socket_value_never_raises(monkeypatch, caplog, value
     monkeypatch.setenv("NOTIFY_SOCKET", value)
     notifier = Notifier()
     assert notifier.enabled
-    with caplog.at_level(logging.DEBUG, logger="roomscribe.systemd"):
+    with caplog.at_level(logging.DEBUG, logger="roomscribe.system.systemd"):
         notifier.ready()
         notifier.watchdog()
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "roomscribe.systemd"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "roomscribe.system.systemd"]
     assert len(warnings) == 1
 
 
 def test_abstract_names_map_to_a_leading_nul():
-    from roomscribe.systemd import socket_address
+    from roomscribe.system.systemd import socket_address
 
     assert socket_address("@sd-notify/1") == b"\0sd-notify/1"
     assert socket_address("/run/systemd/notify") == "/run/systemd/notify"

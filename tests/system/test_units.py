@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from roomscribe import exitcodes
+from roomscribe.system import exitcodes
 from roomscribe.config import settings_from_data
 
 REPO = Path(__file__).resolve().parents[2]

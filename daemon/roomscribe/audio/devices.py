@@ -17,7 +17,7 @@ def main(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from roomscribe import exitcodes
+    from roomscribe.system import exitcodes
 
     try:
         import pyaudio

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 
-from roomscribe.audio.format import CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk
+from roomscribe.core.audio_format import CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk
 from roomscribe.audio.source import AudioSourceError, ChunkSink, SourceStatus, StatusSink
 from roomscribe.core.backoff import Backoff
 

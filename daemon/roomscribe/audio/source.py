@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
-from roomscribe.audio.format import AudioChunk
+from roomscribe.core.audio_format import AudioChunk
 
 
 @dataclass(frozen=True, slots=True)

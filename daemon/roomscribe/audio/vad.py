@@ -12,7 +12,7 @@ detector is ready from the first live chunk, and holds nothing of the audio befo
 
 from __future__ import annotations
 
-from roomscribe.audio.format import CHUNK_BYTES
+from roomscribe.core.audio_format import CHUNK_BYTES
 
 _SILENCE = bytes(CHUNK_BYTES)
 _MAX_PRIMING_CHUNKS = 500  # 5 s: far above the 76 chunks pymicro-vad 2.x needs

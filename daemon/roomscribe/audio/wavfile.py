@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from roomscribe.audio.format import CHANNELS, CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import CHANNELS, CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk, bytes_to_seconds
 from roomscribe.audio.source import AudioSourceError, ChunkSink, SourceStatus, StatusSink
 
 log = logging.getLogger(__name__)

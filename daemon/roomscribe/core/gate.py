@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roomscribe.audio.format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
 
 # The Speech SDK (1.53) sends a push stream in whole 100 ms frames and holds a partial frame until it
 # fills. A tail that ends one chunk short of a whole frame leaves that much silence held through the

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from roomscribe.audio.format import SAMPLE_WIDTH, TICKS_PER_SECOND, bytes_to_ticks
+from roomscribe.core.audio_format import SAMPLE_WIDTH, TICKS_PER_SECOND, bytes_to_ticks
 from roomscribe.core.gate import Write
 
 # A write that starts within this of where the segment's audio ends continues the segment. It bounds

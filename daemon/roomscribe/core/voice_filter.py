@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from roomscribe.audio.format import CHUNK_MS, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import CHUNK_MS, AudioChunk, bytes_to_seconds
 
 
 class SpeechDetector(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from roomscribe import exitcodes
+from roomscribe.system import exitcodes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

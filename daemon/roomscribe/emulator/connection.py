@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from roomscribe.audio.format import SAMPLE_RATE, SAMPLE_WIDTH, TICKS_PER_SECOND
+from roomscribe.core.audio_format import SAMPLE_RATE, SAMPLE_WIDTH, TICKS_PER_SECOND
 from roomscribe.emulator import usp
 from roomscribe.emulator.faults import (
     CYCLE_CLOSE_CODE,

@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -22,10 +22,7 @@ from roomscribe.emulator.connection import Connection, DiarizationSession
 from roomscribe.emulator.faults import IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, FaultPlan, FaultState
 from roomscribe.emulator.record import Record, RecordedPhrase
 
-if TYPE_CHECKING:
-    from roomscribe.emulator.thread import EmulatorThread
-
-__all__ = ["SPEECH_PATH", "DiarizationSession", "Emulator", "EmulatorThread"]
+__all__ = ["SPEECH_PATH", "DiarizationSession", "Emulator"]
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +151,3 @@ class Emulator:
             log.exception("connection %d failed", connection_id)
         finally:
             del self._connections[connection_id]
-
-
-def __getattr__(name: str) -> Any:
-    """EmulatorThread is re-exported lazily: thread.py imports this module, so a plain import would be a cycle."""
-    if name == "EmulatorThread":
-        from roomscribe.emulator.thread import EmulatorThread
-
-        return EmulatorThread
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,12 +10,7 @@ docs/tonespeech.md has the whole design and its limits.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
-
-if TYPE_CHECKING:
-    from roomscribe.emulator.recognizer import Phrase
 
 ALPHABET = "".join(chr(code) for code in range(0x20, 0x7F))  # printable ASCII, space first
 REPEAT = len(ALPHABET)  # symbol code for "the same character again"
@@ -93,21 +88,6 @@ def _edge_envelope(position: np.ndarray, length: np.ndarray, ramp: int) -> np.nd
     distance = np.minimum(position, length - 1 - position) + 0.5
     x = np.clip(distance / ramp, 0.0, 1.0)
     return 0.5 - 0.5 * np.cos(np.pi * x)
-
-
-def decode(
-    pcm: bytes | np.ndarray, *, sample_rate: int = 16000, segmentation_silence_ms: int = 500
-) -> list[Phrase]:
-    """Every phrase in a complete buffer (int16 samples or 16-bit little-endian bytes)."""
-    from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
-
-    if isinstance(pcm, np.ndarray):
-        if pcm.dtype != np.int16 or pcm.ndim != 1:
-            raise ValueError(f"decode needs mono int16 samples, got {pcm.dtype} with shape {pcm.shape}")
-        pcm = pcm.astype("<i2", copy=False).tobytes()
-    recognizer = ToneRecognizer(segmentation_silence_ms=segmentation_silence_ms, sample_rate=sample_rate)
-    events = recognizer.feed(pcm) + recognizer.flush()
-    return [event for event in events if isinstance(event, Phrase)]
 
 
 def _check_rate(sample_rate: int) -> None:

@@ -1,23 +1,30 @@
-"""One cloud session: a ConversationTranscriber reading from a PushAudioInputStream.
+"""The speech session seam: what the owner asks of a cloud session, and the events it hands back.
 
-The SDK raises its events on its own threads; this adapter turns each one into a small frozen
-event and hands it to `emit` (the owner passes a thread-safe hand-over). It never changes the
-daemon's state itself. `start` and `finish` block for up to seconds, so the owner calls them from
-a worker thread.
+No SDK here: the owner (app/daemon.py) is typed against `SpeechSession` and reads these events;
+speech/azure.py is the adapter that implements them on the Azure Speech SDK, and the composition
+root (app/run.py) is the one module that imports it. A test fake (tests/support/fake_speech.py)
+implements the same protocol without the SDK.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Protocol
 
-import azure.cognitiveservices.speech as speechsdk
 
-from roomscribe.audio.format import BITS, CHANNELS, SAMPLE_RATE
+class SpeechSession(Protocol):
+    """One cloud session. `start` and `finish` block for up to seconds (the owner calls them from a
+    worker thread); `write` is called on the capture thread, under the audio path's lock."""
 
-log = logging.getLogger(__name__)
+    epoch: int  # the speaker epoch it labels
+    written_bytes: int  # bytes written so far: the stream offset of the next write
+
+    def start(self) -> None: ...
+
+    def write(self, pcm: bytes) -> None: ...
+
+    def finish(self, *, graceful: bool) -> None: ...
+
 
 # Cancellation codes that another attempt will not fix without someone changing a key, a quota or
 # the configuration: retried only after a long wait (never in a hot loop).
@@ -26,7 +33,7 @@ NOT_RETRYABLE = {"AuthenticationFailure", "Forbidden"}
 
 @dataclass(frozen=True, slots=True)
 class SessionEvent:
-    session: "SpeechSession"
+    session: SpeechSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,98 +96,7 @@ def target_from_settings(speech, key: str) -> SpeechTarget:
     )
 
 
-class SpeechSession:
-    def __init__(self, target: SpeechTarget, emit: Callable[[SessionEvent], None], *, epoch: int):
-        self.epoch = epoch
-        self._emit = emit
-        self._stopped = threading.Event()
-        self.written_bytes = 0
-        if target.host:
-            config = speechsdk.SpeechConfig(host=target.host, subscription=target.key)
-        else:
-            config = speechsdk.SpeechConfig(subscription=target.key, region=target.region)
-        config.speech_recognition_language = target.language
-        config.set_property(
-            speechsdk.PropertyId.Speech_SegmentationSilenceTimeoutMs, str(target.segmentation_silence_ms)
-        )
-        if target.diarize_intermediates:
-            config.set_property(speechsdk.PropertyId.SpeechServiceResponse_DiarizeIntermediateResults, "true")
-        stream_format = speechsdk.audio.AudioStreamFormat(
-            samples_per_second=SAMPLE_RATE, bits_per_sample=BITS, channels=CHANNELS
-        )
-        self._stream = speechsdk.audio.PushAudioInputStream(stream_format)
-        audio_config = speechsdk.audio.AudioConfig(stream=self._stream)
-        self._transcriber = speechsdk.transcription.ConversationTranscriber(
-            speech_config=config, audio_config=audio_config
-        )
-        self._connection = speechsdk.Connection.from_recognizer(self._transcriber)
-        self._wire()
 
-    def _wire(self) -> None:
-        t = self._transcriber
-        t.transcribed.connect(self._guard(self._on_transcribed))
-        t.transcribing.connect(self._guard(self._on_transcribing))
-        t.canceled.connect(self._guard(self._on_canceled))
-        t.session_stopped.connect(self._guard(lambda evt: self._emit(SessionStopped(self))))
-        self._connection.connected.connect(self._guard(lambda evt: self._emit(ConnectionChanged(self, True))))
-        self._connection.disconnected.connect(self._guard(lambda evt: self._emit(ConnectionChanged(self, False))))
-
-    def _guard(self, handler):
-        def guarded(evt):
-            try:
-                handler(evt)
-            except Exception:  # an exception must not travel into the SDK's thread
-                log.exception("speech event handler failed", extra={"callback_guard": True})
-
-        return guarded
-
-    def _on_transcribed(self, evt) -> None:
-        result = evt.result
-        if result.reason != speechsdk.ResultReason.RecognizedSpeech or not result.text:
-            return  # NoMatch and empty phrases carry nothing to publish
-        self._emit(Transcribed(self, result.text, result.speaker_id or "Unknown", result.offset, result.duration))
-
-    def _on_transcribing(self, evt) -> None:
-        result = evt.result
-        if result.text:
-            self._emit(Transcribing(self, result.text, result.speaker_id or "Unknown", result.offset))
-
-    def _on_canceled(self, evt) -> None:
-        if self._stopped.is_set():
-            return  # the SDK reports closes of a session we already stopped; they mean nothing now
-        details = evt.cancellation_details
-        self._emit(Canceled(self, details.reason.name, details.code.name, details.error_details or ""))
-
-    # -- owner-side API ------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """Blocking: returns once the SDK accepted the start (it connects lazily, on audio)."""
-        self._transcriber.start_transcribing_async().get()
-
-    def write(self, pcm: bytes) -> None:
-        self._stream.write(pcm)
-        self.written_bytes += len(pcm)
-
-    def finish(self, *, graceful: bool, timeout: float = 4.0) -> None:
-        """Blocking. Graceful: end the audio so the service answers everything written, then stop."""
-        if graceful:
-            # Closing the stream makes the SDK send every written byte, then end-of-audio; the service
-            # answers with the last phrase and turn.end. stop_transcribing_async alone would drop
-            # audio written but not yet sent.
-            done = threading.Event()
-            self._transcriber.session_stopped.connect(lambda evt: done.set())
-            self._transcriber.canceled.connect(lambda evt: done.set())
-            self._stream.close()
-            if not done.wait(timeout):
-                log.warning("speech service did not finish the session within %.1f s", timeout)
-        self._stopped.set()
-        try:
-            self._transcriber.stop_transcribing_async().get()
-        except Exception as exc:  # the SDK raises if the session already ended on its own
-            log.debug("stop_transcribing_async: %s", exc)
-        if not graceful:
-            self._stream.close()
-        try:
-            self._connection.close()
-        except Exception as exc:
-            log.debug("connection close: %s", exc)
+EmitSpeechEvent = Callable[[SessionEvent], None]
+# (emit, speaker_epoch) -> a new session; the owner passes a thread-safe hand-over as `emit`.
+SessionFactory = Callable[[EmitSpeechEvent, int], SpeechSession]

@@ -11,7 +11,7 @@ import time
 import pytest
 import srt
 
-from roomscribe import exitcodes
+from roomscribe.system import exitcodes
 from roomscribe.outputs.archive import commands
 from roomscribe.outputs.archive.export import FORMATS, export
 from roomscribe.outputs.archive.store import ArchiveStore

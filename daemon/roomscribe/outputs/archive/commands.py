@@ -25,7 +25,7 @@ import time
 from datetime import datetime, timezone, tzinfo
 from pathlib import Path
 
-from roomscribe import exitcodes
+from roomscribe.system import exitcodes
 from roomscribe.outputs.archive.export import FORMATS, duration_text, export, zone_name
 from roomscribe.outputs.archive.store import AmbiguousMeeting, ArchiveStore, Meeting, UnknownMeeting
 

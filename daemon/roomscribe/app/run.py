@@ -1,0 +1,116 @@
+"""The composition root of `roomscribe run`: builds the real adapters and hands them to the owner.
+
+This is the one module that knows them all: the audio sources (audio/), the Azure speech session
+(speech/azure.py, which imports the SDK), the MQTT link and its outbox (outputs/mqtt/), systemd's
+notifier (system/systemd.py). The owner (app/daemon.py) sees only their protocols.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from typing import Callable
+
+from roomscribe.app.daemon import Daemon
+from roomscribe.audio.source import AudioSource, AudioSourceError
+from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
+from roomscribe.config.checkconfig import describe_problem
+from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.outputs.mqtt.link import MqttLink
+from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.speech.azure import AzureSpeechSession
+from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
+from roomscribe.system import exitcodes, logs
+from roomscribe.system.systemd import Notifier
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-c", "--config", help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        settings = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("configuration error in %s: %s", exc.source, problem)
+        return exitcodes.CONFIG
+    logs.apply_config_level(args, settings.log.level)
+    problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
+    if problems:
+        for problem in problems:
+            log.error("configuration error in %s: %s", args.config or default_config_path(), describe_problem(problem))
+        return exitcodes.CONFIG
+    try:
+        return asyncio.run(run_daemon(settings))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("configuration error: %s", problem)
+        return exitcodes.CONFIG
+
+
+def build_source(settings: Settings) -> AudioSource:
+    audio = settings.audio
+    if audio.source == "file":
+        from roomscribe.audio.wavfile import WavFileSource
+
+        return WavFileSource(audio.file, speed=audio.speed, loop=audio.loop)
+    from roomscribe.audio.microphone import MicrophoneSource  # PyAudio: only for a microphone
+
+    problems = microphone_problems(audio.source)
+    if problems:  # not a device outage to retry forever: nothing could ever be captured
+        raise ConfigError("audio", problems)
+    return MicrophoneSource(audio.device)
+
+
+def session_factory_for(settings: Settings) -> SessionFactory:
+    def make(emit, epoch: int) -> SpeechSession:
+        key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
+        return AzureSpeechSession(target_from_settings(settings.speech, key), emit, epoch=epoch)
+
+    return make
+
+
+async def run_daemon(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    notifier=None,
+    on_built: Callable[[Daemon], None] | None = None,
+) -> int:
+    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
+    try:
+        source = build_source(settings)
+    except AudioSourceError as exc:
+        key, value = ("audio.file", str(settings.audio.file)) if settings.audio.source == "file" else (
+            "audio.source", settings.audio.source)
+        message = str(exc).removeprefix(f"{key}: ")  # the problem names the key already
+        raise ConfigError("audio", [ConfigProblem(key, value, message)]) from None
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass  # not the main thread (tests run the daemon in one)
+    outbox = Outbox(settings.mqtt.outbox_path, max_messages=settings.mqtt.outbox_max_messages,
+                    max_age_s=settings.mqtt.outbox_max_age_days * 86400)
+    link = MqttLink(settings, outbox=outbox)
+    daemon = Daemon(
+        settings,
+        source=source,
+        output=link,
+        session_factory=session_factory_for(settings),
+        notifier=notifier or Notifier(),
+    )
+    link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
+    if on_built is not None:
+        on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
+    try:
+        return await daemon.run(stop)
+    finally:
+        outbox.close()

@@ -1,0 +1,318 @@
+"""Configuration: YAML read with pyyaml, validated by msgspec, unknown keys rejected.
+
+msgspec rather than pydantic: the same strict, declarative validation (types, bounds, patterns, a
+description on every field) for a tenth of the memory. Importing pydantic and building these models
+cost the daemon about 11 MB of its resident memory, msgspec about 1 MB (docs/BENCHMARKS.md, footprint).
+
+Errors name the key path, the offending value, the reason and (when known) the line in the file;
+every problem of a file is reported at once (config_problems.py). Secrets can come from the file,
+the environment, a file of their own, or systemd's $CREDENTIALS_DIRECTORY; they are `Secret`s, which
+never print.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal, Mapping
+
+import msgspec
+import yaml
+
+from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
+
+__all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
+           "settings_to_data", "redacted_dump", "default_config_path", "SECRET_KEYS"]
+
+DEFAULT_CONFIG_PATH = Path("/etc/roomscribe/config.yaml")
+ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
+
+
+class Secret:
+    """A key or password: its value only through get_secret_value(), never in a repr, a log or a dump."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _option(kind: Any, description: str, **constraints: Any) -> Any:
+    """A field type with its description and constraints (constraints go on the non-None type: `_option(...) | None`)."""
+    return Annotated[kind, msgspec.Meta(description=description, **constraints)]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class MqttTls(_Section):
+    ca_file: _option(Path | None, "CA certificate (PEM) used to verify the broker") = None
+    cert_file: _option(Path | None, "client certificate (PEM) for mutual TLS") = None
+    key_file: _option(Path | None, "client private key (PEM) for mutual TLS") = None
+    check_hostname: _option(bool, "verify that the broker certificate names the host") = True
+
+    def __post_init__(self) -> None:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file must be given together")
+
+
+def _default_outbox_path() -> Path:
+    return _state_directory() / "outbox.sqlite3"
+
+
+class MqttSettings(_Section):
+    host: _option(str, "broker host name or address") = "localhost"
+    port: _option(int, "broker port (8883 is usual with TLS)", ge=1, le=65535) = 1883
+    base_topic: _option(str, "prefix of every roomscribe topic", pattern=r"^[^#+\s][^#+]*$") = "meeting"
+    client_id: _option(str | None, "MQTT client id; default roomscribe-<room>") = None
+    protocol: _option(Literal["3.1.1", "5"], "MQTT protocol version") = "3.1.1"
+    username: _option(str | None, "user name for broker authentication") = None
+    password: _option(Secret | None, "password; or password_file, or credential mqtt-password") = None
+    password_file: _option(Path | None, "file holding the broker password") = None
+    tls: _option(MqttTls | None, "enable TLS (an empty mapping uses the system CAs)") = None
+    keepalive: _option(int, "seconds between MQTT keep-alive pings", ge=5, le=3600) = 30
+    reconnect_max_delay: _option(float, "cap of the reconnect backoff, seconds", ge=1, le=3600) = 60.0
+    discovery: _option(bool, "publish Home Assistant discovery") = True
+    discovery_prefix: _option(str, "Home Assistant discovery prefix") = "homeassistant"
+    outbox_path: _option(Path, "SQLite file that keeps final utterances until the broker acknowledged them") = (
+        msgspec.field(default_factory=_default_outbox_path)
+    )
+    outbox_max_messages: _option(int, "oldest undelivered utterances are dropped beyond this", ge=10) = 100_000
+    outbox_max_age_days: _option(float, "undelivered utterances older than this are dropped", gt=0) = 7.0
+
+    def __post_init__(self) -> None:
+        if (self.password is not None or self.password_file is not None) and not self.username:
+            raise ValueError("a password was given without a username")
+
+
+class SpeechSettings(_Section):
+    key: _option(Secret | None, "Azure Speech key; or env AZURE_SPEECH_KEY, key_file, or credential azure-speech-key") = None
+    key_file: _option(Path | None, "file holding the Azure Speech key") = None
+    region: _option(str, "Azure region of the Speech resource", pattern=r"^[a-z0-9]+$") = "westeurope"
+    host: _option(
+        str,
+        "ws:// or wss:// host instead of the region: Speech containers, sovereign clouds, the emulator",
+        pattern=r"^wss?://",
+    ) | None = None
+    language: _option(str, "recognition language", pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$") = "en-US"
+    segmentation_silence_ms: _option(
+        int, "silence that ends a phrase; also the length of the pause tail", ge=100, le=5000
+    ) = 500
+    diarize_intermediates: _option(bool, "ask for speaker ids on partial results") = False
+    release_after_minutes: _option(
+        float, "end the cloud session after a pause this long (frees a concurrency slot)", gt=0
+    ) | None = None
+    reconnect_max_delay: _option(float, "cap of the session restart backoff, seconds", ge=1, le=3600) = 60.0
+    auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
+
+
+class AudioSettings(_Section):
+    source: _option(Literal["microphone", "file"], "where audio comes from") = "microphone"
+    device: _option(str | int, "capture device: name substring or PortAudio index") = "default"
+    file: _option(Path | None, "WAV file to play as the meeting (source: file)") = None
+    speed: _option(
+        float,
+        "file playback pace; 1.0 is real time. At most 2: the Speech SDK sends at about twice real time and "
+        "cancels once 66 s of written audio wait unsent",
+        gt=0,
+        le=2.0,
+    ) = 1.0
+    loop: _option(bool, "start the file again at its end") = False
+
+    def __post_init__(self) -> None:
+        if self.source == "file" and self.file is None:
+            raise ValueError("source is 'file' but no file is given")
+
+
+class MeetingSettings(_Section):
+    autostart: _option(bool, "transcribe from start-up; false waits for the start command") = True
+
+
+class LogSettings(_Section):
+    level: _option(Literal["debug", "info", "warning", "error"], "log level") = "info"
+
+
+class Settings(_Section):
+    room: _option(str, "names this device in payloads, client ids, HA", pattern=ROOM_PATTERN) = "room"
+    mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
+    speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
+    audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
+    meeting: MeetingSettings = msgspec.field(default_factory=MeetingSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+    def speech_key(self) -> str | None:
+        """The Azure key from (in order) the file, AZURE_SPEECH_KEY, key_file, $CREDENTIALS_DIRECTORY."""
+        if self.speech.key is not None:
+            return self.speech.key.get_secret_value()
+        if os.environ.get("AZURE_SPEECH_KEY"):
+            return os.environ["AZURE_SPEECH_KEY"]
+        return _read_secret(self.speech.key_file, "azure-speech-key")
+
+    def mqtt_password(self) -> str | None:
+        if self.mqtt.username is None:
+            return None
+        if self.mqtt.password is not None:
+            return self.mqtt.password.get_secret_value()
+        if os.environ.get("ROOMSCRIBE_MQTT_PASSWORD"):
+            return os.environ["ROOMSCRIBE_MQTT_PASSWORD"]
+        return _read_secret(self.mqtt.password_file, "mqtt-password")
+
+    def mqtt_client_id(self) -> str:
+        return self.mqtt.client_id or f"roomscribe-{self.room}"
+
+
+def _state_directory() -> Path:
+    """Where the daemon keeps its state (the outbox), read when the settings are built:
+
+    systemd's StateDirectory= ($STATE_DIRECTORY, its first entry); else /var/lib/roomscribe for root;
+    else $XDG_STATE_HOME/roomscribe, by default ~/.local/state/roomscribe (the XDG base directory spec).
+    """
+    return default_state_directory(os.environ, os.geteuid())
+
+
+def default_state_directory(environ: Mapping[str, str], euid: int) -> Path:
+    if environ.get("STATE_DIRECTORY"):
+        return Path(environ["STATE_DIRECTORY"].split(":")[0])
+    if euid == 0:
+        return Path("/var/lib/roomscribe")
+    xdg = environ.get("XDG_STATE_HOME", "")
+    if os.path.isabs(xdg):  # the spec: a relative path is invalid and ignored
+        return Path(xdg) / "roomscribe"
+    return Path(environ.get("HOME") or Path.home()) / ".local" / "state" / "roomscribe"
+
+
+def _read_secret(path: Path | None, credential: str) -> str | None:
+    """A secret from its file or systemd credential; blank counts as absent (the unit's fallback is blank)."""
+    if path is None:
+        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
+        path = Path(cred_dir) / credential if cred_dir else None
+        if path is None or not path.is_file():
+            return None
+    return path.read_text(encoding="utf-8").strip() or None
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("ROOMSCRIBE_CONFIG", str(DEFAULT_CONFIG_PATH)))
+
+
+def load_config(path: Path | str | None = None) -> Settings:
+    path = Path(path) if path is not None else default_config_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", str(path), f"cannot read the file: {exc.strerror}")]) from exc
+    return parse_config(text, source=str(path))
+
+
+def parse_config(text: str, source: str = "<config>") -> Settings:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        # Only the parser's reason: its default message quotes the line, which may hold a secret.
+        reason = getattr(exc, "problem", None) or type(exc).__name__
+        column = f" (column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(source, [ConfigProblem("", MISSING, f"not valid YAML: {reason}{column}", line)]) from None
+    problems = duplicate_keys(node) + _empty_tls(node)
+    try:
+        settings = settings_from_data({} if data is None else data, source=source, node=node)
+    except ConfigError as exc:
+        raise ConfigError(source, problems + exc.problems) from None
+    if problems:
+        raise ConfigError(source, problems)
+    return settings
+
+
+def duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[ConfigProblem]:
+    """A key given twice in one mapping: YAML keeps the last silently; we refuse it, naming both lines."""
+    problems: list[ConfigProblem] = []
+    if not isinstance(node, yaml.MappingNode):
+        return problems
+    first_line: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        line = key_node.start_mark.line + 1
+        if key in first_line:
+            problems.append(ConfigProblem(prefix + key, MISSING, f"given twice, on line {first_line[key]} and on "
+                                          f"line {line}: keep one", line))
+        else:
+            first_line[key] = line
+        problems += duplicate_keys(value_node, f"{prefix}{key}.")
+    return problems
+
+
+def _empty_tls(node: yaml.Node | None) -> list[ConfigProblem]:
+    """`tls:` with nothing after it reads as null, which would mean no TLS: refused, as it is ambiguous."""
+    mqtt = _child(node, "mqtt")
+    tls = _child(mqtt, "tls")
+    if isinstance(tls, yaml.ScalarNode) and tls.tag.endswith(":null") and tls.value == "":
+        line = tls.start_mark.line + 1
+        return [ConfigProblem("mqtt.tls", MISSING, "empty: write `tls: {}` for TLS with the system's CAs, "
+                              "or remove the key for no TLS", line)]
+    return []
+
+
+def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if key_node.value == key:
+                return value_node
+    return None
+
+
+def settings_from_data(data: Any, source: str = "<data>", node: yaml.Node | None = None) -> Settings:
+    """Validated Settings from plain data (a parsed file, or settings_to_data's output); ConfigError if not."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, [ConfigProblem("", data, "the file must hold a mapping of keys")])
+    return validate_all(data, lambda d: msgspec.convert(d, Settings, dec_hook=_decode), Settings, node, source)
+
+
+def _decode(kind: type, value: Any) -> Any:
+    if kind is Secret:
+        if isinstance(value, str):
+            return Secret(value)
+        raise TypeError("Input should be a valid string")
+    if kind is Path:
+        if isinstance(value, str) and value:
+            return Path(value)
+        raise TypeError("Input should be a valid path")
+    raise NotImplementedError(kind)
+
+
+def settings_to_data(settings: Settings) -> dict[str, Any]:
+    """Plain JSON-able data, secrets in clear (to hand settings to a child process); see redacted_dump."""
+    return msgspec.to_builtins(settings, enc_hook=_encode)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return value.get_secret_value()
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError(type(value))
+
+
+def redacted_dump(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data, secrets replaced by '***'."""
+    data = settings_to_data(settings)
+    for section, key in (("speech", "key"), ("mqtt", "password")):
+        if data[section].get(key) is not None:
+            data[section][key] = "***"
+    return data

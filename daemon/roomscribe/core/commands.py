@@ -1,0 +1,29 @@
+"""The one registry of commands a person can give: start, stop, pause, resume.
+
+Everything else is derived from it: the machine's command triggers (core/table.py, core/machine.py),
+the MQTT command topics and payload parsing (outputs/mqtt/topics.py, outputs/mqtt/commands.py), the
+remote subcommands of the command line (cli.py), and a test that checks the docs name every one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str  # the machine's trigger and the CLI subcommand
+    help: str  # one line for `roomscribe --help`
+    topic: str  # the MQTT topic under mqtt.base_topic that carries it
+    example: str  # the options of the example in `roomscribe NAME --help`
+
+
+REGISTRY: tuple[CommandSpec, ...] = (
+    CommandSpec("start", "start a meeting on a running daemon over MQTT", "start", "--timeout 30"),
+    CommandSpec("stop", "stop the meeting on a running daemon over MQTT", "stop", ""),
+    CommandSpec("pause", "pause a running daemon over MQTT", "pause", "-c /etc/roomscribe/config.yaml --json"),
+    CommandSpec("resume", "resume a running daemon over MQTT", "resume", "--request-id panel-17"),
+)
+
+BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in REGISTRY}
+COMMANDS: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)

@@ -1,0 +1,181 @@
+"""The meeting state machine: the table (core/table.py) run by `transitions`, effects as values.
+
+The machine only decides. Its callbacks (core/meeting.py) change its own fields and append Effect
+objects (core/effects.py); the owner drains them and acts (opens the gate, starts a cloud session,
+arms a timer). docs/state-machine.md explains the states, the transitions and why; a test keeps its
+diagram equal to `render_mermaid()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from transitions import Machine
+
+from roomscribe.core.backoff import Backoff
+from roomscribe.core.commands import COMMANDS
+from roomscribe.core.effects import CommandResult, Effect, PublishState
+from roomscribe.core.meeting import MeetingModel
+from roomscribe.core.table import (
+    ACKNOWLEDGED,
+    MACHINE_STATES,
+    REFUSED,
+    TRANSITIONS,
+    AudioStatus,
+    Session,
+    State,
+)
+
+log = logging.getLogger(__name__)
+
+S = State
+
+
+class MeetingMachine:
+    """The meeting's state, driven by commands and service events; effects are drained by the owner."""
+
+    def __init__(self, *, release_after_s: float | None, backoff: Backoff, auth_retry_s: float,
+                 clock: Callable[[], float]):
+        self._meeting = MeetingModel(release_after_s=release_after_s, backoff=backoff, auth_retry_s=auth_retry_s,
+                                 clock=clock)
+        Machine(
+            model=self._meeting,
+            states=MACHINE_STATES,
+            transitions=TRANSITIONS,
+            initial=S.IDLE,
+            queued=True,  # a trigger fired from a callback runs after the current transition, never inside it
+            send_event=True,
+            auto_transitions=False,
+            ignore_invalid_triggers=True,
+            before_state_change="note_cause",
+            after_state_change="record_change",
+        )
+
+    # what the owner reads
+    @property
+    def state(self) -> State:
+        return self._meeting.state
+
+    @property
+    def meeting_id(self) -> str | None:
+        return self._meeting.meeting_id
+
+    @property
+    def speaker_epoch(self) -> int:
+        """Which cloud session of this meeting labels speakers: 1 for the first, 0 when there is no meeting."""
+        return self._meeting.speaker_epoch
+
+    @property
+    def session_alive(self) -> bool:
+        return self._meeting.session is Session.ALIVE
+
+    @property
+    def session(self) -> Session:
+        return self._meeting.session
+
+    @property
+    def audio(self) -> AudioStatus:
+        return self._meeting.audio
+
+    @property
+    def audio_detail(self) -> str:
+        return self._meeting.audio_detail
+
+    @property
+    def since(self) -> float:
+        return self._meeting.since
+
+    @property
+    def detail(self) -> str:
+        return self._meeting.detail
+
+    @property
+    def error_code(self) -> str | None:
+        return self._meeting.error_code
+
+    @property
+    def request_id(self) -> str | None:
+        return self._meeting.request_id
+
+    # inputs
+    def command(self, name: str, request_id: str | None = None) -> CommandResult:
+        """A person's command: accepted and carried out, acknowledged (already so), or refused with a reason."""
+        if name not in COMMANDS:
+            return CommandResult(False, False, f"unknown command {name!r}; expected one of {', '.join(COMMANDS)}")
+        state = self.state
+        if state in ACKNOWLEDGED[name]:
+            return CommandResult(True, False, ACKNOWLEDGED[name][state])
+        if getattr(self._meeting, f"may_{name}")(request_id=request_id):
+            self._meeting.trigger(name, request_id=request_id)
+            return CommandResult(True, True, None)
+        reason = REFUSED[name].get(state, f"{name} is not possible while {state.value}")
+        return CommandResult(False, False, reason)
+
+    def session_ready(self) -> None:
+        self._service_event("session_ready")
+
+    def session_lost(self, *, code: str, reason: str, retryable: bool) -> None:
+        self._service_event("session_lost", code=code, reason=reason, retryable=retryable)
+
+    def session_stopped(self) -> None:
+        self._service_event("session_stopped")
+
+    def retry_due(self) -> None:
+        self._meeting.retry_pending = False
+        self._service_event("retry_due")
+
+    def release_due(self, reason: str | None = None, *, from_timer: bool = True) -> None:
+        """Release the session: the release timer fired, or (`from_timer=False`) the idle closes say so now."""
+        if from_timer:
+            self._meeting.release_pending = False
+        self._service_event("release_due", **({"reason": reason} if reason else {}))
+
+    def audio_changed(self, status: AudioStatus, detail: str) -> None:
+        """The source reported: `transcribing` is entered and kept only while audio flows."""
+        meeting = self._meeting
+        if (status, detail) == (meeting.audio, meeting.audio_detail):
+            return
+        meeting.audio, meeting.audio_detail = status, detail
+        name = "audio_flowing" if status is AudioStatus.FLOWING else "audio_stopped"
+        if getattr(meeting, f"may_{name}")():
+            meeting.trigger(name)
+        else:  # no change of state, but the retained state carries the audio status
+            meeting.detail = meeting.describe()
+            meeting.effects.append(PublishState())
+
+    def drain_effects(self) -> list[Effect]:
+        effects, self._meeting.effects = self._meeting.effects, []
+        return effects
+
+    def _service_event(self, name: str, **kwargs) -> None:
+        if getattr(self._meeting, f"may_{name}")(**kwargs):
+            self._meeting.trigger(name, **kwargs)
+        else:
+            # Late news about a session already closed, or a timer that lost a race: nothing to do.
+            log.debug("ignored %s while %s", name, self.state.value)
+
+
+def render_mermaid() -> str:
+    """The machine as a Mermaid state diagram, from the same table; docs/state-machine.md holds this text."""
+    from transitions.extensions.diagrams import GraphMachine
+
+    machine = GraphMachine(
+        states=MACHINE_STATES,
+        transitions=TRANSITIONS,
+        initial=S.IDLE,
+        auto_transitions=False,
+        show_conditions=True,
+        graph_engine="mermaid",
+        title="meeting",
+    )
+    lines = machine.get_graph().draw(None).splitlines()
+    labels = {f'state "{s.name}" as {s.name}': f'state "{s.value}" as {s.name}' for s in State}
+    kept = []
+    for line in lines:
+        text = line.strip()
+        # Drop the title block and the styling: they mark the demo machine's current state, not the design.
+        if text in {"---", "meeting", ""} or text.startswith(("classDef ", "Class ")):
+            continue
+        kept.append(line.rstrip().replace(text, labels.get(text, text)))
+    return "\n".join(kept) + "\n"

@@ -1,0 +1,152 @@
+"""The body of `roomscribe demo` (imported only when the demo runs: it pulls in numpy, paho, the SDK)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+
+from roomscribe.system import exitcodes
+from roomscribe.core.audio_format import BYTES_PER_SECOND
+from roomscribe.demo.background import DaemonThread
+from roomscribe.config import settings_from_data
+from roomscribe.demo.script import MEETING, SECRET_LINE
+from roomscribe.demo.broker import DemoBroker
+from roomscribe.emulator.thread import EmulatorThread
+from roomscribe.emulator.script import parse_script, synthesize, write_wav
+from roomscribe.emulator.decode import decode
+from roomscribe.demo.privacy_audit import leak as private_span_sent
+from roomscribe.demo.privacy_audit import sent_seconds
+
+BASE = "meeting"
+
+
+class _Printer:
+    """An MQTT subscriber that prints what a dashboard would show."""
+
+    def __init__(self, port: int, t0: float):
+        self.t0 = t0
+        self.transcripts: list[dict] = []
+        self.states: list[dict] = []
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="roomscribe-demo-viewer")
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{BASE}/#", qos=1)
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+
+    def say(self, text: str) -> None:
+        with self._lock:
+            print(f"[{time.time() - self.t0:5.1f}s] {text}", flush=True)
+
+    def _on_message(self, client, userdata, msg) -> None:
+        try:
+            payload = json.loads(msg.payload) if msg.payload[:1] in (b"{", b"[") else msg.payload.decode()
+        except ValueError:
+            return
+        if msg.topic == f"{BASE}/state":
+            self.states.append(payload)
+            detail = payload.get("detail")
+            extra = f" ({detail})" if detail and detail != payload["state"] else ""
+            self.say(f"state        {payload['state']}{extra}")
+        elif msg.topic == f"{BASE}/transcript":
+            self.transcripts.append(payload)
+            start, end = _clock(payload["start"]), _clock(payload["end"])
+            self.say(f"transcript   #{payload['seq']} {payload['speaker']} {start}-{end}  {payload['text']}")
+        elif msg.topic == f"{BASE}/event" and isinstance(payload, dict):
+            if payload.get("kind") not in {"audio_source_opened"}:
+                self.say(f"event        {payload.get('kind')}")
+
+    def command(self, name: str) -> None:
+        self.say(f">>> a room controller publishes {BASE}/{name}")
+        self.client.publish(f"{BASE}/{name}", json.dumps({"request_id": f"demo-{name}"}), qos=1)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def _clock(iso: str) -> str:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
+
+
+def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "auto") -> int:
+    work = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="roomscribe-demo-"))
+    work.mkdir(parents=True, exist_ok=True)
+    pcm, planned = synthesize(parse_script(MEETING))
+    wav = work / "meeting.wav"
+    write_wav(wav, pcm)
+    secret = planned[SECRET_LINE]
+    before, after = planned[SECRET_LINE - 1], planned[SECRET_LINE + 1]
+    print(f"roomscribe demo: a {len(pcm) / 16000:.0f} s meeting of {len(planned)} utterances, played {speed}x")
+    print(f"  the controller pauses before the secret sentence ({secret.text!r}) and resumes after it\n")
+
+    broker = DemoBroker(broker).start()
+    emulator = EmulatorThread(key="demo-key").start()
+    settings = settings_from_data(
+        {
+            "room": "demo-room",
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": True},
+            "speech": {"host": emulator.host_url, "key": "demo-key"},
+            "audio": {"source": "file", "file": str(wav), "speed": speed},
+        }
+    )
+    printer = _Printer(broker.port, time.time())
+    printer.say(f"broker       {broker.kind} on 127.0.0.1:{broker.port}; speech emulator on {emulator.host_url}")
+    runner = DaemonThread(settings).start()
+    try:
+        source = runner.daemon.source
+        while source.started_at is None:
+            time.sleep(0.01)
+
+        def wait_audio(seconds: float) -> None:
+            time.sleep(max(0.0, source.started_at + seconds / speed - time.time()))
+
+        # The controller acts well clear of the secret: 0.6 s of audio after the sentence before it
+        # (the pause tail finishes that sentence), and 0.5 s after the secret ends.
+        wait_audio(before.end + 0.6)
+        printer.command("pause")
+        wait_audio(secret.end + 0.5)
+        printer.command("resume")
+        wait_audio(planned[-1].end + 1.0)
+        deadline = time.time() + 10
+        while len(printer.transcripts) < len(planned) - 1 and time.time() < deadline:
+            time.sleep(0.1)
+        gate = runner.daemon.audio_path.stats
+    finally:
+        runner.stop()
+        time.sleep(0.3)
+        printer.close()
+        received = emulator.record.audio_bytes()
+        emulator.stop()
+        broker.stop()
+
+    heard = " ".join(p.text for p in decode(received))
+    captured = wav.read_bytes()[44:]
+    leak = ("the service heard the secret" if secret.text in heard else None) or private_span_sent(
+        received, captured, secret.start, secret.end
+    )
+    sound_s, silence_s = sent_seconds(received, captured)
+    leaked = leak is not None
+    published = [t["text"] for t in printer.transcripts]
+    print("\nsummary")
+    print(f"  utterances published:             {len(published)} of {len(planned)} spoken (1 was said while paused)")
+    print(f"  speakers:                         {sorted({t['speaker'] for t in printer.transcripts})}")
+    print(f"  audio received by speech service: {len(received) / BYTES_PER_SECOND:.1f} s "
+          f"(of {len(pcm) / 16000:.1f} s captured): {sound_s:.1f} s of captured audio, {silence_s:.2f} s of silence")
+    print(f"  captured while paused, dropped:   {gate.dropped_after_close / BYTES_PER_SECOND:.1f} s, never buffered or sent")
+    print(f"  silence sent to close phrases:    {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
+    print(f"  secret sentence reached service:  {'YES - privacy failure: ' + leak if leaked else 'no'}")
+    if keep_dir:
+        (work / "emulator-record.json").write_text(emulator.record.to_json())
+        print(f"  files kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    ok = not leaked and len(published) == len(planned) - 1 and all(secret.text not in t for t in published)
+    return exitcodes.OK if ok else exitcodes.FAILURE

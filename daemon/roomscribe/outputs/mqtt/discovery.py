@@ -1,0 +1,160 @@
+"""Home Assistant MQTT discovery: one retained config message per entity (docs/mqtt.md).
+
+Full key names (no abbreviations) so a reader can check them against Home Assistant's documentation;
+Home Assistant drops unknown keys silently, which is why a test holds them against its key lists.
+Every entity has a `unique_id` that includes the room, so two rooms never collide and the `device`
+block is honoured (Home Assistant ignores it on entities without a unique_id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from roomscribe import __version__
+from roomscribe.core.records import UTTERANCE_EVENT_TYPE, encode
+from roomscribe.outputs.mqtt.topics import (
+    AVAILABLE,
+    NOT_AVAILABLE,
+    SPEECH_CONNECTED,
+    SPEECH_DISCONNECTED,
+    SWITCH_OFF,
+    SWITCH_ON,
+    Topics,
+)
+
+# Buttons press with an empty JSON object: a valid command payload (the default "PRESS" is not).
+BUTTON_PAYLOAD = "{}"
+
+
+@dataclass(frozen=True)
+class DiscoveryMessage:
+    topic: str
+    payload: bytes
+
+
+def entity_prefix(room: str) -> str:
+    return f"roomscribe_{room}"
+
+
+def home_assistant_status_topic(discovery_prefix: str) -> str:
+    """Home Assistant announces itself here with `online` (not retained) whenever it (re)connects."""
+    return f"{discovery_prefix}/status"
+
+
+def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list[DiscoveryMessage]:
+    device = {
+        "identifiers": [entity_prefix(room)],
+        "name": f"roomscribe {room}",
+        "manufacturer": "roomscribe",
+        "model": "meeting transcriber",
+        "sw_version": __version__,
+    }
+    origin = {"name": "roomscribe", "sw_version": __version__}
+    availability = [
+        {"topic": topics.availability, "payload_available": AVAILABLE, "payload_not_available": NOT_AVAILABLE}
+    ]
+    entities: list[tuple[str, str, dict[str, Any]]] = [
+        (
+            "switch",
+            "paused",
+            {
+                "name": "Paused",
+                "icon": "mdi:microphone-off",
+                "command_topic": topics.paused_set,
+                "payload_on": SWITCH_ON,
+                "payload_off": SWITCH_OFF,
+                # The switch shows the true state: ON only once the gate is closed.
+                "state_topic": topics.state,
+                "value_template": f"{{{{ '{SWITCH_ON}' if value_json.state == 'paused' else '{SWITCH_OFF}' }}}}",
+                "state_on": SWITCH_ON,
+                "state_off": SWITCH_OFF,
+                "optimistic": False,
+                "retain": False,
+                "qos": 1,
+            },
+        ),
+        ("button", "start", _button("Start meeting", "mdi:play", topics.command("start"))),
+        ("button", "stop", _button("Stop meeting", "mdi:stop", topics.command("stop"))),
+        (
+            "sensor",
+            "state",
+            {
+                "name": "State",
+                "icon": "mdi:account-voice",
+                "state_topic": topics.state,
+                "value_template": "{{ value_json.state }}",
+                "json_attributes_topic": topics.state,
+                "qos": 1,
+            },
+        ),
+        (
+            "event",
+            "utterance",
+            {
+                # An event entity, not a sensor: a sensor's state is capped at 255 characters.
+                "name": "Utterance",
+                "icon": "mdi:text-box-outline",
+                "state_topic": topics.transcript,
+                "event_types": [UTTERANCE_EVENT_TYPE],
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
+            "microphone",
+            {
+                # A problem while the audio source delivers nothing (missing, not yet delivering, lost
+                # or ended): then no state says `transcribing`, and this tells why.
+                "name": "Microphone",
+                "device_class": "problem",
+                "entity_category": "diagnostic",
+                "state_topic": topics.state,
+                "value_template": "{{ 'OFF' if value_json.audio.status == 'flowing' else 'ON' }}",
+                "json_attributes_topic": topics.state,
+                "json_attributes_template": "{{ value_json.audio | tojson }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
+            "speech_connection",
+            {
+                "name": "Speech service",
+                "device_class": "connectivity",
+                "entity_category": "diagnostic",
+                "state_topic": topics.speech_connection,
+                "payload_on": SPEECH_CONNECTED,
+                "payload_off": SPEECH_DISCONNECTED,
+                "qos": 1,
+            },
+        ),
+    ]
+    messages = []
+    for component, key, options in entities:
+        unique_id = f"{entity_prefix(room)}_{key}"
+        config = {
+            **options,
+            "unique_id": unique_id,
+            # Home Assistant 2025.10 replaced object_id with default_entity_id; older ones read object_id.
+            "default_entity_id": f"{component}.{unique_id}",
+            "object_id": unique_id,
+            "availability": availability,
+            "device": device,
+            "origin": origin,
+        }
+        messages.append(DiscoveryMessage(f"{discovery_prefix}/{component}/{unique_id}/config", encode(config)))
+    return messages
+
+
+def _button(name: str, icon: str, command_topic: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "icon": icon,
+        "command_topic": command_topic,
+        "payload_press": BUTTON_PAYLOAD,
+        "retain": False,
+        "qos": 1,
+    }

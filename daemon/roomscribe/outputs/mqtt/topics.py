@@ -1,0 +1,58 @@
+"""The topic contract (docs/mqtt.md): every topic roomscribe uses, derived from `mqtt.base_topic`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from roomscribe.core.commands import BY_NAME, COMMANDS, REGISTRY  # noqa: F401  (COMMANDS: for importers)
+
+AVAILABLE = "online"
+NOT_AVAILABLE = "offline"
+SPEECH_CONNECTED = "connected"
+SPEECH_DISCONNECTED = "disconnected"
+# Home Assistant's switch sends these to the `paused/set` topic.
+SWITCH_ON = "ON"
+SWITCH_OFF = "OFF"
+
+
+@dataclass(frozen=True)
+class Topics:
+    base: str
+
+    def command(self, name: str) -> str:
+        spec = BY_NAME.get(name)
+        return f"{self.base}/{spec.topic if spec else name}"
+
+    @property
+    def commands(self) -> dict[str, str]:
+        """Command topic -> command name, from the registry (core/commands.py)."""
+        return {f"{self.base}/{spec.topic}": spec.name for spec in REGISTRY}
+
+    @property
+    def paused_set(self) -> str:
+        """ON pauses, OFF resumes: the command topic of Home Assistant's switch."""
+        return f"{self.base}/paused/set"
+
+    @property
+    def state(self) -> str:
+        return f"{self.base}/state"
+
+    @property
+    def availability(self) -> str:
+        return f"{self.base}/availability"
+
+    @property
+    def transcript(self) -> str:
+        return f"{self.base}/transcript"
+
+    @property
+    def partial(self) -> str:
+        return f"{self.base}/transcript/partial"
+
+    @property
+    def event(self) -> str:
+        return f"{self.base}/event"
+
+    @property
+    def speech_connection(self) -> str:
+        return f"{self.base}/speech_connection"

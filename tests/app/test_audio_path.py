@@ -1,0 +1,115 @@
+"""The audio path: the capture thread writes through the gate while the owner opens, closes and re-targets it.
+
+The session here is a recorder of writes: what is under test is the ordering between two threads, which
+the daemon tests (real SDK, emulator) cover end to end but cannot provoke at will.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_ticks
+from roomscribe.app.audio_path import AudioPath
+from roomscribe.core.gate import AudioGate
+from roomscribe.core.timeline import Timeline
+
+T0 = 1_700_000_000.0
+CHUNK_S = CHUNK_MS / 1000
+
+
+class RecordingSession:
+    def __init__(self):
+        self.writes: list[bytes] = []
+        self.written_bytes = 0
+
+    def write(self, pcm: bytes) -> None:
+        self.writes.append(pcm)
+        self.written_bytes += len(pcm)
+
+
+def chunk(index: int) -> AudioChunk:
+    """A chunk whose bytes say which one it is (never all zeros, unlike the tail's silence)."""
+    return AudioChunk((index + 1).to_bytes(4, "little") * (CHUNK_BYTES // 4), T0 + index * CHUNK_S)
+
+
+def index_of(pcm: bytes) -> int:
+    return int.from_bytes(pcm[:4], "little") - 1
+
+
+class Feeder(threading.Thread):
+    """Feeds numbered chunks as fast as it can, as a capture thread would (only faster)."""
+
+    def __init__(self, path: AudioPath):
+        super().__init__(daemon=True)
+        self.path, self.fed, self.stop = path, 0, threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.path.feed(chunk(self.fed))
+            self.fed += 1
+
+
+def test_nothing_fed_after_close_returns_is_written_and_the_tail_follows_the_last_live_chunk():
+    for _ in range(20):
+        path = AudioPath(AudioGate(tail_ms=100))
+        session = RecordingSession()
+        path.attach(session, Timeline())
+        path.open()
+        feeder = Feeder(path)
+        feeder.start()
+        while feeder.fed < 50:
+            pass
+        path.close(tail=True, at_once=True)
+        fed_at_close = feeder.fed  # chunks counted after close() returned were fed after the gate closed
+        while feeder.fed < fed_at_close + 50:
+            pass
+        feeder.stop.set()
+        feeder.join()
+        live = [w for w in session.writes if any(w)]
+        assert [index_of(w) for w in live] == list(range(len(live)))  # in order, none skipped
+        assert index_of(live[-1]) <= fed_at_close
+        assert all(not any(w) for w in session.writes[len(live):])  # only the tail after the last live chunk
+        assert len(session.writes) > len(live)
+
+
+def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_everything():
+    path = AudioPath(AudioGate(tail_ms=100))
+    old, new = RecordingSession(), RecordingSession()
+    path.attach(old, Timeline())
+    path.open()
+    feeder = Feeder(path)
+    feeder.start()
+    while feeder.fed < 50:
+        pass
+    path.detach()
+    count_at_detach = len(old.writes)
+    while feeder.fed < 100:
+        pass
+    path.attach(new, Timeline())
+    while feeder.fed < 150:
+        pass
+    feeder.stop.set()
+    feeder.join()
+    assert len(old.writes) == count_at_detach
+    first_new = index_of(new.writes[0])
+    assert [index_of(w) for w in new.writes] == list(range(first_new, first_new + len(new.writes)))
+
+
+def test_writes_land_on_the_timeline_so_offsets_give_capture_times_across_a_pause():
+    path = AudioPath(AudioGate(tail_ms=50))
+    session, timeline = RecordingSession(), Timeline()
+    path.attach(session, timeline)
+    path.open()
+    for i in range(10):
+        path.feed(chunk(i))
+    path.close(tail=True)
+    for i in range(10, 500):
+        path.feed(chunk(i))  # paused: dropped
+    path.open()
+    path.feed(chunk(500))
+    assert timeline.written_bytes == session.written_bytes
+    resumed_at = bytes_to_ticks(session.written_bytes - CHUNK_BYTES)
+    assert path.wall_span(timeline, resumed_at, 0)[0] == chunk(500).captured_at
+    assert path.wall_span(timeline, bytes_to_ticks(CHUNK_BYTES), 0)[0] == chunk(1).captured_at
+    assert path.stats.dropped_after_close == 490 * CHUNK_BYTES
+    assert path.is_open

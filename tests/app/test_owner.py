@@ -1,0 +1,117 @@
+"""The owner (app/daemon.py) on its protocols alone: a fake speech session, a recording output, a
+source driven by hand. No SDK, no broker, no emulator: the end-to-end tests cover those."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from roomscribe.app.daemon import Daemon
+from roomscribe.audio.source import SourceStatus
+from roomscribe.config import settings_from_data
+from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk
+from roomscribe.core.effects import Effect
+from roomscribe.core.table import State
+from tests.support.fake_speech import FakeSessions
+
+
+class RecordingOutput:
+    """outputs.base.Output, keeping everything it is handed."""
+
+    def __init__(self) -> None:
+        self.states, self.events, self.utterances, self.partials, self.speech = [], [], [], [], []
+
+    def start(self) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def publish_state(self, msg) -> None:
+        self.states.append(msg)
+
+    def publish_event(self, event) -> None:
+        self.events.append(event)
+
+    def publish_partial(self, partial) -> None:
+        self.partials.append(partial)
+
+    def submit_transcript(self, utt) -> None:
+        self.utterances.append(utt)
+
+    def set_speech_connected(self, connected: bool) -> None:
+        self.speech.append(connected)
+
+
+class HandSource:
+    """audio.source.AudioSource: reports and chunks come when the test says."""
+
+    def start(self, on_chunk, on_status) -> None:
+        self.on_chunk, self.on_status = on_chunk, on_status
+
+    def stop(self) -> None:
+        pass
+
+    def chunks(self, n: int) -> None:
+        for _ in range(n):
+            self.on_chunk(AudioChunk(b"\x01\x00" * (CHUNK_BYTES // 2), time.time()))
+
+
+def settings(tmp_path):
+    return settings_from_data({
+        "room": "hall",
+        "mqtt": {"outbox_path": str(tmp_path / "outbox.sqlite3")},
+        "speech": {"host": "ws://127.0.0.1:9", "key": "k"},
+        "audio": {"source": "file", "file": str(tmp_path / "unused.wav")},
+    })
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
+    output, sessions, source = RecordingOutput(), FakeSessions(), HandSource()
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions)
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("opened", "hand"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        daemon.on_command(type("Cmd", (), {"name": "start", "request_id": "r1"})())
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        session = sessions.made[0]
+        assert session.started.is_set() and session.epoch == 1
+        source.chunks(10)
+        assert session.written_bytes == 10 * CHUNK_BYTES  # the gate is open: every chunk went out
+        session.connection(True)
+        session.transcribing("hello", "Unknown", 0)
+        session.transcribed("hello there", "Guest-1", 0, 1_000_000)
+        await until(lambda: output.utterances)
+        daemon.on_command(type("Cmd", (), {"name": "pause", "request_id": "r2"})())
+        await until(lambda: daemon.machine.state is State.PAUSED)
+        before = session.written_bytes
+        source.chunks(5)
+        assert session.written[before:].count(1) == 0  # only the tail's silence, never a captured byte
+        stop.set()
+        assert await run == 0
+
+    asyncio.run(meeting())
+    utterance = output.utterances[0]
+    assert (utterance.text, utterance.speaker, utterance.seq, utterance.speaker_epoch) == ("hello there", "Guest-1", 1, 1)
+    assert output.partials[0].speaker is None  # "Unknown" becomes null
+    assert output.speech[0] is True
+    assert [s.state for s in output.states][-1] == "idle"
+    assert sessions.made[0].finished is not None
+    kinds = [e.kind for e in output.events]
+    assert "meeting_started" in kinds and "meeting_ended" in kinds
+
+
+def test_every_effect_type_has_a_handler(tmp_path):
+    daemon = Daemon(settings(tmp_path), source=HandSource(), output=RecordingOutput(), session_factory=FakeSessions())
+    assert set(daemon._handlers) == set(Effect.__args__)

@@ -1,0 +1,124 @@
+"""The Mosquitto set-up of docs/security.md, as shipped in systemd/mosquitto/, on a real broker.
+
+The broker runs the shipped conf snippet (its auth lines, with the paths of this test) and the shipped ACL,
+with a password file made by mosquitto_passwd as the snippet's comments say. Clients are plain paho.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+
+from tests.support.mosquitto import Mosquitto, Recorder
+
+REPO = Path(__file__).resolve().parents[3]
+SHIPPED = REPO / "systemd" / "mosquitto"
+PASSWORDS = {"roomscribe": "daemon-pw", "controller": "controller-pw", "homeassistant": "ha-pw", "dashboard": "dash-pw"}
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("acl")
+    passwd = directory / "roomscribe.passwd"
+    for index, (user, password) in enumerate(PASSWORDS.items()):
+        create = ["-c"] if index == 0 else []
+        subprocess.run(["mosquitto_passwd", *create, "-b", str(passwd), user, password], check=True,
+                       capture_output=True, timeout=30)
+    auth = []
+    for line in (SHIPPED / "roomscribe.conf").read_text().splitlines():
+        if not line.strip() or line.startswith("#") or line.startswith("listener"):
+            continue  # the test broker listens on a free loopback port of its own
+        auth.append(line.replace("/etc/mosquitto/roomscribe.passwd", str(passwd))
+                        .replace("/etc/mosquitto/roomscribe.acl", str(SHIPPED / "roomscribe.acl")))
+    assert {line.split()[0] for line in auth} == {"allow_anonymous", "password_file", "acl_file"}
+    server = Mosquitto(directory, auth_config=auth).start()
+    yield server
+    server.stop()
+
+
+class Publisher:
+    """An MQTT 5 client whose PUBACKs are kept: Mosquitto answers a publish the ACL denies with 0x87."""
+
+    def __init__(self, broker: Mosquitto, user: str):
+        self.acks: dict[int, ReasonCode] = {}
+        self._acked = threading.Condition()
+        self._connected = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{user}-{time.monotonic_ns()}",
+                                  protocol=mqtt.MQTTv5)
+        self.client.username_pw_set(user, PASSWORDS[user])
+        self.client.on_connect = lambda c, u, f, rc, p: self._connected.set() if not rc.is_failure else None
+        self.client.on_publish = self._on_publish
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._connected.wait(10), f"{user} could not log in"
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._acked:
+            self.acks[mid] = reason_code
+            self._acked.notify_all()
+
+    def publish(self, topic: str, payload: bytes = b"") -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1)
+        with self._acked:
+            assert self._acked.wait_for(lambda: info.mid in self.acks, 10), "no PUBACK"
+            return self.acks[info.mid]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_a_dashboard_cannot_resume_and_the_controller_can(broker):
+    daemon_view = Recorder(broker, ["meeting/resume", "meeting/pause"], username="roomscribe",
+                           password=PASSWORDS["roomscribe"])
+    dashboard, controller = Publisher(broker, "dashboard"), Publisher(broker, "controller")
+    try:
+        refused = dashboard.publish("meeting/resume", b'{"request_id": "dash-1"}')
+        assert refused.is_failure and refused.value == 0x87, refused  # Not authorized, said by the broker
+        accepted = controller.publish("meeting/resume", b'{"request_id": "panel-1"}')
+        assert not accepted.is_failure, accepted
+        daemon_view.wait_for(lambda: daemon_view.on("meeting/resume"), 10, "the controller's resume")
+        time.sleep(0.3)  # the dashboard's publish went first: had the broker passed it on, it would be here
+        assert [m.payload for m in daemon_view.on("meeting/resume")] == [b'{"request_id": "panel-1"}']
+    finally:
+        dashboard.close(), controller.close(), daemon_view.close()
+
+
+def test_a_dashboard_reads_transcripts_but_not_commands_or_events(broker):
+    dashboard = Recorder(broker, "meeting/#", username="dashboard", password=PASSWORDS["dashboard"])
+    daemon = Publisher(broker, "roomscribe")
+    controller = Publisher(broker, "controller")
+    try:
+        assert not daemon.publish("meeting/transcript", b'{"text": "hello"}').is_failure
+        assert not daemon.publish("meeting/event", b'{"kind": "meeting_started"}').is_failure
+        assert not controller.publish("meeting/pause").is_failure
+        dashboard.wait_for(lambda: dashboard.on("meeting/transcript"), 10, "the transcript")
+        time.sleep(0.3)
+        assert {m.topic for m in dashboard.messages} == {"meeting/transcript"}
+    finally:
+        daemon.close(), controller.close(), dashboard.close()
+
+
+def test_no_anonymous_login_and_home_assistant_may_command(broker):
+    anonymous = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    result: list = []
+    done = threading.Event()
+    anonymous.on_connect = lambda c, u, f, rc, p: (result.append(rc), done.set())
+    anonymous.connect(broker.host, broker.port)
+    anonymous.loop_start()
+    try:
+        assert done.wait(10) and result[0].is_failure
+    finally:
+        anonymous.loop_stop()
+    ha = Publisher(broker, "homeassistant")
+    try:
+        assert not ha.publish("meeting/paused/set", b"ON").is_failure
+        assert ha.publish("meeting/transcript", b"{}").is_failure  # only the daemon writes transcripts
+    finally:
+        ha.close()

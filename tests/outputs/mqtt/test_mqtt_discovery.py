@@ -1,0 +1,118 @@
+"""Home Assistant discovery payloads against Home Assistant's own option lists.
+
+Home Assistant drops unknown (e.g. misspelled) keys silently, so every key must be one it knows for
+the platform, and every key it requires must be there. The tables below restate the options of Home
+Assistant's MQTT platforms (the entity-wide schema plus each platform's own, as of 2025/2026).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from roomscribe.outputs.mqtt.commands import Command, parse_command, parse_switch
+from roomscribe.outputs.mqtt.discovery import discovery_messages
+from roomscribe.outputs.mqtt.topics import Topics
+
+ENTITY_COMMON = {
+    "availability", "availability_mode", "availability_template", "availability_topic",
+    "payload_available", "payload_not_available", "device", "origin", "enabled_by_default",
+    "entity_category", "entity_picture", "icon", "json_attributes_topic", "json_attributes_template",
+    "object_id", "default_entity_id", "unique_id", "name", "qos", "encoding",
+}
+PLATFORM_OPTIONS = {
+    "switch": {"command_topic", "command_template", "state_topic", "optimistic", "retain", "device_class",
+               "payload_on", "payload_off", "state_on", "state_off", "value_template"},
+    "button": {"command_topic", "command_template", "device_class", "payload_press", "retain"},
+    "sensor": {"state_topic", "device_class", "expire_after", "force_update", "last_reset_value_template",
+               "options", "suggested_display_precision", "state_class", "unit_of_measurement", "value_template"},
+    "binary_sensor": {"state_topic", "device_class", "expire_after", "force_update", "off_delay",
+                      "payload_on", "payload_off", "value_template"},
+    "event": {"state_topic", "event_types", "device_class", "value_template"},
+}
+REQUIRED = {
+    "switch": {"command_topic"},
+    "button": {"command_topic"},
+    "sensor": {"state_topic"},
+    "binary_sensor": {"state_topic"},
+    "event": {"state_topic", "event_types"},
+}
+DEVICE_KEYS = {"identifiers", "connections", "manufacturer", "model", "model_id", "name", "hw_version",
+               "serial_number", "sw_version", "via_device", "suggested_area", "configuration_url"}
+ORIGIN_KEYS = {"name", "sw_version", "support_url"}
+AVAILABILITY_ITEM_KEYS = {"topic", "payload_available", "payload_not_available", "value_template"}
+TOPIC = re.compile(r"^homeassistant/(?P<component>[a-z_]+)/(?P<object_id>[a-zA-Z0-9_-]+)/config$")
+
+
+def configs(room: str = "boardroom", base: str = "meeting") -> dict[str, tuple[str, dict]]:
+    """unique_id -> (component, config)."""
+    out = {}
+    for message in discovery_messages(room, Topics(base), "homeassistant"):
+        match = TOPIC.match(message.topic)
+        assert match, message.topic
+        config = json.loads(message.payload)
+        assert match["object_id"] == config["unique_id"]  # Home Assistant's advice for entities with a unique_id
+        out[config["unique_id"]] = (match["component"], config)
+    return out
+
+
+def test_the_entities_that_the_contract_promises():
+    by_kind = {(component, uid.removeprefix("roomscribe_boardroom_")) for uid, (component, _) in configs().items()}
+    assert by_kind == {
+        ("switch", "paused"), ("button", "start"), ("button", "stop"), ("sensor", "state"),
+        ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
+    }
+
+
+@pytest.mark.parametrize("unique_id", sorted(configs()))
+def test_every_key_is_known_to_home_assistant_and_required_keys_are_present(unique_id):
+    component, config = configs()[unique_id]
+    unknown = set(config) - ENTITY_COMMON - PLATFORM_OPTIONS[component]
+    assert not unknown, f"{component} would silently ignore {unknown}"
+    assert REQUIRED[component] <= set(config)
+    assert config["device"]["identifiers"] and set(config["device"]) <= DEVICE_KEYS
+    assert config["origin"]["name"] and set(config["origin"]) <= ORIGIN_KEYS
+    for item in config["availability"]:
+        assert item["topic"] == "meeting/availability" and set(item) <= AVAILABILITY_ITEM_KEYS
+    assert config["default_entity_id"] == f"{component}.{unique_id}"
+    assert "boardroom" in config["unique_id"]
+
+
+def test_ids_differ_between_rooms_and_topics_follow_the_base_topic():
+    a, b = configs("room-a", "floor1/room-a"), configs("room-b", "floor1/room-b")
+    assert not set(a) & set(b)
+    for component, config in a.values():
+        for key in ("state_topic", "command_topic"):
+            if key in config:
+                assert config[key].startswith("floor1/room-a/")
+
+
+def test_the_switch_commands_pause_and_resume_and_shows_the_true_state():
+    _, switch = configs()["roomscribe_boardroom_paused"]
+    assert switch["command_topic"] == "meeting/paused/set"
+    assert parse_switch(switch["payload_on"].encode()) == Command("pause")
+    assert parse_switch(switch["payload_off"].encode()) == Command("resume")
+    assert switch["state_topic"] == "meeting/state"
+    assert "value_json.state == 'paused'" in switch["value_template"]
+    assert {switch["state_on"], switch["state_off"]} == {"ON", "OFF"}
+
+
+def test_buttons_press_with_a_valid_command_payload():
+    for name in ("start", "stop"):
+        _, button = configs()[f"roomscribe_boardroom_{name}"]
+        assert button["command_topic"] == f"meeting/{name}"
+        assert parse_command(name, button["payload_press"].encode()) == Command(name)
+
+
+def test_utterances_go_to_an_event_entity_whose_type_the_transcript_carries():
+    _, event = configs()["roomscribe_boardroom_utterance"]
+    assert event["state_topic"] == "meeting/transcript"
+    assert event["event_types"] == ["utterance"]  # the transcript payload's event_type
+
+
+def test_the_speech_connection_is_a_diagnostic_connectivity_sensor():
+    _, sensor = configs()["roomscribe_boardroom_speech_connection"]
+    assert sensor["entity_category"] == "diagnostic" and sensor["device_class"] == "connectivity"
+    assert (sensor["payload_on"], sensor["payload_off"]) == ("connected", "disconnected")

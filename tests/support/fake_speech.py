@@ -1,0 +1,70 @@
+"""A speech session without the SDK (speech.session.SpeechSession), for owner-level tests.
+
+The end-to-end tests use the real SDK against the emulator; this fake is for what they cannot reach
+cheaply: the owner's bookkeeping, driven event by event. Like the SDK, it raises its events on
+another thread, so the owner's hand-over is exercised too.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from roomscribe.speech.session import (
+    Canceled,
+    ConnectionChanged,
+    EmitSpeechEvent,
+    SessionEvent,
+    Transcribed,
+    Transcribing,
+)
+
+
+class FakeSpeechSession:
+    def __init__(self, emit: EmitSpeechEvent, epoch: int):
+        self.epoch = epoch
+        self.written_bytes = 0
+        self.written = bytearray()
+        self.started = threading.Event()
+        self.finished: bool | None = None  # graceful or not, once finished
+        self._emit = emit
+
+    # the protocol
+    def start(self) -> None:
+        self.started.set()
+
+    def write(self, pcm: bytes) -> None:
+        self.written += pcm
+        self.written_bytes += len(pcm)
+
+    def finish(self, *, graceful: bool) -> None:
+        self.finished = graceful
+
+    # the test's side: events as the SDK would raise them, from a thread of their own
+    def raise_event(self, event: SessionEvent) -> None:
+        thread = threading.Thread(target=self._emit, args=(event,), name="fake-sdk")
+        thread.start()
+        thread.join()
+
+    def transcribed(self, text: str, speaker: str, offset_ticks: int, duration_ticks: int) -> None:
+        self.raise_event(Transcribed(self, text, speaker, offset_ticks, duration_ticks))
+
+    def transcribing(self, text: str, speaker: str, offset_ticks: int) -> None:
+        self.raise_event(Transcribing(self, text, speaker, offset_ticks))
+
+    def canceled(self, code: str, details: str = "") -> None:
+        self.raise_event(Canceled(self, "Error", code, details))
+
+    def connection(self, connected: bool) -> None:
+        self.raise_event(ConnectionChanged(self, connected))
+
+
+class FakeSessions:
+    """A session factory that keeps what it made."""
+
+    def __init__(self) -> None:
+        self.made: list[FakeSpeechSession] = []
+
+    def __call__(self, emit: EmitSpeechEvent, epoch: int) -> FakeSpeechSession:
+        session = FakeSpeechSession(emit, epoch)
+        self.made.append(session)
+        return session
