@@ -12,9 +12,10 @@ import importlib
 
 _HOMES = {
     "MISSING": "problems", "ConfigError": "problems", "ConfigProblem": "problems", "SECRET_KEYS": "problems",
+    "DEFAULT_CONFIG_PATH": "paths", "default_config_path": "paths", "default_state_directory": "paths",
     **dict.fromkeys((
-        "DEFAULT_CONFIG_PATH", "ROOM_PATTERN", "AudioSettings", "LogSettings", "MeetingSettings", "MqttSettings",
-        "MqttTls", "Secret", "Settings", "SpeechSettings", "default_config_path", "default_state_directory",
+        "ROOM_PATTERN", "AudioSettings", "LogSettings", "MeetingSettings", "MqttSettings",
+        "MqttTls", "Secret", "Settings", "SpeechSettings",
         "load_config", "parse_config", "redacted_dump", "settings_from_data", "settings_to_data",
     ), "schema"),
 }

@@ -22,12 +22,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from roomscribe.config.secrets import MQTT_PASSWORD, SECRETS, SPEECH_KEY, SecretSpec, lookup_order
 from roomscribe.system import exitcodes
 
 REDACTED = "***"
 SECRET_KEYS = frozenset({"key", "password"})
-SECRET_ENV = ("AZURE_SPEECH_KEY", "ROOMSCRIBE_MQTT_PASSWORD")
-CREDENTIALS = ("azure-speech-key", "mqtt-password")
+SECRET_ENV = tuple(spec.env for spec in SECRETS)
+CREDENTIALS = tuple(spec.credential for spec in SECRETS)
 MIN_MASKED_LENGTH = 4  # shorter strings are masked structurally only: masking "on" everywhere helps nobody
 
 _YAML_NULLS = frozenset({"null", "~", "''", '""'})
@@ -116,15 +117,9 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
 
 def speech_key_source(settings) -> str:
     speech = settings.speech
-    if speech.key is not None:
-        return "the configuration file (speech.key)"
-    if os.environ.get("AZURE_SPEECH_KEY"):
-        return "the environment variable AZURE_SPEECH_KEY"
-    if speech.key_file is not None:
-        return f"the file {speech.key_file} (speech.key_file)"
-    credential = _credential_file("azure-speech-key")
-    if credential is not None:
-        return f"the systemd credential azure-speech-key ({credential})"
+    found = _source_text(SPEECH_KEY, speech.key is not None, speech.key_file)
+    if found:
+        return found
     if speech.host:
         return f"none: demo/emulator only (a service at {speech.host} that asks for no key)"
     return "none: demo/emulator only; Azure will refuse the connection"
@@ -134,28 +129,30 @@ def mqtt_password_source(settings) -> str:
     mqtt = settings.mqtt
     if mqtt.username is None:  # Settings.mqtt_password() looks for no password without a username
         return "none: no username, the broker is used without authentication"
-    if mqtt.password is not None:
-        return "the configuration file (mqtt.password)"
-    if os.environ.get("ROOMSCRIBE_MQTT_PASSWORD"):
-        return "the environment variable ROOMSCRIBE_MQTT_PASSWORD"
-    if mqtt.password_file is not None:
-        return f"the file {mqtt.password_file} (mqtt.password_file)"
-    credential = _credential_file("mqtt-password")
-    if credential is not None:
-        return f"the systemd credential mqtt-password ({credential})"
-    return f"none: user {mqtt.username!r} logs in without a password"
+    found = _source_text(MQTT_PASSWORD, mqtt.password is not None, mqtt.password_file)
+    return found or f"none: user {mqtt.username!r} logs in without a password"
 
 
-def _credential_file(name: str) -> Path | None:
-    """The credential's file when it holds something (the unit's SetCredential= fallback is a lone newline)."""
-    directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    if not directory:
-        return None
-    path = Path(directory) / name
+def _source_text(spec: SecretSpec, configured: bool, file: Path | None) -> str | None:
+    """Where the settings will read the secret from: the first place of the one lookup order that holds it."""
+    for source in lookup_order(spec, configured=configured, file=file, environ=os.environ):
+        if source.kind == "config":
+            return f"the configuration file ({spec.key})"
+        if source.kind == "env":
+            return f"the environment variable {spec.env}"
+        if source.kind == "file":
+            return f"the file {source.path} ({spec.file_key})"
+        if _holds_something(source.path):
+            return f"the systemd credential {spec.credential} ({source.path})"
+    return None
+
+
+def _holds_something(path: Path) -> bool:
+    """A credential counts when it holds something (the unit's SetCredential= fallback is a lone newline)."""
     try:
-        return path if path.read_text(encoding="utf-8").strip() else None
+        return bool(path.read_text(encoding="utf-8").strip())
     except (OSError, UnicodeDecodeError):
-        return None
+        return False
 
 
 # -- files the configuration names -----------------------------------------------------------------

@@ -66,7 +66,7 @@ def state_directory_problems(outbox_path: Path, create_user_default: bool = True
     The per-user default (~/.local/state/roomscribe) is created when missing, as the XDG spec asks;
     /var/lib/roomscribe, $STATE_DIRECTORY and a configured path are not: systemd or the installer make them.
     """
-    from roomscribe.config import default_state_directory
+    from roomscribe.config.paths import default_state_directory
 
     directory = Path(outbox_path).parent
     key = "mqtt.outbox_path"

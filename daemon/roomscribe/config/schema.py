@@ -14,17 +14,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
 
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
+from roomscribe.config.paths import default_config_path, state_directory
+from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, SecretSpec, lookup_order
 
 __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
            "settings_to_data", "redacted_dump", "default_config_path", "SECRET_KEYS"]
 
-DEFAULT_CONFIG_PATH = Path("/etc/roomscribe/config.yaml")
 ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
@@ -72,7 +73,7 @@ class MqttTls(_Section):
 
 
 def _default_outbox_path() -> Path:
-    return _state_directory() / "outbox.sqlite3"
+    return state_directory() / "outbox.sqlite3"
 
 
 class MqttSettings(_Section):
@@ -156,58 +157,29 @@ class Settings(_Section):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def speech_key(self) -> str | None:
-        """The Azure key from (in order) the file, AZURE_SPEECH_KEY, key_file, $CREDENTIALS_DIRECTORY."""
-        if self.speech.key is not None:
-            return self.speech.key.get_secret_value()
-        if os.environ.get("AZURE_SPEECH_KEY"):
-            return os.environ["AZURE_SPEECH_KEY"]
-        return _read_secret(self.speech.key_file, "azure-speech-key")
+        """The Azure key from the first place that holds it (config/secrets.py has the order)."""
+        return _read_secret(SPEECH_KEY, self.speech.key, self.speech.key_file)
 
     def mqtt_password(self) -> str | None:
         if self.mqtt.username is None:
             return None
-        if self.mqtt.password is not None:
-            return self.mqtt.password.get_secret_value()
-        if os.environ.get("ROOMSCRIBE_MQTT_PASSWORD"):
-            return os.environ["ROOMSCRIBE_MQTT_PASSWORD"]
-        return _read_secret(self.mqtt.password_file, "mqtt-password")
+        return _read_secret(MQTT_PASSWORD, self.mqtt.password, self.mqtt.password_file)
 
     def mqtt_client_id(self) -> str:
         return self.mqtt.client_id or f"roomscribe-{self.room}"
 
 
-def _state_directory() -> Path:
-    """Where the daemon keeps its state (the outbox), read when the settings are built:
-
-    systemd's StateDirectory= ($STATE_DIRECTORY, its first entry); else /var/lib/roomscribe for root;
-    else $XDG_STATE_HOME/roomscribe, by default ~/.local/state/roomscribe (the XDG base directory spec).
-    """
-    return default_state_directory(os.environ, os.geteuid())
-
-
-def default_state_directory(environ: Mapping[str, str], euid: int) -> Path:
-    if environ.get("STATE_DIRECTORY"):
-        return Path(environ["STATE_DIRECTORY"].split(":")[0])
-    if euid == 0:
-        return Path("/var/lib/roomscribe")
-    xdg = environ.get("XDG_STATE_HOME", "")
-    if os.path.isabs(xdg):  # the spec: a relative path is invalid and ignored
-        return Path(xdg) / "roomscribe"
-    return Path(environ.get("HOME") or Path.home()) / ".local" / "state" / "roomscribe"
-
-
-def _read_secret(path: Path | None, credential: str) -> str | None:
-    """A secret from its file or systemd credential; blank counts as absent (the unit's fallback is blank)."""
-    if path is None:
-        cred_dir = os.environ.get("CREDENTIALS_DIRECTORY")
-        path = Path(cred_dir) / credential if cred_dir else None
-        if path is None or not path.is_file():
+def _read_secret(spec: SecretSpec, configured: Secret | None, file: Path | None) -> str | None:
+    """A secret from the first place in the lookup order; blank counts as absent (the unit's fallback is blank)."""
+    for source in lookup_order(spec, configured=configured is not None, file=file, environ=os.environ):
+        if source.kind == "config":
+            return configured.get_secret_value()
+        if source.kind == "env":
+            return os.environ[spec.env]
+        if source.kind == "credential" and not source.path.is_file():
             return None
-    return path.read_text(encoding="utf-8").strip() or None
-
-
-def default_config_path() -> Path:
-    return Path(os.environ.get("ROOMSCRIBE_CONFIG", str(DEFAULT_CONFIG_PATH)))
+        return source.path.read_text(encoding="utf-8").strip() or None
+    return None
 
 
 def load_config(path: Path | str | None = None) -> Settings:
