@@ -13,7 +13,8 @@ import argparse
 import random
 import time
 
-from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
+from roomscribe.emulator.phrases import Phrase
+from roomscribe.emulator.recognizer import ToneRecognizer
 from roomscribe.emulator.script import ScriptGap, ScriptLine, synthesize
 from roomscribe.emulator.decode import decode
 

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from roomscribe.emulator.recognizer import Hypothesis, Phrase, SpeechStart, ToneRecognizer
+from roomscribe.emulator.phrases import Hypothesis, Phrase, SpeechStart
+from roomscribe.emulator.recognizer import ToneRecognizer
 from roomscribe.emulator.tonespeech import SYMBOL_SECONDS, encode
 
 RATE = 16000

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS = {
     "Emulator": "roomscribe.emulator.server",
     "EmulatorThread": "roomscribe.emulator.thread",
-    "DiarizationSession": "roomscribe.emulator.connection",
+    "DiarizationSession": "roomscribe.emulator.turns",
     "FaultPlan": "roomscribe.emulator.faults",
     "FaultState": "roomscribe.emulator.faults",
     "IDLE_CLOSE_CODE": "roomscribe.emulator.faults",
@@ -29,7 +29,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:
-    from roomscribe.emulator.connection import DiarizationSession
+    from roomscribe.emulator.turns import DiarizationSession
     from roomscribe.emulator.faults import IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, FaultPlan, FaultState
     from roomscribe.emulator.record import (
         AudioFrame,

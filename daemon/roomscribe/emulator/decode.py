@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
+from roomscribe.emulator.phrases import Phrase
+from roomscribe.emulator.recognizer import ToneRecognizer
 
 
 def decode(

@@ -9,13 +9,12 @@ describes the decoder.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
-
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from roomscribe.emulator.tonespeech import ALPHABET, MAX_SPEAKERS, RAMP_SECONDS, REPEAT, FrameClassifier
+from roomscribe.emulator.edges import Run, ToneEdges
+from roomscribe.emulator.phrases import Event, PhraseBuilder, Utterance
+from roomscribe.emulator.tonespeech import MAX_SPEAKERS, RAMP_SECONDS, FrameClassifier
 
 BLOCK_FRAMES = 64
 MIN_RUN = 5  # frames (20 ms): shorter runs are transition debris or noise
@@ -25,60 +24,7 @@ HYPOTHESIS_SECONDS = 0.5  # longest stretch of new audio without a hypothesis
 _ENERGY_HISTORY = 1024  # frames of energy kept for locating tone edges
 
 
-@dataclass(frozen=True)
-class SpeechStart:
-    offset: int  # samples from the first sample fed to this recognizer
-
-
-@dataclass(frozen=True)
-class Hypothesis:
-    text: str
-    speaker: int | None
-    offset: int
-    duration: int
-
-
-@dataclass(frozen=True)
-class Phrase:
-    text: str
-    speaker: int | None
-    offset: int
-    duration: int
-
-
-Event = SpeechStart | Hypothesis | Phrase
-
-
-@dataclass
-class _Run:
-    """Consecutive frames with one label (code -1: no symbol)."""
-
-    code: int
-    first: int
-    last: int
-    votes: np.ndarray | None = None  # frames per speaker; index 0 counts "no speaker heard"
-
-    @property
-    def length(self) -> int:
-        return self.last - self.first + 1
-
-
-@dataclass
-class _Utterance:
-    offset: int
-    end: int
-    text: str = ""
-    speakers: Counter = field(default_factory=Counter)
-    hypothesis_text: str = ""
-    hypothesis_end: int = 0
-
-    @property
-    def speaker(self) -> int | None:
-        top = self.speakers.most_common(1)
-        return top[0][0] if top else None
-
-
-class ToneRecognizer:
+class ToneRecognizer(ToneEdges, PhraseBuilder):
     def __init__(self, *, segmentation_silence_ms: int = 500, sample_rate: int = 16000):
         if segmentation_silence_ms <= 0:
             raise ValueError(f"segmentation_silence_ms must be positive, got {segmentation_silence_ms}")
@@ -150,11 +96,11 @@ class ToneRecognizer:
         self._next_frame = 0
         self._energy = np.zeros(0)
         self._energy_first = 0  # frame index of self._energy[0]
-        self._open: _Run | None = None  # the symbol being heard; emitted once what follows is clear
-        self._candidate: _Run | None = None  # a run that may become the next symbol, or a gap
+        self._open: Run | None = None  # the symbol being heard; emitted once what follows is clear
+        self._candidate: Run | None = None  # a run that may become the next symbol, or a gap
         self._open_start: int | None = None  # where the open symbol began, if known from its predecessor
         self._previous_last = -1  # last frame of the previous symbol
-        self._utterance: _Utterance | None = None
+        self._utterance: Utterance | None = None
 
     def _analyse(self, samples: np.ndarray, count: int) -> None:
         frames = sliding_window_view(samples, self._window)[:: self._hop][:count]
@@ -185,7 +131,7 @@ class ToneRecognizer:
             if votes is not None:
                 candidate.votes += votes
         else:
-            candidate = self._candidate = _Run(code, first, last, votes)
+            candidate = self._candidate = Run(code, first, last, votes)
         if code < 0:
             if open_ is not None:
                 ends = []
@@ -208,7 +154,7 @@ class ToneRecognizer:
         elif open_ is not None and last >= open_.last + FLICKER_FRAMES:
             self._close_open(decided_at=open_.last + FLICKER_FRAMES, successor=None)
 
-    def _close_open(self, *, decided_at: int, successor: _Run | None) -> None:
+    def _close_open(self, *, decided_at: int, successor: Run | None) -> None:
         symbol, self._open = self._open, None
         start = self._open_start
         if start is None:
@@ -223,83 +169,6 @@ class ToneRecognizer:
         self._previous_last = symbol.last
         self._on_symbol(symbol.code, _speaker_of(symbol.votes), start, end)
 
-    # -- tone edges ---------------------------------------------------------------------------------
-
-    def _frame_center(self, frame: float) -> int:
-        return self._base + int(round(frame * self._hop - self._lead + self._window / 2))
-
-    def _earliest_onset(self, first_frame: int) -> int:
-        """A symbol whose frames begin at first_frame cannot be placed earlier than this."""
-        return self._base + max(0, first_frame * self._hop - self._lead - self._window // 2 - self._hop)
-
-    def _energies(self, first: int, last: int) -> tuple[int, np.ndarray]:
-        first = max(first, self._energy_first)
-        last = min(last, self._energy_first + self._energy.size - 1)
-        return first, self._energy[first - self._energy_first : last - self._energy_first + 1]
-
-    def _half_level(self, symbol: _Run) -> float:
-        _, energies = self._energies(symbol.first, symbol.last)
-        return 0.5 * float(energies.max())
-
-    def _onset(self, symbol: _Run) -> int:
-        """Where the window centre crosses half the symbol's energy: the tone's start, whatever the level."""
-        half = self._half_level(symbol)
-        reach = self._window // self._hop
-        first, energies = self._energies(max(symbol.first - reach, self._previous_last + 1), symbol.last)
-        above = int(np.argmax(energies >= half))
-        if above == 0:
-            return self._frame_center(first - 0.5)
-        low, high = energies[above - 1], energies[above]
-        return self._frame_center(first + above - 1 + (half - low) / (high - low)) - self._edge_correction
-
-    def _offset_end(self, symbol: _Run, decided_at: int) -> int:
-        half = self._half_level(symbol)
-        first, energies = self._energies(symbol.first, decided_at)
-        above = np.flatnonzero(energies >= half)
-        last_above = int(above[-1])
-        if last_above == energies.size - 1:
-            return self._frame_center(first + last_above + 0.5)
-        high, low = energies[last_above], energies[last_above + 1]
-        return self._frame_center(first + last_above + (high - half) / (high - low)) + self._edge_correction
-
-    # -- symbols to phrases -------------------------------------------------------------------------
-
-    def _on_symbol(self, code: int, speaker: int | None, start: int, end: int) -> None:
-        utterance = self._utterance
-        if utterance is not None:
-            new_voice = speaker is not None and utterance.speaker not in (None, speaker)
-            if start - utterance.end >= self._segmentation or new_voice:
-                self._finish_utterance()
-                utterance = None
-        gap = start - utterance.end if utterance is not None else None
-        if code == REPEAT:
-            if utterance is None or gap >= self._pause:
-                return  # a repeat with nothing to repeat
-            char = utterance.text[-1]
-        else:
-            char = ALPHABET[code]
-        if utterance is None:
-            utterance = self._utterance = _Utterance(offset=start, end=start, hypothesis_end=start)
-            self._events.append(SpeechStart(start))
-        elif gap >= self._pause and not char.isspace() and not utterance.text[-1].isspace():
-            self._append(utterance, " ", utterance.end)  # words heard apart are written apart
-        if speaker is not None:
-            utterance.speakers[speaker] += 1
-        self._append(utterance, char, end)
-
-    def _append(self, utterance: _Utterance, char: str, end: int) -> None:
-        if char.isspace() and utterance.text and not utterance.text[-1].isspace():
-            self._hypothesize(utterance, utterance.text, utterance.end)  # a word is complete
-        utterance.text += char
-        utterance.end = end
-        if end - utterance.hypothesis_end >= self._hypothesis_every:
-            self._hypothesize(utterance, utterance.text, end)
-
-    def _hypothesize(self, utterance: _Utterance, text: str, end: int) -> None:
-        if len(text) > len(utterance.hypothesis_text):
-            self._events.append(Hypothesis(text, utterance.speaker, utterance.offset, end - utterance.offset))
-            utterance.hypothesis_text, utterance.hypothesis_end = text, end
-
     def _check_phrase_end(self) -> None:
         utterance = self._utterance
         if utterance is None or self._open is not None:
@@ -308,13 +177,6 @@ class ToneRecognizer:
         first_unresolved = candidate.first if candidate is not None and candidate.code >= 0 else self._next_frame
         if self._earliest_onset(first_unresolved) >= utterance.end + self._segmentation:
             self._finish_utterance()
-
-    def _finish_utterance(self) -> None:
-        utterance, self._utterance = self._utterance, None
-        self._hypothesize(utterance, utterance.text, utterance.end)  # the last hypothesis is the phrase
-        duration = utterance.end - utterance.offset
-        self._events.append(Phrase(utterance.text, utterance.speaker, utterance.offset, duration))
-        self._settled = max(self._settled, utterance.end)
 
     def _settle(self) -> None:
         if self._utterance is not None:

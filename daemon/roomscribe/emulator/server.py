@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from roomscribe.emulator.connection import Connection, DiarizationSession
+from roomscribe.emulator.connection import Connection
+from roomscribe.emulator.turns import DiarizationSession
 from roomscribe.emulator.faults import IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, FaultPlan, FaultState
 from roomscribe.emulator.record import Record, RecordedPhrase
 
