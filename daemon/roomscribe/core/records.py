@@ -99,7 +99,7 @@ class StateMessage:
     request_id: str | None
     detail: str
     room: str
-    audio: str = "waiting"  # the audio source: waiting, flowing, lost, ended (core.states.AudioStatus)
+    audio: str = "waiting"  # the audio source: waiting, flowing, lost, ended (core.table.AudioStatus)
     audio_detail: str = ""
 
     def to_payload(self) -> dict[str, Any]:
