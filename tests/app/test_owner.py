@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import SourceStatus
@@ -13,6 +14,14 @@ from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk
 from roomscribe.core.effects import Effect
 from roomscribe.core.table import State
 from tests.support.fake_speech import FakeSessions
+
+
+@dataclass(frozen=True)
+class Cmd:
+    """What an output's command channel hands the owner: a name and a request id."""
+
+    name: str
+    request_id: str | None = None
 
 
 class RecordingOutput:
@@ -83,7 +92,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
         await until(lambda: hasattr(source, "on_status"))
         source.on_status(SourceStatus("opened", "hand"))
         source.on_status(SourceStatus("flowing", "hand"))
-        daemon.on_command(type("Cmd", (), {"name": "start", "request_id": "r1"})())
+        daemon.on_command(Cmd("start", "r1"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         session = sessions.made[0]
         assert session.started.is_set() and session.epoch == 1
@@ -93,7 +102,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
         session.transcribing("hello", "Unknown", 0)
         session.transcribed("hello there", "Guest-1", 0, 1_000_000)
         await until(lambda: output.utterances)
-        daemon.on_command(type("Cmd", (), {"name": "pause", "request_id": "r2"})())
+        daemon.on_command(Cmd("pause", "r2"))
         await until(lambda: daemon.machine.state is State.PAUSED)
         before = session.written_bytes
         source.chunks(5)
