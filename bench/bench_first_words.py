@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from roomscribe.config import settings_from_data  # noqa: E402
 from roomscribe.core.records import from_iso_utc  # noqa: E402
 from roomscribe.emulator.server import EmulatorThread  # noqa: E402
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav  # noqa: E402
+from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH  # noqa: E402
 from tests.support.mosquitto import Mosquitto  # noqa: E402
 from tests.support.pulse import PulseServer  # noqa: E402
 
@@ -49,7 +49,7 @@ def one_round(work: Path, pulse: PulseServer, broker: Mosquitto) -> list[tuple[s
         "room": "benchroom",
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": False},
         "speech": {"host": emulator.host_url, "key": "bench-key"},
-        "audio": {"source": "microphone", "device": "default"},
+        "audio": {"source": "microphone", "device": "default", **TONE_SPEECH},
     })
     sub = Subscriber("127.0.0.1", broker.port)
     results = []

@@ -121,6 +121,28 @@ class SpeechSettings(_Section):
     auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
 
 
+class VadSettings(_Section):
+    enabled: _option(bool, "send only speech, with a little before and after it: Azure bills every second streamed") = True
+    threshold: _option(float, "speech probability (0-1) from which a 10 ms chunk counts as speech", gt=0, lt=1) = 0.5
+    pre_roll_ms: _option(
+        int, "audio kept in memory (never on disk) before speech starts and sent with it; a multiple of 10", ge=0, le=2000
+    ) = 400
+    hangover_ms: _option(
+        int, "audio still sent after the last speech: trailing words and the silence that ends the phrase; "
+        "a multiple of 10", ge=0, le=5000
+    ) = 300
+    onset_frames: _option(int, "speech chunks (10 ms) in a row that start sending", ge=1, le=50) = 3
+    keepalive_seconds: _option(
+        float, "while no speech is sent, 100 ms of silence this often keeps the cloud session and its speaker "
+        "labels (the service closes connections idle for 300 s); 0 = never", ge=0, le=290
+    ) = 240.0
+
+    def __post_init__(self) -> None:
+        for name in ("pre_roll_ms", "hangover_ms"):
+            if getattr(self, name) % 10:
+                raise ValueError(f"{name} must be a multiple of 10 ms, the chunk length")
+
+
 class AudioSettings(_Section):
     source: _option(Literal["microphone", "file"], "where audio comes from") = "microphone"
     device: _option(str | int, "capture device: name substring or PortAudio index") = "default"
@@ -133,6 +155,7 @@ class AudioSettings(_Section):
         le=2.0,
     ) = 1.0
     loop: _option(bool, "start the file again at its end") = False
+    vad: VadSettings = msgspec.field(default_factory=VadSettings)
 
     def __post_init__(self) -> None:
         if self.source == "file" and self.file is None:

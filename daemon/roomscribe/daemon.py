@@ -16,6 +16,7 @@ import logging
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,8 @@ from roomscribe.core.backoff import Backoff
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
 from roomscribe.core.timeline import Timeline
+from roomscribe.core.audio_meter import AudioMeter
+from roomscribe.core.voice_filter import VoiceStage
 from roomscribe.speech import session as sp
 
 log = logging.getLogger(__name__)
@@ -41,6 +44,7 @@ SHUTDOWN_SECONDS = 4.0
 # daemon releases the session before that, so a resume opens a working one.
 IDLE_CLOSES_BEFORE_RELEASE = 3
 READY_WAIT_SECONDS = 10.0
+ACCOUNTING_SECONDS = 1.0
 
 
 @dataclass
@@ -61,6 +65,7 @@ class Daemon:
         link,
         session_factory: Callable,
         notifier=None,
+        voice: VoiceStage | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
@@ -76,7 +81,10 @@ class Daemon:
             auth_retry_s=speech.auth_retry_minutes * 60,
             clock=clock,
         )
-        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS))
+        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice)
+        self.meter = AudioMeter(date.today())
+        self.sending = False
+        self._meeting_began: float | None = None
         self.session = None
         self._books: dict[object, _SessionBook] = {}
         self._seq: dict[str, int] = {}
@@ -113,6 +121,7 @@ class Daemon:
         if self.settings.meeting.autostart:
             self._command("start", None)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        accounting = asyncio.create_task(self._account(), name="audio-accounting")
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
         try:
@@ -126,6 +135,7 @@ class Daemon:
         finally:
             await self._shutdown()
             watchdog.cancel()
+            accounting.cancel()
         return exitcodes.OK
 
     async def _shutdown(self) -> None:
@@ -144,6 +154,21 @@ class Daemon:
             timer.cancel()
         await asyncio.to_thread(self.link.stop)
         self._workers.shutdown(wait=False, cancel_futures=True)
+
+    async def _account(self) -> None:
+        """Once a second: what went to the service (cost), whether speech is being sent, the keep-alive."""
+        vad = self.settings.audio.vad
+        keepalive = vad.keepalive_seconds if vad.enabled and vad.keepalive_seconds else None
+        while True:
+            await asyncio.sleep(ACCOUNTING_SECONDS)
+            self._take_account()
+            if keepalive is not None and self.audio_path.keep_alive(keepalive, self._clock()):
+                log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", keepalive)
+
+    def _take_account(self) -> None:
+        activity = self.audio_path.activity()
+        self.meter.update(activity.sent_bytes, date.today())
+        self.sending = activity.sending
 
     async def _watchdog(self) -> None:
         interval = self.notifier.watchdog_interval() if self.notifier else None
@@ -309,7 +334,17 @@ class Daemon:
         self._publish_state()
 
     def _do_EmitEvent(self, effect) -> None:
-        self._event(effect.kind, effect.detail, self.machine.request_id, getattr(effect, "level", "info"))
+        detail = effect.detail
+        if effect.kind == "meeting_started":
+            self._take_account()
+            self.meter.meeting_started()
+            self._meeting_began = self._clock()
+        elif effect.kind == "meeting_ended":  # what the meeting cost: the audio the service was sent
+            self._take_account()
+            began, self._meeting_began = self._meeting_began, None
+            detail = {**detail, "audio_sent_s": round(self.meter.meeting_ended(), 2),
+                      "duration_s": round(self._clock() - began, 2) if began is not None else None}
+        self._event(effect.kind, detail, self.machine.request_id, getattr(effect, "level", "info"))
 
     def _schedule(self, name: str, delay: float, trigger: Callable[[], None]) -> None:
         self._cancel(name)
@@ -437,6 +472,18 @@ def build_source(settings: Settings) -> AudioSource:
     return MicrophoneSource(audio.device)
 
 
+def build_voice_stage(settings: Settings) -> VoiceStage | None:
+    """The silence-suppressing stage, or None when `audio.vad.enabled` is false."""
+    vad = settings.audio.vad
+    if not vad.enabled:
+        return None
+    from roomscribe.audio.vad import make_speech_detector
+    from roomscribe.core.voice_filter import VoiceFilterSettings
+
+    return VoiceStage(make_speech_detector(), VoiceFilterSettings(
+        threshold=vad.threshold, pre_roll_ms=vad.pre_roll_ms, hangover_ms=vad.hangover_ms, onset_frames=vad.onset_frames))
+
+
 def session_factory_for(settings: Settings) -> Callable:
     def make(emit, epoch: int):
         key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
@@ -482,6 +529,7 @@ async def run_daemon(
         link=link,
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
+        voice=build_voice_stage(settings),
     )
     holder["daemon"] = daemon
     if on_built is not None:
