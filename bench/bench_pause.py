@@ -109,8 +109,8 @@ class Roomscribe:
 
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
         from roomscribe.background import DaemonThread
-        from tests.support.daemon_harness import TONE_SPEECH  # noqa: E402
-from roomscribe.config import settings_from_data
+        from roomscribe.config import settings_from_data
+        from tests.support.daemon_harness import TONE_SPEECH
 
         settings = settings_from_data({
             "room": room,
