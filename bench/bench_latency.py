@@ -35,7 +35,7 @@ from roomscribe.demo.background import DaemonThread  # noqa: E402
 from roomscribe.config import settings_from_data  # noqa: E402
 from roomscribe.emulator.thread import EmulatorThread  # noqa: E402
 from roomscribe.outputs.mqtt.commands import Command  # noqa: E402
-from tests.support.daemon_harness import write_script_wav  # noqa: E402
+from tests.support.daemon_harness import TONE_SPEECH, write_script_wav  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 
 KEY = "bench-key"
@@ -131,7 +131,7 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
                 "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / "outbox.sqlite3"),
                          "discovery": False},
                 "speech": {"host": emulator.host_url, "key": KEY},
-                "audio": {"source": "file", "file": str(wav), "speed": speed},
+                "audio": {"source": "file", "file": str(wav), "speed": speed, **TONE_SPEECH},
                 "meeting": {"autostart": False},
             })
             rec = Recorder(broker, ["meeting/transcript", "meeting/transcript/partial"])

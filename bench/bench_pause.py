@@ -110,13 +110,14 @@ class Roomscribe:
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
         from roomscribe.demo.background import DaemonThread
         from roomscribe.config import settings_from_data
+        from tests.support.daemon_harness import TONE_SPEECH
 
         settings = settings_from_data({
             "room": room,
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": room,
                      "outbox_path": str(workdir / f"{room}-outbox.sqlite3"), "discovery": False},
             "speech": {"host": emu.host_url, "key": "bench", **speech},
-            "audio": {"source": "file", "file": str(wav), "speed": 1.0},
+            "audio": {"source": "file", "file": str(wav), "speed": 1.0, **TONE_SPEECH},
         })
         self.runner = DaemonThread(settings)
         self.listener = TranscriptListener(broker.port, room)

@@ -86,7 +86,7 @@ def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_every
     while feeder.fed < 100:
         pass
     path.attach(new, Timeline())
-    while feeder.fed < 150:
+    while len(new.writes) < 50:  # by what the new session got, not by a count the feeder may have passed
         pass
     feeder.stop.set()
     feeder.join()
@@ -113,3 +113,86 @@ def test_writes_land_on_the_timeline_so_offsets_give_capture_times_across_a_paus
     assert path.wall_span(timeline, bytes_to_ticks(CHUNK_BYTES), 0)[0] == chunk(1).captured_at
     assert path.stats.dropped_after_close == 490 * CHUNK_BYTES
     assert path.is_open
+
+
+# -- with the voice stage: only speech goes out, and its pre-roll never spans a pause ------------------
+
+
+class ScriptedDetector:
+    """Speech exactly in the chunks whose index is in `speech` (the chunk's bytes say its index)."""
+
+    def __init__(self, speech: set[int]):
+        self.speech, self.resets = speech, 0
+
+    def speech_probability(self, pcm: bytes) -> float:
+        return 1.0 if index_of(pcm) in self.speech else 0.0
+
+    def reset(self) -> None:
+        self.resets += 1
+
+
+def voiced_path(speech: set[int], **settings):
+    from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
+
+    detector = ScriptedDetector(speech)
+    stage = VoiceStage(detector, VoiceFilterSettings(**{"pre_roll_ms": 50, "hangover_ms": 30, "onset_frames": 2, **settings}))
+    path = AudioPath(AudioGate(tail_ms=50), stage)
+    session = RecordingSession()
+    path.attach(session, Timeline())
+    return path, session, detector
+
+
+def test_only_speech_with_its_pre_roll_and_hangover_reaches_the_session():
+    path, session, _ = voiced_path(speech=set(range(100, 120)))
+    path.open()
+    for i in range(200):
+        assert path.feed(chunk(i))  # the gate took every chunk, whatever the stage sent
+    sent = [index_of(w) for w in session.writes]
+    # onset after 2 speech chunks; 5 chunks of pre-roll before the onset frames; 3 of hangover after
+    assert sent == list(range(95, 123))
+    assert path.activity().sent_bytes == session.written_bytes == 28 * CHUNK_BYTES
+
+
+def test_a_pause_drops_the_pre_roll_and_needs_no_tail_when_nothing_was_being_sent():
+    path, session, detector = voiced_path(speech={10, 11, 12} | set(range(40, 60)))
+    path.open()
+    for i in range(30):
+        path.feed(chunk(i))
+    path.feed(chunk(30))  # no speech since chunk 12: the stage is suppressing, its ring holds 26-30
+    path.close(tail=True, at_once=True)
+    assert not any(not any(w) for w in session.writes)  # no tail: nothing was in flight
+    assert detector.resets == 1
+    path.open()
+    for i in range(31, 70):
+        path.feed(chunk(i))
+    after = [index_of(w) for w in session.writes if any(w)]
+    assert min(i for i in after if i > 20) >= 35  # the pre-roll after the resume holds only chunks fed after it
+    assert not set(after) & set(range(26, 31))  # what the ring held at the pause never went out
+
+
+def test_a_pause_while_speech_is_sent_ends_the_phrase_with_a_tail():
+    path, session, _ = voiced_path(speech=set(range(5, 100)))
+    path.open()
+    for i in range(20):
+        path.feed(chunk(i))
+    assert path.activity().sending
+    path.close(tail=True, at_once=True)
+    assert not any(session.writes[-1]) and not path.activity().sending
+
+
+def test_keep_alive_writes_one_sdk_frame_of_silence_only_after_the_idle_time_and_only_while_open():
+    now = [0.0]
+    path = AudioPath(AudioGate(tail_ms=0), clock=lambda: now[0])
+    session = RecordingSession()
+    path.attach(session, Timeline())
+    assert not path.keep_alive(240, T0)  # closed
+    path.open()
+    now[0] = 100.0
+    assert not path.keep_alive(240, T0)  # not idle long enough
+    now[0] = 241.0
+    assert path.keep_alive(240, T0)
+    assert session.writes == [bytes(CHUNK_BYTES)] * 10 and session.written_bytes == 3200
+    assert not path.keep_alive(240, T0 + 1)  # the keep-alive itself was a write
+    path.close(tail=False)
+    now[0] = 1000.0
+    assert not path.keep_alive(240, T0)  # a pause handles idle closes its own way

@@ -14,7 +14,7 @@ import pytest
 
 from roomscribe.config import Settings, settings_from_data
 from roomscribe.core.records import from_iso_utc
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
+from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH
 from tests.support.notify_socket import NotifySocket
 from tests.support.pulse import PulseServer, pulse_available
 
@@ -54,7 +54,7 @@ def mic_settings(tmp_path, broker, emulator, device="default") -> Settings:
             "room": "microom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "test-key"},
-            "audio": {"source": "microphone", "device": device},
+            "audio": {"source": "microphone", "device": device, **TONE_SPEECH},
         }
     )
 

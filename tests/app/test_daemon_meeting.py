@@ -11,7 +11,7 @@ import pytest
 from roomscribe.config import Settings, settings_from_data
 from roomscribe.emulator.decode import decode
 from roomscribe.demo.privacy_audit import account, leak
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
+from tests.support.daemon_harness import TONE_SPEECH, DaemonThread, Subscriber, write_script_wav
 
 SPEED = 2.0  # the file is played twice as fast as real time; capture times follow that schedule
 
@@ -32,7 +32,7 @@ def make_settings(tmp_path, broker, emulator, wav, **speech) -> Settings:
             "room": "testroom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "test-key", **speech},
-            "audio": {"source": "file", "file": str(wav), "speed": SPEED},
+            "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         }
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from roomscribe.config import Settings, settings_from_data
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
+from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH
 from tests.support.pulse import PulseServer, pulse_available
 
 pytestmark = pytest.mark.skipif(not pulse_available(), reason="PulseAudio tools are not installed (scripts/test.sh installs them)")
@@ -33,7 +33,7 @@ def mic_settings(tmp_path, broker, emulator) -> Settings:
             "room": "microom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "test-key"},
-            "audio": {"source": "microphone", "device": "default"},
+            "audio": {"source": "microphone", "device": "default", **TONE_SPEECH},
         }
     )
 

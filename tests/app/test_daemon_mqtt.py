@@ -23,7 +23,7 @@ import yaml
 
 from roomscribe.system import exitcodes
 from roomscribe.config import load_config
-from tests.support.daemon_harness import DaemonThread, write_script_wav
+from tests.support.daemon_harness import DaemonThread, write_script_wav, TONE_SPEECH
 from tests.support.mosquitto import Mosquitto, Recorder, retained
 
 SPEED = 2.0
@@ -76,7 +76,7 @@ def write_config(tmp_path: Path, broker: Mosquitto, emulator_url: str, wav: Path
         "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3"),
                  "reconnect_max_delay": 1},
         "speech": {"host": emulator_url, "key": "test-key"},
-        "audio": {"source": "file", "file": str(wav), "speed": SPEED},
+        "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         "meeting": {"autostart": autostart},
     }))
     return path

@@ -17,7 +17,7 @@ import pytest
 from roomscribe.core.audio_format import BYTES_PER_SECOND
 from roomscribe.config import settings_from_data
 from roomscribe.core.records import from_iso_utc
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
+from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH
 
 pytestmark = pytest.mark.contention
 
@@ -39,7 +39,7 @@ def test_a_storm_of_commands_keeps_the_stream_in_real_time_and_the_last_command_
             "mqtt": {"host": "127.0.0.1", "port": mosquitto.port, "outbox_path": str(tmp_path / "outbox.sqlite3"),
                      "discovery": False},
             "speech": {"host": emulator.host_url, "key": "test-key"},
-            "audio": {"source": "file", "file": str(wav)},
+            "audio": {"source": "file", "file": str(wav), **TONE_SPEECH},
         }
     )
     sub = Subscriber("127.0.0.1", mosquitto.port)

@@ -19,7 +19,7 @@ from roomscribe.emulator import tonespeech
 from roomscribe.emulator.decode import decode
 from roomscribe.emulator.script import write_wav
 from tests.support.audio_recorder import SourceRecorder
-from tests.support.pulse import pulse_available, running_pulse
+from tests.support.pulse import PulseServer, pulse_available, running_pulse
 
 pytestmark = [
     pytest.mark.slow,
@@ -167,3 +167,35 @@ def test_a_lost_sound_server_is_reported_and_capture_resumes_when_it_returns(cap
     assert {len(c.pcm) for c in resumed} == {CHUNK_BYTES}
     assert resumed[0].captured_at > killed_at
     assert np.all(np.diff([c.captured_at for c in recorder.chunks]) > 0)
+
+
+def test_a_48_khz_stereo_device_is_captured_at_16_khz_mono_through_the_sound_server(capture, monkeypatch, tmp_path):
+    """Most USB microphones run at 44.1/48 kHz; PulseAudio's "default" (like ALSA's plughw:) converts to
+    the 16 kHz mono roomscribe opens, and what was said survives the conversion (config.yaml.example)."""
+    import soxr
+
+    spoken = np.frombuffer(tonespeech.encode("Forty eight k", 2), "<i2").astype(np.float32)
+    at_48k = np.clip(soxr.resample(spoken, SAMPLE_RATE, 48000), -32768, 32767).astype("<i2")
+    stereo = np.repeat(at_48k[:, None], 2, axis=1)
+    path = tmp_path / "phrase48k.wav"
+    import wave
+
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(stereo.tobytes())
+    server = PulseServer(rate=48000, channels=2).start()
+    try:
+        server.apply_env(monkeypatch)
+        source, recorder = capture("default")
+        recorder.wait_for_chunks(10, FIRST_AUDIO_TIMEOUT)
+        subprocess.run(["paplay", "--device=room", str(path)], env=server.env, check=True, timeout=30)
+        heard_until = time.time() + 0.6
+        recorder.wait_for(lambda r: r.chunks[-1].captured_at > heard_until, 10, "the phrase's tail")
+        source.stop()
+    finally:
+        server.close()
+    assert {len(c.pcm) for c in recorder.chunks} == {CHUNK_BYTES}
+    phrases = tonespeech.decode(b"".join(c.pcm for c in recorder.chunks))
+    assert [(p.text, p.speaker) for p in phrases] == [("Forty eight k", 2)]

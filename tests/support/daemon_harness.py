@@ -56,3 +56,9 @@ def write_script_wav(tmp: Path, script: str, **synth) -> tuple[Path, list]:
     path = tmp / "meeting.wav"
     write_wav(path, pcm)
     return path, planned
+
+
+# Tone speech (the emulator's codec) is pure tones: a voice activity detector rightly hears no voice in
+# it and would send none of it. Tests that play tone speech turn the voice stage off; the tests of the
+# stage play voiced meetings (real speech over the tones) with it on.
+TONE_SPEECH = {"vad": {"enabled": False}}

@@ -20,7 +20,8 @@ ENV_KEYS = ("XDG_RUNTIME_DIR", "HOME", "PULSE_RUNTIME_PATH", "PULSE_CLIENTCONFIG
 
 
 class PulseServer:
-    def __init__(self) -> None:
+    def __init__(self, rate: int = 16000, channels: int = 1) -> None:
+        self.rate, self.channels = rate, channels  # of the null sink, and so of the capture source
         self.root = Path(tempfile.mkdtemp(prefix="rs-pulse-"))
         self.runtime = self.root / "run"
         self.home = self.root / "home"
@@ -43,7 +44,7 @@ class PulseServer:
         cmd = [
             "pulseaudio", "--daemonize=yes", "--exit-idle-time=-1", "-n", "--use-pid-file=yes",
             "--load=module-native-protocol-unix",
-            "--load=module-null-sink sink_name=room rate=16000 channels=1",
+            f"--load=module-null-sink sink_name=room rate={self.rate} channels={self.channels}",
             "--load=module-always-sink",
         ]
         if os.geteuid() == 0:

@@ -11,7 +11,7 @@ import time
 import yaml
 
 from roomscribe.emulator.thread import EmulatorThread
-from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
+from tests.support.daemon_harness import TONE_SPEECH, DaemonThread, Subscriber, write_script_wav
 from tests.support.notify_socket import NotifySocket
 from tests.app.test_daemon_meeting import make_settings
 
@@ -29,7 +29,7 @@ def write_config(tmp_path, broker_port: int, emulator_url: str, wav) -> str:
                 "room": "proc",
                 "mqtt": {"host": "127.0.0.1", "port": broker_port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
                 "speech": {"host": emulator_url, "key": "secret-speech-key-123"},
-                "audio": {"source": "file", "file": str(wav)},
+                "audio": {"source": "file", "file": str(wav), **TONE_SPEECH},
             }
         )
     )

@@ -10,32 +10,58 @@ lock, the only state the two threads share; each call is short (no I/O beyond th
 Order matters at the edges: the owner detaches a session before it finishes it, so the capture
 thread never writes to a stream that is being closed, and a gate closed under the lock drops the
 very next chunk, wherever that chunk is on its way.
+
+With silence suppression on, live audio that passed the gate goes through the voice stage
+(core/voice_filter.py) before the push stream: only speech, its pre-roll and its hangover are written.
+Closing the gate resets the stage under the same lock, so its pre-roll never spans a pause. While the
+stage sends nothing, the owner's `keep_alive` writes 100 ms of silence every few minutes, so the
+service does not close the idle connection and the speaker labels live on.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from dataclasses import dataclass
 
-from roomscribe.core.audio_format import AudioChunk
+from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk, bytes_to_seconds
 from roomscribe.core.gate import AudioGate, GateStats, Write
 from roomscribe.core.timeline import Timeline
+from roomscribe.core.voice_filter import VoiceStage
+
+# The SDK sends whole 100 ms frames: a keep-alive of one frame is the least that reaches the service.
+KEEPALIVE_CHUNKS = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """What went to the service so far, for the owner's accounting (cost) and the `sending` flag."""
+
+    sent_bytes: int  # every byte written to a push stream: speech, pre-roll, hangover, tails, keep-alives
+    sending: bool  # speech is being sent right now (always True while the gate is open without a voice stage)
 
 
 class AudioPath:
-    def __init__(self, gate: AudioGate):
+    def __init__(self, gate: AudioGate, voice: VoiceStage | None = None, *, clock=time.monotonic):
         self._lock = threading.Lock()
         self._gate = gate
+        self._voice = voice
+        self._clock = clock
         self._session = None  # has write(pcm) and written_bytes: speech.session.SpeechSession
         self._timeline: Timeline | None = None
+        self._sent = 0
+        self._last_write = clock()
 
     # -- the capture thread ----------------------------------------------------------------------
 
     def feed(self, chunk: AudioChunk) -> bool:
-        """Pass one captured chunk; True if it went out live (a file source starts playing on the first True)."""
+        """Pass one captured chunk; True if the gate took it live (a file source starts playing on the first
+        True), whether or not the voice stage then sends it."""
         with self._lock:
             writes = self._gate.process(chunk)
-            self._write(writes)
-            return bool(writes) and writes[-1].live
+            taken = bool(writes) and writes[-1].live
+            self._write(self._through_voice(writes) if taken and self._voice is not None else writes)
+            return taken
 
     # -- the owner ---------------------------------------------------------------------------------
 
@@ -60,10 +86,30 @@ class AudioPath:
             self._gate.open()
 
     def close(self, *, tail: bool, at_once: bool = False) -> None:
-        """Close the gate; with `tail`, end the phrase in flight with silence (see AudioGate.close)."""
+        """Close the gate; with `tail`, end the phrase in flight with silence (see AudioGate.close).
+
+        With a voice stage, only a phrase that is being sent needs a tail: suppressed audio left none.
+        """
         with self._lock:
             written = self._session.written_bytes if self._session is not None else 0
+            if self._voice is not None:
+                tail = tail and self._voice.sending
+                self._voice.reset()  # the pre-roll never spans a closed gate
             self._write(self._gate.close(tail=tail, stream_bytes=written, at_once=at_once))
+
+    def keep_alive(self, idle_seconds: float, wall_now: float) -> bool:
+        """Write 100 ms of silence if the gate is open and nothing was written for `idle_seconds`; True if it did."""
+        with self._lock:
+            if self._session is None or not self._gate.is_open or self._clock() - self._last_write < idle_seconds:
+                return False
+            step = bytes_to_seconds(CHUNK_BYTES)
+            self._write([Write(bytes(CHUNK_BYTES), wall_now + i * step, live=False) for i in range(KEEPALIVE_CHUNKS)])
+            return True
+
+    def activity(self) -> Activity:
+        with self._lock:
+            sending = self._voice.sending if self._voice is not None else self._gate.is_open
+            return Activity(self._sent, sending and self._gate.is_open)
 
     def wall_span(self, timeline: Timeline, offset_ticks: int, duration_ticks: int) -> tuple[float, float]:
         """Timeline.wall_span, read while no write appends to it."""
@@ -79,10 +125,22 @@ class AudioPath:
         with self._lock:
             return self._gate.stats
 
+    def _through_voice(self, writes: list[Write]) -> list[Write]:
+        out = []
+        for write in writes:
+            if not write.live:
+                out.append(write)
+                continue
+            for chunk in self._voice.process(AudioChunk(write.pcm, write.wall_clock)):
+                out.append(Write(chunk.pcm, chunk.captured_at, live=True))
+        return out
+
     def _write(self, writes: list[Write]) -> None:
         session = self._session
-        if session is None:
+        if session is None or not writes:
             return
         for write in writes:
             session.write(write.pcm)
             self._timeline.append(write)
+            self._sent += len(write.pcm)
+        self._last_write = self._clock()

@@ -20,6 +20,7 @@ import logging
 import time
 from typing import Callable
 
+from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
@@ -45,6 +46,7 @@ from roomscribe.core.effects import (
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.table import State
+from roomscribe.core.voice_filter import VoiceStage
 from roomscribe.outputs.base import Output
 from roomscribe.speech.session import SessionFactory, SpeechSession
 from roomscribe.system import exitcodes
@@ -82,6 +84,7 @@ class Daemon:
         output: Output,
         session_factory: SessionFactory,
         notifier: ServiceNotifier | None = None,
+        voice: VoiceStage | None = None,
         clock: Callable[[], float] = time.time,
     ):
         self.settings = settings
@@ -96,7 +99,8 @@ class Daemon:
             auth_retry_s=speech.auth_retry_minutes * 60,
             clock=clock,
         )
-        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS))
+        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice)
+        self.accounting = AudioAccounting(self.audio_path, settings.audio.vad, clock)
         self.publish = Publisher(settings, output, notifier, clock)
         self.sessions = SessionKeeper(self.audio_path)
         self._timers = Timers()
@@ -116,7 +120,7 @@ class Daemon:
             ScheduleRelease: lambda e: self._schedule("release", e.delay_s, self.machine.release_due),
             CancelRelease: lambda e: self._timers.cancel("release"),
             PublishState: lambda e: self._publish_state(),
-            EmitEvent: lambda e: self.publish.event(e.kind, e.detail, self.machine.request_id, e.level),
+            EmitEvent: lambda e: self.publish.event(e.kind, self.accounting.annotate(e), self.machine.request_id, e.level),
         }
 
     @property
@@ -146,6 +150,7 @@ class Daemon:
         if self.settings.meeting.autostart:
             self._command("start", None)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        accounting = asyncio.create_task(self.accounting.run(), name="audio-accounting")
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
         try:
@@ -159,6 +164,7 @@ class Daemon:
         finally:
             await self._shutdown()
             watchdog.cancel()
+            accounting.cancel()
         return exitcodes.OK
 
     async def _shutdown(self) -> None:

@@ -18,6 +18,7 @@ from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.speech.azure import AzureSpeechSession
@@ -67,6 +68,17 @@ def build_source(settings: Settings) -> AudioSource:
     return MicrophoneSource(audio.device)
 
 
+def build_voice_stage(settings: Settings) -> VoiceStage | None:
+    """The silence-suppressing stage, or None when `audio.vad.enabled` is false."""
+    vad = settings.audio.vad
+    if not vad.enabled:
+        return None
+    from roomscribe.audio.vad import make_speech_detector
+
+    return VoiceStage(make_speech_detector(), VoiceFilterSettings(
+        threshold=vad.threshold, pre_roll_ms=vad.pre_roll_ms, hangover_ms=vad.hangover_ms, onset_frames=vad.onset_frames))
+
+
 def session_factory_for(settings: Settings) -> SessionFactory:
     def make(emit, epoch: int) -> SpeechSession:
         key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
@@ -106,6 +118,7 @@ async def run_daemon(
         output=link,
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
+        voice=build_voice_stage(settings),
     )
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
     if on_built is not None:

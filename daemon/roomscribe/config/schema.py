@@ -21,6 +21,7 @@ import yaml
 
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
 from roomscribe.config.paths import default_config_path, state_directory
+from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
 from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, SecretSpec, lookup_order
 
 __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
@@ -122,6 +123,28 @@ class SpeechSettings(_Section):
     auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
 
 
+class VadSettings(_Section):
+    enabled: _option(bool, "send only speech, with a little before and after it: Azure bills every second streamed") = True
+    threshold: _option(float, "speech probability (0-1) from which a 10 ms chunk counts as speech", gt=0, lt=1) = 0.5
+    pre_roll_ms: _option(
+        int, "audio kept in memory (never on disk) before speech starts and sent with it; a multiple of 10", ge=0, le=2000
+    ) = 400
+    hangover_ms: _option(
+        int, "audio still sent after the last speech: trailing words and the silence that ends the phrase; "
+        "a multiple of 10", ge=0, le=5000
+    ) = 300
+    onset_frames: _option(int, "speech chunks (10 ms) in a row that start sending", ge=1, le=50) = 3
+    keepalive_seconds: _option(
+        float, "while no speech is sent, 100 ms of silence this often keeps the cloud session and its speaker "
+        "labels (the service closes connections idle for 300 s); 0 = never", ge=0, le=290
+    ) = 240.0
+
+    def __post_init__(self) -> None:
+        for name in ("pre_roll_ms", "hangover_ms"):
+            if getattr(self, name) % 10:
+                raise ValueError(f"{name} must be a multiple of 10 ms, the chunk length")
+
+
 class AudioSettings(_Section):
     source: _option(Literal["microphone", "file"], "where audio comes from") = "microphone"
     device: _option(str | int, "capture device: name substring or PortAudio index") = "default"
@@ -134,6 +157,7 @@ class AudioSettings(_Section):
         le=2.0,
     ) = 1.0
     loop: _option(bool, "start the file again at its end") = False
+    vad: VadSettings = msgspec.field(default_factory=VadSettings)
 
     def __post_init__(self) -> None:
         if self.source == "file" and self.file is None:
@@ -202,7 +226,7 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
         reason = getattr(exc, "problem", None) or type(exc).__name__
         column = f" (column {mark.column + 1})" if mark is not None else ""
         raise ConfigError(source, [ConfigProblem("", MISSING, f"not valid YAML: {reason}{column}", line)]) from None
-    problems = duplicate_keys(node) + _empty_tls(node)
+    problems = duplicate_keys(node) + empty_tls(node)
     try:
         settings = settings_from_data({} if data is None else data, source=source, node=node)
     except ConfigError as exc:
@@ -210,43 +234,6 @@ def parse_config(text: str, source: str = "<config>") -> Settings:
     if problems:
         raise ConfigError(source, problems)
     return settings
-
-
-def duplicate_keys(node: yaml.Node | None, prefix: str = "") -> list[ConfigProblem]:
-    """A key given twice in one mapping: YAML keeps the last silently; we refuse it, naming both lines."""
-    problems: list[ConfigProblem] = []
-    if not isinstance(node, yaml.MappingNode):
-        return problems
-    first_line: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = str(key_node.value)
-        line = key_node.start_mark.line + 1
-        if key in first_line:
-            problems.append(ConfigProblem(prefix + key, MISSING, f"given twice, on line {first_line[key]} and on "
-                                          f"line {line}: keep one", line))
-        else:
-            first_line[key] = line
-        problems += duplicate_keys(value_node, f"{prefix}{key}.")
-    return problems
-
-
-def _empty_tls(node: yaml.Node | None) -> list[ConfigProblem]:
-    """`tls:` with nothing after it reads as null, which would mean no TLS: refused, as it is ambiguous."""
-    mqtt = _child(node, "mqtt")
-    tls = _child(mqtt, "tls")
-    if isinstance(tls, yaml.ScalarNode) and tls.tag.endswith(":null") and tls.value == "":
-        line = tls.start_mark.line + 1
-        return [ConfigProblem("mqtt.tls", MISSING, "empty: write `tls: {}` for TLS with the system's CAs, "
-                              "or remove the key for no TLS", line)]
-    return []
-
-
-def _child(node: yaml.Node | None, key: str) -> yaml.Node | None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == key:
-                return value_node
-    return None
 
 
 def settings_from_data(data: Any, source: str = "<data>", node: yaml.Node | None = None) -> Settings:

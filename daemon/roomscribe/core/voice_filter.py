@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from roomscribe.core.audio_format import CHUNK_MS, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_seconds
 
 
 class SpeechDetector(Protocol):
@@ -180,7 +180,9 @@ class VoiceStage:
         return self.filter.stats
 
     def process(self, chunk: AudioChunk) -> list[AudioChunk]:
-        return self.filter.process(chunk, self.detector.speech_probability(chunk.pcm))
+        # A file's last chunk may be short; the detector judges whole 10 ms chunks, so it hears it padded.
+        pcm = chunk.pcm if len(chunk.pcm) == CHUNK_BYTES else chunk.pcm[:CHUNK_BYTES].ljust(CHUNK_BYTES, b"\0")
+        return self.filter.process(chunk, self.detector.speech_probability(pcm))
 
     def reset(self) -> None:
         """The gate closed: drop the pre-roll and let the detector forget what it heard before the pause."""

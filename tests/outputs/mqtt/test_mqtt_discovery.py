@@ -116,3 +116,22 @@ def test_the_speech_connection_is_a_diagnostic_connectivity_sensor():
     _, sensor = configs()["roomscribe_boardroom_speech_connection"]
     assert sensor["entity_category"] == "diagnostic" and sensor["device_class"] == "connectivity"
     assert (sensor["payload_on"], sensor["payload_off"]) == ("connected", "disconnected")
+
+
+def test_the_state_sensor_is_an_enum_of_every_state_and_the_device_suggests_the_room_as_area():
+    from roomscribe.core.table import State
+
+    _, sensor = configs()["roomscribe_boardroom_state"]
+    assert sensor["device_class"] == "enum" and sensor["options"] == [s.value for s in State]
+    assert sensor["device"]["suggested_area"] == "Boardroom"
+
+
+@pytest.mark.parametrize("status, shown", [("flowing", "OFF"), ("waiting", "ON"), ("lost", "ON"), ("ended", "ON")])
+def test_the_microphone_problem_sensor_is_on_whenever_audio_does_not_flow(status, shown):
+    import jinja2
+
+    _, sensor = configs()["roomscribe_boardroom_microphone"]
+    assert sensor["device_class"] == "problem" and sensor["entity_category"] == "diagnostic"
+    state = {"state": "no_audio", "audio": {"status": status, "detail": "capture device 0: 'USB'"}}
+    assert jinja2.Template(sensor["value_template"]).render(value_json=state) == shown
+    assert sensor["payload_on"] == "ON" and sensor["payload_off"] == "OFF"

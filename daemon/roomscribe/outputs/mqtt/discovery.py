@@ -13,6 +13,7 @@ from typing import Any
 
 from roomscribe import __version__
 from roomscribe.core.records import UTTERANCE_EVENT_TYPE, encode
+from roomscribe.core.table import State
 from roomscribe.outputs.mqtt.topics import (
     AVAILABLE,
     NOT_AVAILABLE,
@@ -49,6 +50,8 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         "manufacturer": "roomscribe",
         "model": "meeting transcriber",
         "sw_version": __version__,
+        # Home Assistant offers this area when the device is first added: the room's name, made readable.
+        "suggested_area": room.replace("_", " ").replace("-", " ").strip().title() or room,
     }
     origin = {"name": "roomscribe", "sw_version": __version__}
     availability = [
@@ -82,6 +85,9 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
             {
                 "name": "State",
                 "icon": "mdi:account-voice",
+                # An enum sensor: Home Assistant offers exactly these states in automations and history.
+                "device_class": "enum",
+                "options": [state.value for state in State],
                 "state_topic": topics.state,
                 "value_template": "{{ value_json.state }}",
                 "json_attributes_topic": topics.state,

@@ -1,0 +1,65 @@
+"""What the service is sent: the cost of a meeting and of a day, the `sending` flag, the keep-alive.
+
+Once a second the owner's loop reads the audio path's running byte count (one short lock, no per-chunk
+hand-over) into the meter, and, with silence suppression on, writes a 100 ms keep-alive when nothing was
+sent for `audio.vad.keepalive_seconds` (docs/vad.md: why a keep-alive and not a lost session).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import date
+from typing import Callable
+
+from roomscribe.app.audio_path import AudioPath
+from roomscribe.core.audio_meter import AudioMeter, AudioTotals
+from roomscribe.core.effects import EmitEvent
+
+log = logging.getLogger("roomscribe.app.daemon")
+
+ACCOUNTING_SECONDS = 1.0
+
+
+class AudioAccounting:
+    def __init__(self, audio_path: AudioPath, vad, clock: Callable[[], float], today: Callable[[], date] = date.today):
+        """`vad`: the audio.vad settings (the keep-alive runs only with silence suppression on)."""
+        self._path = audio_path
+        self._keepalive = (vad.keepalive_seconds or None) if vad.enabled else None
+        self._clock = clock
+        self._today = today
+        self.meter = AudioMeter(today())
+        self.sending = False
+        self._meeting_began: float | None = None
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(ACCOUNTING_SECONDS)
+            self.take()
+            if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock()):
+                log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", self._keepalive)
+
+    def take(self) -> AudioTotals:
+        activity = self._path.activity()
+        self.sending = activity.sending
+        return self.meter.update(activity.sent_bytes, self._today())
+
+    def annotate(self, event: EmitEvent):
+        """An event's detail, with what the meeting cost on `meeting_ended` (and the count reset on start)."""
+        if event.kind == "meeting_started":
+            self.meeting_started()
+        elif event.kind == "meeting_ended":
+            return {**event.detail, **self.meeting_ended()}
+        return event.detail
+
+    def meeting_started(self) -> None:
+        self.take()
+        self.meter.meeting_started()
+        self._meeting_began = self._clock()
+
+    def meeting_ended(self) -> dict:
+        """What the meeting cost, for its `meeting_ended` event: audio sent and its length, in seconds."""
+        self.take()
+        began, self._meeting_began = self._meeting_began, None
+        return {"audio_sent_s": round(self.meter.meeting_ended(), 2),
+                "duration_s": round(self._clock() - began, 2) if began is not None else None}
