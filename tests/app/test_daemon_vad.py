@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from roomscribe.config import settings_from_data
 from roomscribe.emulator.faults import FaultPlan
 from roomscribe.emulator.thread import EmulatorThread
+from tests.outputs.mqtt.conftest import validate
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 
 # A room where nobody speaks: tone speech is no voice to the detector, and the rest is silence.
@@ -45,6 +48,8 @@ def test_a_silent_room_sends_next_to_nothing_and_the_keep_alive_keeps_the_sessio
             ended = sub.wait_for(
                 lambda s: next((e for e in s.payloads("meeting/event") if e["kind"] == "meeting_ended"), None),
                 20, "meeting_ended")
+            stats = sub.wait_for(
+                lambda s: [m for m in s.payloads("meeting/stats") if m["audio_sent_meeting_s"] is None], 10, "stats")
         received = emulator.record.audio_bytes()
         closes = idle_closes(emulator)
         sessions = emulator.record.audio_session_ids()
@@ -52,6 +57,11 @@ def test_a_silent_room_sends_next_to_nothing_and_the_keep_alive_keeps_the_sessio
     assert not any(received)
     assert ended["detail"]["audio_sent_s"] == pytest.approx(len(received) / 32000, abs=0.11)
     assert ended["detail"]["duration_s"] >= 9.0
+    # The retained stats say the same: what was sent today, nothing sending now, no meeting after the stop.
+    for message in sub.payloads("meeting/stats"):
+        validate("stats", json.dumps(message).encode())
+    assert stats[-1]["audio_sent_today_s"] == pytest.approx(len(received) / 32000, abs=0.11)
+    assert stats[-1]["sending"] is False and stats[-1]["outbox_waiting"] == 0
     if closes_expected:
         assert closes >= 1 and len(received) == 0
     else:

@@ -28,7 +28,7 @@ class RecordingOutput:
     """outputs.base.Output, keeping everything it is handed."""
 
     def __init__(self) -> None:
-        self.states, self.events, self.utterances, self.partials, self.speech = [], [], [], [], []
+        self.states, self.events, self.utterances, self.partials, self.speech, self.stats = [], [], [], [], [], []
 
     def start(self) -> None:
         pass
@@ -50,6 +50,9 @@ class RecordingOutput:
 
     def set_speech_connected(self, connected: bool) -> None:
         self.speech.append(connected)
+
+    def publish_stats(self, stats) -> None:
+        self.stats.append(stats)
 
 
 class HandSource:

@@ -2,7 +2,9 @@
 
 Once a second the owner's loop reads the audio path's running byte count (one short lock, no per-chunk
 hand-over) into the meter, and, with silence suppression on, writes a 100 ms keep-alive when nothing was
-sent for `audio.vad.keepalive_seconds` (docs/vad.md: why a keep-alive and not a lost session).
+sent for `audio.vad.keepalive_seconds` (docs/vad.md: why a keep-alive and not a lost session). The
+figures go to the outputs as `AudioStats` (retained `<base>/stats`) when `sending` changes and once a
+minute: a flag that follows speech, not a state change per sentence.
 """
 
 from __future__ import annotations
@@ -13,36 +15,58 @@ from datetime import date
 from typing import Callable
 
 from roomscribe.app.audio_path import AudioPath
+from roomscribe.audio.source import AudioSource
+from roomscribe.config import Settings
 from roomscribe.core.audio_meter import AudioMeter, AudioTotals
 from roomscribe.core.effects import EmitEvent
+from roomscribe.core.records import AudioStats
+from roomscribe.outputs.base import Output
 
 log = logging.getLogger("roomscribe.app.daemon")
 
 ACCOUNTING_SECONDS = 1.0
+STATS_EVERY_SECONDS = 60.0
 
 
 class AudioAccounting:
-    def __init__(self, audio_path: AudioPath, vad, clock: Callable[[], float], today: Callable[[], date] = date.today):
-        """`vad`: the audio.vad settings (the keep-alive runs only with silence suppression on)."""
+    def __init__(self, audio_path: AudioPath, settings: Settings, output: Output, source: AudioSource,
+                 clock: Callable[[], float], today: Callable[[], date] = date.today):
+        vad = settings.audio.vad
         self._path = audio_path
         self._keepalive = (vad.keepalive_seconds or None) if vad.enabled else None
+        self._room = settings.room
+        self._output = output
+        self._source = source
         self._clock = clock
         self._today = today
         self.meter = AudioMeter(today())
         self.sending = False
         self._meeting_began: float | None = None
+        self._published_at: float | None = None
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(ACCOUNTING_SECONDS)
+            was_sending = self.sending
             self.take()
             if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock()):
                 log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", self._keepalive)
+            now = self._clock()
+            if self.sending != was_sending or self._published_at is None or now - self._published_at >= STATS_EVERY_SECONDS:
+                self.publish()
 
     def take(self) -> AudioTotals:
         activity = self._path.activity()
         self.sending = activity.sending
         return self.meter.update(activity.sent_bytes, self._today())
+
+    def publish(self) -> None:
+        totals = self.take()
+        self._published_at = self._clock()
+        self._output.publish_stats(AudioStats(
+            sending=self.sending, sent_today_s=totals.today_s, sent_meeting_s=totals.meeting_s,
+            audio_overflows=int(getattr(self._source, "overflows", 0)), at=self._published_at, room=self._room,
+        ))
 
     def annotate(self, event: EmitEvent):
         """An event's detail, with what the meeting cost on `meeting_ended` (and the count reset on start)."""
@@ -56,10 +80,13 @@ class AudioAccounting:
         self.take()
         self.meter.meeting_started()
         self._meeting_began = self._clock()
+        self.publish()
 
     def meeting_ended(self) -> dict:
         """What the meeting cost, for its `meeting_ended` event: audio sent and its length, in seconds."""
         self.take()
         began, self._meeting_began = self._meeting_began, None
-        return {"audio_sent_s": round(self.meter.meeting_ended(), 2),
+        cost = {"audio_sent_s": round(self.meter.meeting_ended(), 2),
                 "duration_s": round(self._clock() - began, 2) if began is not None else None}
+        self.publish()
+        return cost

@@ -100,7 +100,7 @@ class Daemon:
             clock=clock,
         )
         self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice)
-        self.accounting = AudioAccounting(self.audio_path, settings.audio.vad, clock)
+        self.accounting = AudioAccounting(self.audio_path, settings, output, source, clock)
         self.publish = Publisher(settings, output, notifier, clock)
         self.sessions = SessionKeeper(self.audio_path)
         self._timers = Timers()

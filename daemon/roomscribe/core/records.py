@@ -135,3 +135,30 @@ class Event:
             "request_id": self.request_id,
             "detail": self.detail,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class AudioStats:
+    """What the service is being sent (what Azure bills), and the device's diagnostics; retained `<base>/stats`.
+
+    The owner fills the audio part; the MQTT link adds `outbox_waiting` (it owns the outbox).
+    """
+
+    sending: bool  # speech is being sent right now (the voice stage is past an onset)
+    sent_today_s: float  # audio sent since local midnight: speech, pre-roll, hangover, tails, keep-alives
+    sent_meeting_s: float | None  # in the meeting in progress; None without a meeting
+    audio_overflows: int  # times the capture device dropped samples since start
+    at: float
+    room: str
+
+    def to_payload(self, outbox_waiting: int | None = None) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "at": iso_utc(self.at),
+            "sending": self.sending,
+            "audio_sent_today_s": round(self.sent_today_s, 2),
+            "audio_sent_meeting_s": None if self.sent_meeting_s is None else round(self.sent_meeting_s, 2),
+            "audio_overflows": self.audio_overflows,
+            "outbox_waiting": outbox_waiting,
+        }
+

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
 
 
 class Output(Protocol):
@@ -27,3 +27,5 @@ class Output(Protocol):
     def submit_transcript(self, utt: Utterance) -> None: ...
 
     def set_speech_connected(self, connected: bool) -> None: ...
+
+    def publish_stats(self, stats: AudioStats) -> None: ...

@@ -15,6 +15,7 @@ import pytest
 from roomscribe.outputs.mqtt.commands import Command, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import discovery_messages
 from roomscribe.outputs.mqtt.topics import Topics
+from tests.outputs.mqtt.conftest import validate
 
 ENTITY_COMMON = {
     "availability", "availability_mode", "availability_template", "availability_topic",
@@ -63,6 +64,8 @@ def test_the_entities_that_the_contract_promises():
     assert by_kind == {
         ("switch", "paused"), ("button", "start"), ("button", "stop"), ("sensor", "state"),
         ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
+        ("binary_sensor", "sending"), ("sensor", "audio_sent_today"), ("sensor", "outbox_waiting"),
+        ("sensor", "audio_overflows"),
     }
 
 
@@ -135,3 +138,21 @@ def test_the_microphone_problem_sensor_is_on_whenever_audio_does_not_flow(status
     state = {"state": "no_audio", "audio": {"status": status, "detail": "capture device 0: 'USB'"}}
     assert jinja2.Template(sensor["value_template"]).render(value_json=state) == shown
     assert sensor["payload_on"] == "ON" and sensor["payload_off"] == "OFF"
+
+
+def test_the_audio_entities_read_the_stats_topic():
+    import jinja2
+
+    from roomscribe.core.records import AudioStats
+
+    stats = AudioStats(sending=True, sent_today_s=754.2, sent_meeting_s=120.0, audio_overflows=2, at=1.7e9,
+                       room="boardroom").to_payload(outbox_waiting=3)
+    validate("stats", json.dumps(stats).encode())
+    shown = {}
+    for key in ("sending", "audio_sent_today", "outbox_waiting", "audio_overflows"):
+        _, config = configs()[f"roomscribe_boardroom_{key}"]
+        assert config["state_topic"] == "meeting/stats"
+        shown[key] = jinja2.Template(config["value_template"]).render(value_json=stats)
+    assert shown == {"sending": "ON", "audio_sent_today": "12.57", "outbox_waiting": "3", "audio_overflows": "2"}
+    _, today = configs()["roomscribe_boardroom_audio_sent_today"]
+    assert (today["unit_of_measurement"], today["state_class"], today["entity_category"]) == ("min", "total_increasing", "diagnostic")

@@ -15,6 +15,8 @@ import pytest
 from roomscribe.config import settings_to_data
 from roomscribe.core.records import Event, Partial, StateMessage
 from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.discovery import discovery_messages
+from roomscribe.outputs.mqtt.topics import Topics
 from tests.outputs.mqtt.conftest import ROOM, make_settings, validate
 from tests.support.mosquitto import Recorder, retained
 from tests.support.mqtt_link_process import utterance
@@ -171,6 +173,9 @@ def test_retained_state_and_availability_are_back_after_a_broker_restart(tmp_pat
     assert not item.link.connected
     broker.start()
     item.wait_connected()
+    deadline = time.monotonic() + 10  # connected first, then the presence is published
+    while retained(broker, "meeting/availability") != b"online" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert json.loads(retained(broker, "meeting/state"))["request_id"] == "p-9"
     assert retained(broker, "meeting/availability") == b"online"
     assert retained(broker, "meeting/speech_connection") == b"connected"
@@ -231,29 +236,63 @@ def test_home_assistant_coming_online_gets_discovery_state_and_availability_agai
     item.wait_connected()
     item.link.publish_state(state("transcribing"))
     rec = Recorder(mosquitto, ["homeassistant/#", "meeting/state", "meeting/availability"])
-    rec.wait_for(lambda: len([m for m in rec.messages if m.topic.endswith("/config")]) == 7, what="retained configs")
+    configs = len(discovery_messages(ROOM, Topics("meeting"), "homeassistant"))
+    rec.wait_for(lambda: len([m for m in rec.messages if m.topic.endswith("/config")]) == configs, what="retained configs")
     first = len(rec.messages)
     rec.publish("homeassistant/status", b"online")
-    rec.wait_for(lambda: len(rec.messages) >= first + 9, what="a second round")
+    rec.wait_for(lambda: len(rec.messages) >= first + configs + 2, what="a second round")
     fresh = rec.messages[first:]
-    assert len([m for m in fresh if m.topic.endswith("/config")]) == 7
+    assert len([m for m in fresh if m.topic.endswith("/config")]) == configs
     assert [m.payload for m in fresh if m.topic == "meeting/availability"] == [b"online"]
     assert len([m for m in fresh if m.topic == "meeting/state"]) == 1
     rec.close()
 
 
-def test_turning_discovery_off_publishes_and_removes_nothing(mosquitto, tmp_path, links):
+def test_turning_discovery_off_removes_every_entity_an_earlier_run_announced(mosquitto, tmp_path, links):
+    topics = [m.topic for m in discovery_messages(ROOM, Topics("meeting"), "homeassistant")]
     first = links(make_settings(mosquitto, tmp_path)).start()
     first.wait_connected()
     first.stop()
-    rec = Recorder(mosquitto, "homeassistant/#")
-    rec.wait_for(lambda: len(rec.messages) == 7, what="the retained configs")
+    assert all(retained(mosquitto, topic) for topic in topics)
     second = links(make_settings(mosquitto, tmp_path, discovery=False)).start()
     second.wait_connected()
-    rec.publish("homeassistant/status", b"online")
+    rec = Recorder(mosquitto, "homeassistant/#")
     time.sleep(0.5)
-    assert len(rec.messages) == 8  # the seven retained configs and the status we sent: nothing removed or added
-    assert retained(mosquitto, "homeassistant/event/roomscribe_testroom_utterance/config") is not None
+    assert rec.messages == []  # nothing retained is left to hand a new subscriber
+    assert all(retained(mosquitto, topic) is None for topic in topics)
+    rec.close()
+
+
+def test_a_second_room_on_the_same_base_topic_is_warned_about(mosquitto, tmp_path, links):
+    first = links(make_settings(mosquitto, tmp_path, room="lobby")).start()
+    first.wait_connected()
+    first.link.publish_state(StateMessage("idle", time.time(), None, None, None, "no meeting", "lobby"))
+    deadline = time.monotonic() + 10
+    while retained(mosquitto, "meeting/state") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.stop()
+    rec = Recorder(mosquitto, "meeting/event")
+    second = links(make_settings(mosquitto, tmp_path, room=ROOM)).start()
+    second.wait_connected()
+    rec.wait_for(lambda: [m for m in rec.messages if b"base_topic_shared" in m.payload], what="the warning")
+    event = json.loads(next(m.payload for m in rec.messages if b"base_topic_shared" in m.payload))
+    assert event["level"] == "warning" and event["detail"]["other_room"] == "lobby"
+    assert f"meeting/{ROOM}" in event["detail"]["advice"]
+    rec.close()
+
+
+def test_a_restart_of_the_same_room_is_no_warning(mosquitto, tmp_path, links):
+    first = links(make_settings(mosquitto, tmp_path)).start()
+    first.wait_connected()
+    first.link.publish_state(state("idle"))
+    time.sleep(0.5)
+    first.stop()
+    rec = Recorder(mosquitto, "meeting/event")
+    second = links(make_settings(mosquitto, tmp_path)).start()
+    second.wait_connected()
+    time.sleep(1.0)
+    assert not [m for m in rec.messages if b"base_topic_shared" in m.payload]
     rec.close()
 
 

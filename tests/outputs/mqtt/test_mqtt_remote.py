@@ -11,12 +11,12 @@ import pytest
 import yaml
 
 from roomscribe.system import exitcodes
-from roomscribe.core.records import Event, StateMessage
+from roomscribe.core.records import AudioStats, Event, StateMessage
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.outputs.mqtt.outbox import Outbox
 from tests.outputs.mqtt.conftest import ROOM, make_settings
-from tests.support.mosquitto import Mosquitto
+from tests.support.mosquitto import Mosquitto, retained
 
 
 class StandInDaemon:
@@ -76,10 +76,19 @@ def test_a_refused_command_prints_the_reason_and_fails(daemon, mosquitto, tmp_pa
     assert "refused resume: not paused" in done.stdout
 
 
-def test_status_prints_state_and_availability(daemon, mosquitto, tmp_path):
+def test_status_prints_state_availability_and_what_was_sent(daemon, mosquitto, tmp_path):
+    daemon.link.publish_stats(AudioStats(sending=True, sent_today_s=754.2, sent_meeting_s=120.0, audio_overflows=0,
+                                         at=time.time(), room=ROOM))
+    deadline = time.monotonic() + 10
+    while retained(mosquitto, "meeting/stats") is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     done = roomscribe("status", "-c", write_config(tmp_path, mosquitto))
     assert done.returncode == exitcodes.OK, done.stderr
     assert "availability: online" in done.stdout and "state: transcribing" in done.stdout
+    assert "audio sent: today 12.6 min  this meeting 2.0 min  sending speech now" in done.stdout
+    as_json = json.loads(roomscribe("status", "-c", write_config(tmp_path, mosquitto), "--json").stdout)
+    assert as_json["stats"]["audio_sent_today_s"] == 754.2
 
 
 def test_no_daemon_means_unavailable(mosquitto, tmp_path):

@@ -126,6 +126,64 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         ),
         (
             "binary_sensor",
+            "sending",
+            {
+                # On while speech is being sent to the service (silence suppression lets it through).
+                "name": "Sending speech",
+                "device_class": "sound",
+                "state_topic": topics.stats,
+                "value_template": "{{ 'ON' if value_json.sending else 'OFF' }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "audio_sent_today",
+            {
+                # What Azure bills: audio streamed, per local day.
+                "name": "Audio sent today",
+                "icon": "mdi:cash-clock",
+                "entity_category": "diagnostic",
+                "device_class": "duration",
+                "unit_of_measurement": "min",
+                "state_class": "total_increasing",
+                "suggested_display_precision": 1,
+                "state_topic": topics.stats,
+                "value_template": "{{ (value_json.audio_sent_today_s / 60) | round(2) }}",
+                "json_attributes_topic": topics.stats,
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "outbox_waiting",
+            {
+                "name": "Utterances waiting",
+                "icon": "mdi:tray-full",
+                "entity_category": "diagnostic",
+                "state_class": "measurement",
+                "state_topic": topics.stats,
+                "value_template": "{{ value_json.outbox_waiting }}",
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "audio_overflows",
+            {
+                "name": "Audio overflows",
+                "icon": "mdi:waveform",
+                "entity_category": "diagnostic",
+                "state_class": "total_increasing",
+                "state_topic": topics.stats,
+                "value_template": "{{ value_json.audio_overflows }}",
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
             "speech_connection",
             {
                 "name": "Speech service",

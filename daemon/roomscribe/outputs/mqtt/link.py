@@ -23,10 +23,11 @@ import time
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance, encode
+from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance, encode
 from roomscribe.outputs.mqtt import connection
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
-from roomscribe.outputs.mqtt.discovery import discovery_messages, home_assistant_status_topic
+from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
+from roomscribe.outputs.mqtt.neighbours import shared_base_event
 from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.outputs.mqtt.topics import NOT_AVAILABLE, Topics
 from roomscribe.outputs.mqtt.worker import LinkWorker, wake
@@ -66,7 +67,9 @@ class MqttLink:
         self._on_command = on_command
         self._outbox = outbox
         self._clock = clock
-        self._discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix) if cfg.discovery else []
+        self._discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
+        if not cfg.discovery:  # off: empty retained configs remove what an earlier run announced
+            self._discovery = [DiscoveryMessage(m.topic, b"") for m in self._discovery]
         self._ha_status = home_assistant_status_topic(cfg.discovery_prefix) if cfg.discovery else None
         self._command_topics = self.topics.commands
         self._command_topics[self.topics.paused_set] = "paused/set"
@@ -147,6 +150,9 @@ class MqttLink:
     def set_speech_connected(self, connected: bool) -> None:
         self._worker.put(functools.partial(self._worker.speech_job, connected))
 
+    def publish_stats(self, stats: AudioStats) -> None:
+        self._worker.put(functools.partial(self._worker.stats_job, stats))
+
     # -- paho's network thread -----------------------------------------------------------------
 
     @_guarded
@@ -179,7 +185,7 @@ class MqttLink:
         # Before paho resends anything of the last connection: the worker sends it afresh, in order.
         dropped = client.drop_out_messages()
         client.reconnect_delay_set(1, cap)
-        subscriptions = [*self._command_topics]
+        subscriptions = [*self._command_topics, self.topics.state]  # state: who held it before us (below)
         if self._ha_status:
             subscriptions.append(self._ha_status)
         client.subscribe(connection.subscriptions(subscriptions))
@@ -213,6 +219,12 @@ class MqttLink:
     @_guarded
     def _on_message(self, client, userdata, msg) -> None:
         topic = msg.topic
+        if topic == self.topics.state:  # once, on connect: who held the retained state before us
+            client.unsubscribe(topic)
+            event = shared_base_event(msg.payload, msg.retain, self._room, self.topics, self._clock())
+            if event is not None:
+                self._worker.put(functools.partial(self._worker.event_job, encode(event.to_payload())))
+            return
         if topic == self._ha_status:
             if msg.payload.strip() == b"online":
                 self._worker.put(self._worker.home_assistant_online_job)

@@ -120,20 +120,23 @@ class _Session:
         return exitcodes.UNAVAILABLE
 
     def status(self, as_json: bool) -> int:
-        self._subscribe([self.topics.state, self.topics.availability])
+        self._subscribe([self.topics.state, self.topics.availability, self.topics.stats])
         seen: dict[str, bytes] = {}
-        while len(seen) < 2:
+        while len(seen) < 3:
             kind, msg = self._next({"message"}, STATUS_QUIET_S)
             if kind is None:
                 break
             seen[msg.topic] = msg.payload
         availability = seen.get(self.topics.availability, b"").decode(errors="replace") or "unknown"
         state = _json_object(seen.get(self.topics.state, b""))
+        stats = _json_object(seen.get(self.topics.stats, b""))
         if as_json:
-            print(json.dumps({"availability": availability, "state": state}))
+            print(json.dumps({"availability": availability, "state": state, "stats": stats}))
         else:
             print(f"availability: {availability}")
             print(_describe_state(state) if state else "state: none published on this broker")
+            if stats:
+                print(_describe_stats(stats))
         return exitcodes.OK if state else exitcodes.UNAVAILABLE
 
     def _subscribe(self, topics: list[str]) -> None:
@@ -189,3 +192,19 @@ def _describe_state(state: dict) -> str:
     if state.get("detail"):
         parts.append(f"({state['detail']})")
     return "  ".join(parts)
+
+
+def _describe_stats(stats: dict) -> str:
+    """What the service was sent (what Azure bills) and whether speech is being sent now."""
+    parts = [f"audio sent: today {_minutes(stats.get('audio_sent_today_s'))}"]
+    if stats.get("audio_sent_meeting_s") is not None:
+        parts.append(f"this meeting {_minutes(stats['audio_sent_meeting_s'])}")
+    parts.append("sending speech now" if stats.get("sending") else "no speech being sent")
+    if stats.get("outbox_waiting"):
+        parts.append(f"{stats['outbox_waiting']} utterances waiting for the broker")
+    return "  ".join(parts)
+
+
+def _minutes(seconds) -> str:
+    return f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "unknown"
+

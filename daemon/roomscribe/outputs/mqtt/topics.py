@@ -56,3 +56,8 @@ class Topics:
     @property
     def speech_connection(self) -> str:
         return f"{self.base}/speech_connection"
+
+    @property
+    def stats(self) -> str:
+        """Retained: audio sent (cost), whether speech is being sent, diagnostics."""
+        return f"{self.base}/stats"

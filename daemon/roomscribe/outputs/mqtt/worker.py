@@ -17,7 +17,7 @@ from collections import deque
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.records import Event, encode
+from roomscribe.core.records import AudioStats, Event, encode
 from roomscribe.outputs.mqtt.delivery import TranscriptDelivery
 from roomscribe.outputs.mqtt.outbox import Dropped, Outbox
 from roomscribe.outputs.mqtt.topics import (
@@ -54,6 +54,7 @@ class LinkWorker:
         self._ever_connected = False
         self._disconnected_at: float | None = None
         self._state_payload: bytes | None = None
+        self._stats: AudioStats | None = None
         self._speech: bool | None = None
         self._offline_events: deque[bytes] = deque(maxlen=OFFLINE_EVENTS)
         self._unstored: deque[bytes] = deque(maxlen=1000)
@@ -140,6 +141,8 @@ class LinkWorker:
         if self._speech is not None:
             self._send(self.topics.speech_connection, SPEECH_CONNECTED if self._speech else SPEECH_DISCONNECTED,
                        retain=True)
+        if self._stats is not None:
+            self._send(self.topics.stats, encode(self._stats.to_payload(len(self._outbox))), retain=True)
         self._send(self.topics.availability, AVAILABLE, retain=True)
 
     def home_assistant_online_job(self) -> None:
@@ -171,6 +174,10 @@ class LinkWorker:
     def event_job(self, payload: bytes) -> None:
         if self._send(self.topics.event, payload) is None:
             self._offline_events.append(payload)
+
+    def stats_job(self, stats: AudioStats) -> None:
+        self._stats = stats  # remembered: re-published on every connect, with the outbox count of then
+        self._send(self.topics.stats, encode(stats.to_payload(len(self._outbox))), retain=True)
 
     def partial_job(self, payload: bytes) -> None:
         self._send(self.topics.partial, payload, qos=0)  # a partial is stale by the time a broker is back
