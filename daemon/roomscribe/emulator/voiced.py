@@ -1,0 +1,218 @@
+"""Voiced tone speech: a meeting script as audio that a voice activity detector hears as speech where the
+script speaks, and that the emulator still decodes to the exact text and speaker.
+
+Tone speech alone is steady tones, which a real VAD (pymicro-vad) rightly rejects. Here each utterance's
+tone speech gets espeak-ng's rendering of the same text mixed under it: the speech is fitted to the
+utterance's planned span (espeak's rate picked to come close, then a small resampling to fit exactly) and
+kept well below the tones inside the tone band, so the tone decoder's shares and dominance tests still
+pass. Levels and figures: docs/tonespeech.md, "Voiced tone speech".
+
+espeak-ng is a Debian package (`apt-get install espeak-ng`), needed only to render new audio; renders are
+cached by text, voice and rate. numpy is the only Python dependency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+import wave
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from roomscribe.emulator.script import PlannedUtterance, parse_script, synthesize
+from roomscribe.emulator.tonespeech import COLUMN_HZ, PILOT_HZ, symbol_samples
+
+# One espeak-ng voice per tone-speech speaker index, alternating male and female.
+VOICES = ("en-us+m3", "en-us+f3", "en-gb+m1", "en-gb+f2", "en-us+m7", "en-us+f4", "en+m2", "en+f5",
+          "en-gb-x-rp+m5", "en-us+f1")
+BASE_RATE = 160  # words per minute of the first render, from which the fitting rate is estimated
+MIN_RATE, MAX_RATE = 80, 450  # espeak-ng's usable range
+ACTIVE_FLOOR_DB = 40.0  # espeak's leading/trailing silence: 10 ms chunks this far below the loudest
+
+# The tone band: where the decoder looks (every tone's FFT bin and both neighbours, 344-3125 Hz), with a
+# margin for the analysis window's main lobe. Speech there competes with the tones; speech outside it only
+# adds energy to a frame.
+BAND_LOW_HZ = float(PILOT_HZ[0]) - 100.0
+BAND_HIGH_HZ = float(COLUMN_HZ[-1]) + 100.0
+_WINDOW = 512  # samples at 16 kHz: the decoder's 32 ms analysis window
+
+
+@dataclass(frozen=True)
+class VoicedSettings:
+    """How the speech is laid over the tones. Levels are dB of short-term power against the tones.
+
+    The defaults are measured (docs/tonespeech.md, "Voiced tone speech"); the tests hold them to it.
+    """
+
+    lead_s: float = 0.25  # the voice starts this long before the tones (at most half the silence before)
+    in_band_db: float = -14.0  # speech inside the tone band, against the tones, in every 32 ms window
+    out_band_db: float = -1.0  # speech outside the tone band, against the tones, in every 32 ms window
+    envelope_floor_db: float = -20.0  # the tones follow the speech's loudness, down to this far below its peak
+    peak: float = 0.5  # the meeting's loudest sample, of full scale (room for +6 dB of gain)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.lead_s <= 1.0:
+            raise ValueError(f"lead_s must be 0 to 1 seconds, got {self.lead_s}")
+        if not 0.0 < self.peak <= 1.0:
+            raise ValueError(f"peak must be in (0, 1], got {self.peak}")
+        if self.envelope_floor_db > 0:
+            raise ValueError(f"envelope_floor_db must be 0 or below, got {self.envelope_floor_db}")
+
+
+class EspeakMissing(RuntimeError):
+    pass
+
+
+def _cache_dir() -> Path:
+    path = Path(os.environ.get("ROOMSCRIBE_VOICED_CACHE") or Path(tempfile.gettempdir()) / "roomscribe-voiced")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def espeak(text: str, voice: str, rate: int) -> tuple[np.ndarray, int]:
+    """espeak-ng's rendering of `text` as float samples (full scale 1.0) and their rate; cached on disk."""
+    key = hashlib.sha256(f"{voice}|{rate}|{text}".encode()).hexdigest()[:24]
+    path = _cache_dir() / f"{key}.wav"
+    if not path.exists():
+        if shutil.which("espeak-ng") is None:
+            raise EspeakMissing("voiced tone speech needs espeak-ng to render new text: apt-get install espeak-ng")
+        with tempfile.TemporaryDirectory(prefix="roomscribe-espeak-") as tmp:
+            out = Path(tmp) / "speech.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-w", str(out), "--", text],
+                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            partial = path.with_suffix(f".{os.getpid()}.part")
+            shutil.copyfile(out, partial)
+            partial.replace(path)  # atomic: parallel runs never read half a file
+    with wave.open(str(path), "rb") as wav:
+        rate_hz, frames = wav.getframerate(), wav.readframes(wav.getnframes())
+    return np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768.0, rate_hz
+
+
+def resample(samples: np.ndarray, length: int) -> np.ndarray:
+    """`samples` stretched or squeezed to `length` samples (FFT method; the ends should be quiet)."""
+    if length == samples.size:
+        return samples.copy()
+    spectrum = np.fft.rfft(samples)
+    keep = min(spectrum.size, length // 2 + 1)
+    return np.fft.irfft(spectrum[:keep], length) * (length / samples.size)
+
+
+def active_span(samples: np.ndarray, sample_rate: int) -> tuple[int, int]:
+    """First and one-past-last sample of the 10 ms chunks within ACTIVE_FLOOR_DB of the loudest."""
+    chunk = sample_rate // 100
+    n = samples.size // chunk * chunk
+    power = np.mean(samples[:n].reshape(-1, chunk) ** 2, axis=1)
+    active = np.flatnonzero(10 * np.log10(power + 1e-20) >= 10 * np.log10(power.max() + 1e-20) - ACTIVE_FLOOR_DB)
+    return int(active[0]) * chunk, (int(active[-1]) + 1) * chunk
+
+
+def fitted_speech(text: str, voice: str, length: int, sample_rate: int = 16000) -> np.ndarray:
+    """espeak-ng saying `text`, its active part stretched to exactly `length` samples at `sample_rate`."""
+    rate = BASE_RATE
+    for _ in range(2):  # the second render is at the rate that fits; espeak's timing is not quite linear
+        raw, raw_rate = espeak(text, voice, rate)
+        first, last = active_span(raw, raw_rate)
+        seconds = (last - first) / raw_rate
+        wanted = int(np.clip(round(rate * seconds * sample_rate / length), MIN_RATE, MAX_RATE))
+        if wanted == rate:
+            break
+        rate = wanted
+    raw, raw_rate = espeak(text, voice, rate)
+    first, last = active_span(raw, raw_rate)
+    return resample(raw[first:last], length)
+
+
+def _band_split(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """`samples` split into the tone band and the rest (brick-wall, one FFT over the whole clip)."""
+    spectrum = np.fft.rfft(samples)
+    freqs = np.fft.rfftfreq(samples.size, 1 / sample_rate)
+    inside = (freqs >= BAND_LOW_HZ) & (freqs <= BAND_HIGH_HZ)
+    in_band = np.fft.irfft(np.where(inside, spectrum, 0), samples.size)
+    return in_band, samples - in_band
+
+
+def _short_term_power(samples: np.ndarray, window: int) -> np.ndarray:
+    weights = np.hanning(window)
+    return np.convolve(samples * samples, weights / weights.sum(), mode="same") + 1e-18
+
+
+def _window_min(values: np.ndarray, window: int) -> np.ndarray:
+    padded = np.pad(values, window // 2, mode="edge")
+    return np.lib.stride_tricks.sliding_window_view(padded, window + 1).min(axis=1)[: values.size]
+
+
+def _follow(part: np.ndarray, reference_power: np.ndarray, db: float, window: int) -> tuple[np.ndarray, float]:
+    """`part` with its short-term power held `db` against the reference's; and its median gain.
+
+    The gain is the minimum over a window around each sample, so no analysis window of the decoder sees
+    the part louder than that; it is capped at 10 dB over its median, so pauses are not pumped up to speech.
+    """
+    gain = np.sqrt(10 ** (db / 10) * reference_power / _short_term_power(part, window))
+    median = float(np.median(gain))
+    gain = _window_min(np.minimum(gain, median * 10 ** 0.5), window)
+    smooth = np.hanning(window // 3)
+    gain = np.convolve(gain, smooth / smooth.sum(), mode="same")
+    return part * gain, median
+
+
+def voice_utterance(
+    tones: np.ndarray, speech: np.ndarray, settings: VoicedSettings, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """One utterance voiced: (the lead, the span), floats.
+
+    `tones` is the utterance's tone speech; `speech` is longer by the lead, its active part fitted to both.
+    In the span the tones follow the speech's loudness and the speech's two bands follow the tones, each at
+    its level. The lead holds only the speech outside the tone band, so the decoder hears nothing there.
+    """
+    window = int(round(_WINDOW * sample_rate / 16000))
+    lead = speech.size - tones.size
+    in_band, out_band = _band_split(speech, sample_rate)
+    envelope = np.sqrt(_short_term_power(speech[lead:], window))
+    envelope /= max(float(np.percentile(envelope, 99)), 1e-12)
+    envelope = np.clip(envelope, 10 ** (settings.envelope_floor_db / 20), 1.0)
+    # The first and last character stay at full level: the decoder finds an utterance's edges where its
+    # first and last symbol reach half their peak, so a rising or falling envelope there would move them.
+    edge = min(symbol_samples(1, sample_rate), envelope.size // 2)
+    envelope[:edge] = envelope[-edge:] = 1.0
+    tones = tones * envelope
+    reference = _short_term_power(tones, window)
+    inside, _ = _follow(in_band[lead:], reference, settings.in_band_db, window)
+    outside, gain = _follow(out_band[lead:], reference, settings.out_band_db, window)
+    return out_band[:lead] * gain, tones + inside + outside
+
+
+def voiced_meeting(
+    script_text: str,
+    *,
+    settings: VoicedSettings | None = None,
+    voices: tuple[str, ...] = VOICES,
+    sample_rate: int = 16000,
+    **synthesize_options: float,
+) -> tuple[np.ndarray, list[PlannedUtterance]]:
+    """The script as voiced tone speech: int16 mono PCM and the plan, as `synthesize(parse_script(...))`.
+
+    `synthesize_options` (default_gap, lead_in, tail) go to `synthesize`; the plan is exactly its plan: the
+    tone spans. Each voice starts up to `settings.lead_s` before its tones (see VoicedSettings).
+    """
+    settings = settings or VoicedSettings()
+    pcm, plan = synthesize(parse_script(script_text), sample_rate=sample_rate, **synthesize_options)
+    mix = pcm.astype(np.float64) / 32768.0
+    previous_end = 0
+    for utterance in plan:
+        start, end = round(utterance.start * sample_rate), round(utterance.end * sample_rate)
+        lead = min(round(settings.lead_s * sample_rate), (start - previous_end) // 2)
+        voice = voices[utterance.speaker_index % len(voices)]
+        speech = fitted_speech(utterance.text, voice, end - start + lead, sample_rate)
+        head, span = voice_utterance(mix[start:end], speech, settings, sample_rate)
+        mix[start - lead:start] += head
+        mix[start:end] = span
+        previous_end = end
+    peak = float(np.max(np.abs(mix))) if mix.size else 0.0
+    if peak > 0:
+        mix *= settings.peak / peak
+    return np.round(mix * 32767).astype(np.int16), plan
