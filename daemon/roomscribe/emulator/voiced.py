@@ -52,7 +52,7 @@ class VoicedSettings:
     lead_s: float = 0.25  # the voice starts this long before the tones (at most half the silence before)
     in_band_db: float = -14.0  # speech inside the tone band, against the tones, in every 32 ms window
     out_band_db: float = -1.0  # speech outside the tone band, against the tones, in every 32 ms window
-    envelope_floor_db: float = -20.0  # the tones follow the speech's loudness, down to this far below its peak
+    envelope_floor_db: float = -10.0  # the tones follow the speech's loudness, down to this far below its peak
     peak: float = 0.5  # the meeting's loudest sample, of full scale (room for +6 dB of gain)
 
     def __post_init__(self) -> None:
@@ -183,7 +183,11 @@ def voice_utterance(
     reference = _short_term_power(tones, window)
     inside, _ = _follow(in_band[lead:], reference, settings.in_band_db, window)
     outside, gain = _follow(out_band[lead:], reference, settings.out_band_db, window)
-    return out_band[:lead] * gain, tones + inside + outside
+    head = out_band[:lead] * gain
+    # A word starting with a burst of low or high sound must not lead louder than the voice goes on.
+    ceiling = float(np.max(_short_term_power(outside, window)))
+    head *= min(1.0, float(np.sqrt(ceiling / np.max(_short_term_power(head, window))))) if lead else 1.0
+    return head, tones + inside + outside
 
 
 def voiced_meeting(
