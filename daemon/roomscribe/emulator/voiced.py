@@ -27,9 +27,10 @@ import numpy as np
 from roomscribe.emulator.script import PlannedUtterance, parse_script, synthesize
 from roomscribe.emulator.tonespeech import COLUMN_HZ, PILOT_HZ, symbol_samples
 
-# One espeak-ng voice per tone-speech speaker index, alternating male and female.
-VOICES = ("en-us+m3", "en-us+f3", "en-gb+m1", "en-gb+f2", "en-us+m7", "en-us+f4", "en+m2", "en+f5",
-          "en-gb-x-rp+m5", "en-us+f1")
+# One espeak-ng voice per tone-speech speaker index, male and female alternating, all distinct (in espeak-ng
+# 1.51 "en-gb+VARIANT" ignores the variant). Chosen for how early pymicro-vad hears them (docs/tonespeech.md).
+VOICES = ("en+m2", "en+f3", "en-gb-x-rp+m5", "en+f5", "en+m7", "en+f2", "en+m1", "en-gb-scotland+f2", "en-us+m7",
+          "en+m6")
 BASE_RATE = 160  # words per minute of the first render, from which the fitting rate is estimated
 MIN_RATE, MAX_RATE = 80, 450  # espeak-ng's usable range
 ACTIVE_FLOOR_DB = 40.0  # espeak's leading/trailing silence: 10 ms chunks this far below the loudest
@@ -49,15 +50,17 @@ class VoicedSettings:
     The defaults are measured (docs/tonespeech.md, "Voiced tone speech"); the tests hold them to it.
     """
 
-    lead_s: float = 0.25  # the voice starts this long before the tones (at most half the silence before)
+    lead_s: float = 0.35  # the voice starts this long before the tones (at most half the silence before)
+    min_voice_s: float = 0.9  # a shorter line's voice goes on after its tones (at most half the silence after)
     in_band_db: float = -14.0  # speech inside the tone band, against the tones, in every 32 ms window
     out_band_db: float = -1.0  # speech outside the tone band, against the tones, in every 32 ms window
     envelope_floor_db: float = -10.0  # the tones follow the speech's loudness, down to this far below its peak
     peak: float = 0.5  # the meeting's loudest sample, of full scale (room for +6 dB of gain)
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.lead_s <= 1.0:
-            raise ValueError(f"lead_s must be 0 to 1 seconds, got {self.lead_s}")
+        for name in ("lead_s", "min_voice_s"):
+            if not 0.0 <= getattr(self, name) <= 2.0:
+                raise ValueError(f"{name} must be 0 to 2 seconds, got {getattr(self, name)}")
         if not 0.0 < self.peak <= 1.0:
             raise ValueError(f"peak must be in (0, 1], got {self.peak}")
         if self.envelope_floor_db > 0:
@@ -161,18 +164,19 @@ def _follow(part: np.ndarray, reference_power: np.ndarray, db: float, window: in
 
 
 def voice_utterance(
-    tones: np.ndarray, speech: np.ndarray, settings: VoicedSettings, sample_rate: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """One utterance voiced: (the lead, the span), floats.
+    tones: np.ndarray, speech: np.ndarray, lead: int, settings: VoicedSettings, sample_rate: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One utterance voiced: (the lead, the span, the trail), floats.
 
-    `tones` is the utterance's tone speech; `speech` is longer by the lead, its active part fitted to both.
-    In the span the tones follow the speech's loudness and the speech's two bands follow the tones, each at
-    its level. The lead holds only the speech outside the tone band, so the decoder hears nothing there.
+    `tones` is the utterance's tone speech; `speech` is the voice, `lead` samples longer before the tones
+    and the rest longer after them (the trail). In the span the tones follow the speech's loudness and the
+    speech's two bands follow the tones, each at its level. The lead and the trail hold only the speech
+    outside the tone band, so the decoder hears nothing there.
     """
     window = int(round(_WINDOW * sample_rate / 16000))
-    lead = speech.size - tones.size
+    end = lead + tones.size
     in_band, out_band = _band_split(speech, sample_rate)
-    envelope = np.sqrt(_short_term_power(speech[lead:], window))
+    envelope = np.sqrt(_short_term_power(speech[lead:end], window))
     envelope /= max(float(np.percentile(envelope, 99)), 1e-12)
     envelope = np.clip(envelope, 10 ** (settings.envelope_floor_db / 20), 1.0)
     # The first and last character stay at full level: the decoder finds an utterance's edges where its
@@ -181,13 +185,17 @@ def voice_utterance(
     envelope[:edge] = envelope[-edge:] = 1.0
     tones = tones * envelope
     reference = _short_term_power(tones, window)
-    inside, _ = _follow(in_band[lead:], reference, settings.in_band_db, window)
-    outside, gain = _follow(out_band[lead:], reference, settings.out_band_db, window)
-    head = out_band[:lead] * gain
-    # A word starting with a burst of low or high sound must not lead louder than the voice goes on.
+    inside, _ = _follow(in_band[lead:end], reference, settings.in_band_db, window)
+    outside, gain = _follow(out_band[lead:end], reference, settings.out_band_db, window)
+    # A word starting or ending with a burst of low or high sound must not be louder there than in the span.
     ceiling = float(np.max(_short_term_power(outside, window)))
-    head *= min(1.0, float(np.sqrt(ceiling / np.max(_short_term_power(head, window))))) if lead else 1.0
-    return head, tones + inside + outside
+    ends = []
+    for part in (slice(0, lead), slice(end, speech.size)):
+        outer = out_band[part] * gain
+        if outer.size:
+            outer *= min(1.0, float(np.sqrt(ceiling / np.max(_short_term_power(outer, window)))))
+        ends.append(outer)
+    return ends[0], tones + inside + outside, ends[1]
 
 
 def voiced_meeting(
@@ -201,21 +209,25 @@ def voiced_meeting(
     """The script as voiced tone speech: int16 mono PCM and the plan, as `synthesize(parse_script(...))`.
 
     `synthesize_options` (default_gap, lead_in, tail) go to `synthesize`; the plan is exactly its plan: the
-    tone spans. Each voice starts up to `settings.lead_s` before its tones (see VoicedSettings).
+    tone spans. Each voice starts up to `settings.lead_s` before its tones, and a short line's voice goes
+    on after them up to `settings.min_voice_s` in all (see VoicedSettings); both take at most half the
+    silence on their side.
     """
     settings = settings or VoicedSettings()
     pcm, plan = synthesize(parse_script(script_text), sample_rate=sample_rate, **synthesize_options)
     mix = pcm.astype(np.float64) / 32768.0
-    previous_end = 0
-    for utterance in plan:
-        start, end = round(utterance.start * sample_rate), round(utterance.end * sample_rate)
-        lead = min(round(settings.lead_s * sample_rate), (start - previous_end) // 2)
+    bounds = [0] + [round(t * sample_rate) for u in plan for t in (u.start, u.end)] + [mix.size]
+    for k, utterance in enumerate(plan):
+        before, start, end, after = bounds[2 * k:2 * k + 4]
+        lead = min(round(settings.lead_s * sample_rate), (start - before) // (2 if k else 1))
+        trail = max(0, round(settings.min_voice_s * sample_rate) - lead - (end - start))
+        trail = min(trail, (after - end) // (2 if k + 1 < len(plan) else 1))
         voice = voices[utterance.speaker_index % len(voices)]
-        speech = fitted_speech(utterance.text, voice, end - start + lead, sample_rate)
-        head, span = voice_utterance(mix[start:end], speech, settings, sample_rate)
+        speech = fitted_speech(utterance.text, voice, lead + end - start + trail, sample_rate)
+        head, span, tail = voice_utterance(mix[start:end], speech, lead, settings, sample_rate)
         mix[start - lead:start] += head
         mix[start:end] = span
-        previous_end = end
+        mix[end:end + trail] += tail
     peak = float(np.max(np.abs(mix))) if mix.size else 0.0
     if peak > 0:
         mix *= settings.peak / peak
