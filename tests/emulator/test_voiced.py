@@ -14,6 +14,11 @@ from roomscribe.emulator import voiced
 from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
 from roomscribe.emulator.script import parse_script, read_wav, synthesize
 from roomscribe.emulator.tonespeech import decode
+from tests.support.emulator_sdk import (  # noqa: F401  (emulator is a fixture)
+    SdkTranscriber,
+    assert_transcribed_as_planned,
+    emulator,
+)
 from tests.support.vad_score import run_stage
 
 MEETING = """\
@@ -150,6 +155,34 @@ def test_the_vad_stage_suppresses_the_scripted_silences(meeting, sent):
         span = sent[int(np.ceil(allowed_from / CHUNK_S)):int(np.floor(allowed_to / CHUNK_S))]
         assert not span.any(), f"sent {span.sum() * CHUNK_MS} ms of the silence {silence_from:.2f}-{silence_to:.2f} s"
     assert checked >= 5  # the lead-in, the 2.5, 6 and 3 s silences, the tail
+
+
+def transcribe(emu, pcm: bytes) -> SdkTranscriber:
+    sdk = SdkTranscriber(emu.host_url, "test-key")
+    sdk.start()
+    sdk.push(pcm)
+    sdk.close_stream()
+    sdk.wait_for(lambda s: s.events("session_stopped"), 60, "session_stopped")
+    return sdk
+
+
+def test_the_emulator_transcribes_it_through_the_real_sdk(emulator, meeting):
+    pcm, plan = meeting
+    with transcribe(emulator, pcm.astype("<i2").tobytes()) as sdk:
+        assert_transcribed_as_planned(sdk.transcribed(), plan, tolerance_s=0.04)
+
+
+def test_what_the_vad_stage_sends_is_transcribed_exactly(emulator, meeting, sent):
+    """The daemon's path with the VAD on: only the chunks the stage sent reach the service, back to back."""
+    pcm, plan = meeting
+    data = pcm.astype("<i2").tobytes()
+    step = len(data) // sent.size
+    kept = b"".join(data[i * step:(i + 1) * step] for i in np.flatnonzero(sent))
+    assert len(data) - len(kept) > 8 * 32000  # the long silences (2.5, 6 and 3 s, lead-in, tail) were left out
+    with transcribe(emulator, kept) as sdk:
+        assert [(e.text, e.speaker) for e in sdk.transcribed()] == [
+            (u.text, f"Guest-{u.speaker_index + 1}") for u in plan
+        ]
 
 
 def test_plain_tone_speech_is_not_heard_as_speech_which_is_why_it_is_voiced():

@@ -52,7 +52,7 @@ class VoicedSettings:
 
     lead_s: float = 0.35  # the voice starts this long before the tones (at most half the silence before)
     min_voice_s: float = 0.9  # a shorter line's voice goes on after its tones (at most half the silence after)
-    in_band_db: float = -14.0  # speech inside the tone band, against the tones, in every 32 ms window
+    in_band_db: float = -17.0  # speech inside the tone band, against the tones, in every 32 ms window
     out_band_db: float = -1.0  # speech outside the tone band, against the tones, in every 32 ms window
     envelope_floor_db: float = -10.0  # the tones follow the speech's loudness, down to this far below its peak
     peak: float = 0.5  # the meeting's loudest sample, of full scale (room for +6 dB of gain)
