@@ -96,7 +96,8 @@ def vad_figures(pcm: np.ndarray, plan: list, settings: voiced.VoicedSettings) ->
         "clip_end_max": max(ends),
         "beyond_s": beyond * CHUNK_S,
         "sent_over_span": sent.sum() * CHUNK_S / span,
-        "broken": [(u.text, round(kv, 3), s, e) for u, kv, s, e in zip(plan, kept, starts, ends)
+        "broken": [(f"{u.text[:40]!r} ({voiced.VOICES[u.speaker_index]})", round(kv, 3), s, e)
+                   for u, kv, s, e in zip(plan, kept, starts, ends)
                    if not (kv >= 0.995 and s <= 100 and e <= 100)],
     }
 
@@ -110,7 +111,7 @@ def report(name: str, pcm: np.ndarray, plan: list, settings: voiced.VoicedSettin
           f"(worst line {100 * v['kept_worst']:.1f} %); clipping worst {v['clip_start_max']} / {v['clip_end_max']} ms; "
           f"silence sent beyond allowances {v['beyond_s']:.2f} s; sent / line time {v['sent_over_span']:.2f}x")
     for text, kept, start, end in v["broken"][:8]:
-        print(f"    not whole: {text[:40]!r} kept {100 * kept:.1f} %, clipped {start} / {end} ms")
+        print(f"    not whole: {text} kept {100 * kept:.1f} %, clipped {start} / {end} ms")
     if not decoding:
         return
     phrases = decode(pcm)

@@ -218,3 +218,5 @@ def test_the_committed_demo_meeting_is_the_demo_script_voiced():
     ]
     assert [(p.text, p.speaker) for p in decode(pcm)] == spoken(plan)
     assert voiced.DEMO_WAV.stat().st_size < 1_000_000
+    sent = run_stage(pcm.astype("<i2").tobytes(), VoiceStage(make_speech_detector())).sent
+    assert [u.text for u in plan if not whole(sent, u)] == []

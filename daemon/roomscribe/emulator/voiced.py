@@ -1,11 +1,18 @@
 """Voiced tone speech: a meeting script as audio that a voice activity detector hears as speech where the
 script speaks, and that the emulator still decodes to the exact text and speaker.
 
-Tone speech alone is steady tones, which a real VAD (pymicro-vad) rightly rejects. Here each utterance's
-tone speech gets espeak-ng's rendering of the same text mixed under it: the speech is fitted to the
-utterance's planned span (espeak's rate picked to come close, then a small resampling to fit exactly) and
-kept well below the tones inside the tone band, so the tone decoder's shares and dominance tests still
-pass. Levels and figures: docs/tonespeech.md, "Voiced tone speech".
+Tone speech alone is tones, which a real VAD (pymicro-vad) hears late or not at all. Here each line gets
+espeak-ng saying its text, fitted in time to the line (espeak's rate picked to come close, then a small
+resampling to fit exactly):
+
+* inside the tone band (275-3194 Hz) the speech stays 17 dB under the tones in every 32 ms window, so the
+  decoder's share and dominance tests still pass; outside the band it is about as loud as the tones;
+* the tones follow the speech's loudness (down to -10 dB), so the mix rises and falls like speech;
+* the voice starts 0.35 s before the tones, with only its out-of-band part (which cannot form a symbol),
+  so the detector has heard some voice by the time the tones begin; a line under 0.9 s goes on after its
+  tones the same way, as the detector needs that long to be sure.
+
+Levels and figures: docs/tonespeech.md, "Voiced tone speech".
 
 espeak-ng is a Debian package (`apt-get install espeak-ng`), needed only to render new audio; renders are
 cached by text, voice and rate. numpy is the only Python dependency.
