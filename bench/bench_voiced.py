@@ -26,14 +26,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, when run from anywhere
 
-from roomscribe.audio.vad import make_speech_detector  # noqa: E402
-from roomscribe.core.voice_filter import VoiceStage  # noqa: E402
-from roomscribe.emulator import voiced  # noqa: E402
-from roomscribe.emulator.recognizer import Phrase, ToneRecognizer  # noqa: E402
-from roomscribe.emulator.script import parse_script, synthesize  # noqa: E402
-from roomscribe.emulator.tonespeech import decode  # noqa: E402
-from tests.support.room_audio import SENTENCES  # noqa: E402
-from tests.support.vad_score import run_stage  # noqa: E402
+from roomscribe.audio.vad import make_speech_detector
+from roomscribe.core.voice_filter import VoiceStage
+from roomscribe.emulator import voiced
+from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
+from roomscribe.emulator.script import parse_script, synthesize
+from roomscribe.emulator.tonespeech import decode
+
+from tests.support.room_audio import SENTENCES
+from tests.support.vad_score import run_stage
 
 CHUNK_S = 0.01
 PRE_ROLL_S = 0.42  # pre-roll 400 ms + the two onset chunks before the one that opens the stage

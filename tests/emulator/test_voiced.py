@@ -6,7 +6,6 @@ the speech is espeak-ng (a Debian package the test setup installs). docs/tonespe
 
 import numpy as np
 import pytest
-
 from roomscribe.audio.format import CHUNK_MS
 from roomscribe.audio.vad import make_speech_detector
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
@@ -14,11 +13,9 @@ from roomscribe.emulator import voiced
 from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
 from roomscribe.emulator.script import parse_script, read_wav, synthesize
 from roomscribe.emulator.tonespeech import decode
-from tests.support.emulator_sdk import (  # noqa: F401  (emulator is a fixture)
-    SdkTranscriber,
-    assert_transcribed_as_planned,
-    emulator,
-)
+
+from tests.support.emulator_sdk import SdkTranscriber, assert_transcribed_as_planned
+from tests.support.emulator_sdk import emulator as _emulator_fixture  # noqa: F401  (the `emulator` fixture)
 from tests.support.vad_score import run_stage
 
 MEETING = """\
@@ -163,6 +160,7 @@ def transcribe(emu, pcm: bytes) -> SdkTranscriber:
     sdk.push(pcm)
     sdk.close_stream()
     sdk.wait_for(lambda s: s.events("session_stopped"), 60, "session_stopped")
+    assert sdk.transcribed(), f"nothing transcribed; canceled: {sdk.canceled()}"
     return sdk
 
 

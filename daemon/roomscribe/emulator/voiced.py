@@ -180,7 +180,7 @@ def voice_utterance(
     speech's two bands follow the tones, each at its level. The lead and the trail hold only the speech
     outside the tone band, so the decoder hears nothing there.
     """
-    window = int(round(_WINDOW * sample_rate / 16000))
+    window = round(_WINDOW * sample_rate / 16000)
     end = lead + tones.size
     in_band, out_band = _band_split(speech, sample_rate)
     envelope = np.sqrt(_short_term_power(speech[lead:end], window))
