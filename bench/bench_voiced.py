@@ -29,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, w
 from roomscribe.audio.vad import make_speech_detector
 from roomscribe.core.voice_filter import VoiceStage
 from roomscribe.emulator import voiced
-from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
+from roomscribe.emulator.phrases import Phrase
+from roomscribe.emulator.recognizer import ToneRecognizer
 from roomscribe.emulator.script import parse_script, synthesize
-from roomscribe.emulator.tonespeech import decode
+from roomscribe.emulator.decode import decode
 
 from tests.support.room_audio import SENTENCES
 from tests.support.vad_score import run_stage

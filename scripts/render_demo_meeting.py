@@ -7,10 +7,11 @@ tests/emulator/test_voiced.py fails while the committed WAV no longer says what 
     PYTHONPATH=daemon python scripts/render_demo_meeting.py
 """
 
-from roomscribe.demo import MEETING
+from roomscribe.demo.meeting_audio import DEMO_WAV
+from roomscribe.demo.script import MEETING
 from roomscribe.emulator.script import write_wav
-from roomscribe.emulator.tonespeech import decode
-from roomscribe.emulator.voiced import DEMO_WAV, voiced_meeting
+from roomscribe.emulator.decode import decode
+from roomscribe.emulator.voiced import voiced_meeting
 
 
 def main() -> int:

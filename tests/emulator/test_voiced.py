@@ -6,13 +6,14 @@ the speech is espeak-ng (a Debian package the test setup installs). docs/tonespe
 
 import numpy as np
 import pytest
-from roomscribe.audio.format import CHUNK_MS
+from roomscribe.core.audio_format import CHUNK_MS
 from roomscribe.audio.vad import make_speech_detector
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
 from roomscribe.emulator import voiced
-from roomscribe.emulator.recognizer import Phrase, ToneRecognizer
+from roomscribe.emulator.phrases import Phrase
+from roomscribe.emulator.recognizer import ToneRecognizer
 from roomscribe.emulator.script import parse_script, read_wav, synthesize
-from roomscribe.emulator.tonespeech import decode
+from roomscribe.emulator.decode import decode
 
 from tests.support.emulator_sdk import SdkTranscriber, assert_transcribed_as_planned
 from tests.support.emulator_sdk import emulator as _emulator_fixture  # noqa: F401  (the `emulator` fixture)
@@ -206,15 +207,16 @@ def test_a_missing_espeak_ng_is_a_clear_error(monkeypatch, tmp_path):
 
 def test_the_committed_demo_meeting_is_the_demo_script_voiced():
     """The packaged WAV cannot go stale: it must decode to exactly what demo.MEETING says, in its voices."""
-    from roomscribe.demo import MEETING as DEMO
+    from roomscribe.demo.meeting_audio import DEMO_WAV, demo_meeting
+    from roomscribe.demo.script import MEETING as DEMO
 
-    pcm, plan = voiced.demo_meeting()
-    samples, rate = read_wav(voiced.DEMO_WAV)
+    pcm, plan = demo_meeting()
+    samples, rate = read_wav(DEMO_WAV)
     assert rate == 16000 and np.array_equal(samples, pcm)
     assert [(line.text, line.speaker) for line in parse_script(DEMO) if hasattr(line, "text")] == [
         (u.text, u.speaker) for u in plan
     ]
     assert [(p.text, p.speaker) for p in decode(pcm)] == spoken(plan)
-    assert voiced.DEMO_WAV.stat().st_size < 1_000_000
+    assert DEMO_WAV.stat().st_size < 1_000_000
     sent = run_stage(pcm.astype("<i2").tobytes(), VoiceStage(make_speech_detector())).sent
     assert [u.text for u in plan if not whole(sent, u)] == []

@@ -16,10 +16,11 @@ from roomscribe.system import exitcodes
 from roomscribe.core.audio_format import BYTES_PER_SECOND
 from roomscribe.demo.background import DaemonThread
 from roomscribe.config import settings_from_data
-from roomscribe.demo.script import MEETING, SECRET_LINE
+from roomscribe.demo.script import SECRET_LINE
 from roomscribe.demo.broker import DemoBroker
 from roomscribe.emulator.thread import EmulatorThread
-from roomscribe.emulator.script import parse_script, synthesize, write_wav
+from roomscribe.demo.meeting_audio import demo_meeting
+from roomscribe.emulator.script import write_wav
 from roomscribe.emulator.decode import decode
 from roomscribe.demo.privacy_audit import leak as private_span_sent
 from roomscribe.demo.privacy_audit import sent_seconds
@@ -34,6 +35,7 @@ class _Printer:
         self.t0 = t0
         self.transcripts: list[dict] = []
         self.states: list[dict] = []
+        self.cost: float | None = None  # audio_sent_s of meeting_ended
         self._lock = threading.Lock()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="roomscribe-demo-viewer")
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(f"{BASE}/#", qos=1)
@@ -60,6 +62,8 @@ class _Printer:
             start, end = _clock(payload["start"]), _clock(payload["end"])
             self.say(f"transcript   #{payload['seq']} {payload['speaker']} {start}-{end}  {payload['text']}")
         elif msg.topic == f"{BASE}/event" and isinstance(payload, dict):
+            if payload.get("kind") == "meeting_ended" and isinstance(payload.get("detail"), dict):
+                self.cost = payload["detail"].get("audio_sent_s")
             if payload.get("kind") not in {"audio_source_opened"}:
                 self.say(f"event        {payload.get('kind')}")
 
@@ -79,7 +83,7 @@ def _clock(iso: str) -> str:
 def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "auto") -> int:
     work = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="roomscribe-demo-"))
     work.mkdir(parents=True, exist_ok=True)
-    pcm, planned = synthesize(parse_script(MEETING))
+    pcm, planned = demo_meeting()  # voiced: real speech the voice stage hears, tones the emulator decodes
     wav = work / "meeting.wav"
     write_wav(wav, pcm)
     secret = planned[SECRET_LINE]
@@ -94,8 +98,8 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
             "room": "demo-room",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": True},
             "speech": {"host": emulator.host_url, "key": "demo-key"},
-            # Tone speech has no voice for the silence-suppressing stage to hear (see emulator/voiced.py).
-            "audio": {"source": "file", "file": str(wav), "speed": speed, "vad": {"enabled": False}},
+            # Silence suppression on, as users get it (audio.vad's defaults).
+            "audio": {"source": "file", "file": str(wav), "speed": speed},
         }
     )
     printer = _Printer(broker.port, time.time())
@@ -120,6 +124,11 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
         while len(printer.transcripts) < len(planned) - 1 and time.time() < deadline:
             time.sleep(0.1)
         gate = runner.daemon.audio_path.stats
+        runner.call(runner.daemon._command, "stop", None)
+        deadline = time.time() + 10
+        while printer.cost is None and time.time() < deadline:
+            time.sleep(0.05)
+        cost = printer.cost
     finally:
         runner.stop()
         time.sleep(0.3)
@@ -130,8 +139,10 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
 
     heard = " ".join(p.text for p in decode(received))
     captured = wav.read_bytes()[44:]
+    # The secret's voice starts a little before its words and may ring on after them: the private span
+    # covers both (the controller pauses 1.4 s before it and resumes 0.5 s after it).
     leak = ("the service heard the secret" if secret.text in heard else None) or private_span_sent(
-        received, captured, secret.start, secret.end
+        received, captured, secret.start - 0.4, secret.end + 0.4
     )
     sound_s, silence_s = sent_seconds(received, captured)
     leaked = leak is not None
@@ -139,8 +150,12 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
     print("\nsummary")
     print(f"  utterances published:             {len(published)} of {len(planned)} spoken (1 was said while paused)")
     print(f"  speakers:                         {sorted({t['speaker'] for t in printer.transcripts})}")
-    print(f"  audio received by speech service: {len(received) / BYTES_PER_SECOND:.1f} s "
-          f"(of {len(pcm) / 16000:.1f} s captured): {sound_s:.1f} s of captured audio, {silence_s:.2f} s of silence")
+    meeting_s = len(pcm) / 16000
+    print(f"  audio sent to the speech service: {len(received) / BYTES_PER_SECOND:.1f} s of a {meeting_s:.1f} s meeting "
+          f"({len(received) / BYTES_PER_SECOND / meeting_s:.0%}; silence suppressed): {sound_s:.1f} s of captured "
+          f"audio, {silence_s:.2f} s of exact silence (gaps inside speech, phrase ends)")
+    if cost is not None:
+        print(f"  billed audio, as the daemon counts: {cost:.1f} s (meeting_ended)")
     print(f"  captured while paused, dropped:   {gate.dropped_after_close / BYTES_PER_SECOND:.1f} s, never buffered or sent")
     print(f"  silence sent to close phrases:    {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
     print(f"  secret sentence reached service:  {'YES - privacy failure: ' + leak if leaked else 'no'}")

@@ -239,20 +239,3 @@ def voiced_meeting(
     if peak > 0:
         mix *= settings.peak / peak
     return np.round(mix * 32767).astype(np.int16), plan
-
-
-# The demo meeting, rendered once by scripts/render_demo_meeting.py and shipped as package data, so the demo
-# plays voiced speech without espeak-ng. A test checks that it still says exactly what demo.MEETING says.
-DEMO_WAV = Path(__file__).with_name("data") / "demo_meeting.wav"
-
-
-def demo_meeting() -> tuple[np.ndarray, list[PlannedUtterance]]:
-    """The packaged voiced demo meeting and its plan (from demo.MEETING, with synthesize's defaults)."""
-    from roomscribe.demo import MEETING
-    from roomscribe.emulator.script import read_wav
-
-    pcm, rate = read_wav(DEMO_WAV)
-    plain, plan = synthesize(parse_script(MEETING), sample_rate=rate)
-    if pcm.size != plain.size:
-        raise ValueError(f"{DEMO_WAV} does not match demo.MEETING: run scripts/render_demo_meeting.py")
-    return pcm, plan
