@@ -197,5 +197,5 @@ def test_a_48_khz_stereo_device_is_captured_at_16_khz_mono_through_the_sound_ser
     finally:
         server.close()
     assert {len(c.pcm) for c in recorder.chunks} == {CHUNK_BYTES}
-    phrases = tonespeech.decode(b"".join(c.pcm for c in recorder.chunks))
+    phrases = decode(b"".join(c.pcm for c in recorder.chunks))
     assert [(p.text, p.speaker) for p in phrases] == [("Forty eight k", 2)]

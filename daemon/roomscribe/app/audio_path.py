@@ -51,6 +51,7 @@ class AudioPath:
         self._timeline: Timeline | None = None
         self._sent = 0
         self._last_write = clock()
+        self._phrase_tail = 0  # silent chunks still owed to the phrase the voice stage stopped sending
 
     # -- the capture thread ----------------------------------------------------------------------
 
@@ -93,7 +94,8 @@ class AudioPath:
         with self._lock:
             written = self._session.written_bytes if self._session is not None else 0
             if self._voice is not None:
-                tail = tail and self._voice.sending
+                tail = tail and (self._voice.sending or self._phrase_tail > 0)
+                self._phrase_tail = 0
                 self._voice.reset()  # the pre-roll never spans a closed gate
             self._write(self._gate.close(tail=tail, stream_bytes=written, at_once=at_once))
 
@@ -131,8 +133,19 @@ class AudioPath:
             if not write.live:
                 out.append(write)
                 continue
-            for chunk in self._voice.process(AudioChunk(write.pcm, write.wall_clock)):
-                out.append(Write(chunk.pcm, chunk.captured_at, live=True))
+            was_sending = self._voice.sending
+            chunks = self._voice.process(AudioChunk(write.pcm, write.wall_clock))
+            if chunks:
+                self._phrase_tail = 0  # speech again: it continues the phrase or starts the next
+                out += [Write(chunk.pcm, chunk.captured_at, live=True) for chunk in chunks]
+            elif was_sending:
+                # The hangover is over. The detector may have stopped hearing the voice late or early, so
+                # the service gets the rest of a pause tail's silence in place of the chunks now suppressed:
+                # every phrase ends promptly, as at a pause, and no captured byte is in that silence.
+                self._phrase_tail = max(self._gate.tail_chunks - self._voice.settings.hangover_chunks, 0)
+            if not chunks and self._phrase_tail:
+                self._phrase_tail -= 1
+                out.append(Write(bytes(len(write.pcm)), write.wall_clock, live=False))
         return out
 
     def _write(self, writes: list[Write]) -> None:

@@ -176,6 +176,10 @@ class VoiceStage:
         return self.filter.sending
 
     @property
+    def settings(self) -> VoiceFilterSettings:
+        return self.filter.settings
+
+    @property
     def stats(self) -> VoiceFilterStats:
         return self.filter.stats
 
