@@ -4,6 +4,8 @@ The detector is the real pymicro-vad in the real `VoiceStage` with its default s
 the speech is espeak-ng (a Debian package the test setup installs). docs/tonespeech.md, "Voiced tone speech".
 """
 
+import time
+
 import numpy as np
 import pytest
 from roomscribe.core.audio_format import CHUNK_MS
@@ -158,7 +160,12 @@ def test_the_vad_stage_suppresses_the_scripted_silences(meeting, sent):
 def transcribe(emu, pcm: bytes) -> SdkTranscriber:
     sdk = SdkTranscriber(emu.host_url, "test-key")
     sdk.start()
-    sdk.push(pcm)
+    # Paced at about 20x real time: all at once, a minute of audio can exceed the SDK's buffer of unacknowledged
+    # audio (ServiceTimeout "client buffer exceeded maximum size") on a busy machine.
+    second = 32000
+    for begin in range(0, len(pcm), second):
+        sdk.push(pcm[begin:begin + second])
+        time.sleep(0.05)
     sdk.close_stream()
     sdk.wait_for(lambda s: s.events("session_stopped"), 60, "session_stopped")
     assert sdk.transcribed(), f"nothing transcribed; canceled: {sdk.canceled()}"
