@@ -1,0 +1,141 @@
+"""The owner's one output, made of many: each record goes to every output in the list.
+
+The owner (app/daemon.py) is typed against `Output` and holds one; the composition root (app/run.py)
+builds a `FanOut` of the real ones (the archive, the MQTT link). Adding an output is a line there.
+
+"Stored before published": an output that keeps the record (`StoringOutput`, the archive) is handed
+each final utterance with `store_transcript`, which returns a `concurrent.futures.Future` that is done
+once the record is durable. The other outputs get the utterance only then, and every record that came
+after it (state, events, partials) waits behind it, so they see the owner's order. Nothing here
+waits on the loop: the future's callback (on the store's thread) hands the release back to the loop
+with `call_soon_threadsafe`; the queue is released from its head, so completion order never matters.
+A store that fails is logged and the record is published anyway: keeping the record is not a reason
+to stop transcribing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.outputs.base import Output
+
+log = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class StoringOutput(Protocol):
+    """An output whose copy of an utterance must be durable before the others publish it."""
+
+    def store_transcript(self, utt: Utterance) -> Future: ...
+
+
+class FanOut:
+    def __init__(self, outputs: Sequence[Output]):
+        self.outputs = list(outputs)
+        self._stores = [o for o in self.outputs if isinstance(o, StoringOutput)]
+        self._others = [o for o in self.outputs if not isinstance(o, StoringOutput)]
+        self._pending: deque[tuple[list[Future], Callable[[Output], None], str]] = deque()
+        self._lock = threading.Lock()  # the queue is released on the loop, and by stop() on its thread
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def pending(self) -> int:
+        """Records waiting for a store to make an utterance durable."""
+        return len(self._pending)
+
+    # -- Output --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        try:
+            self._loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None  # no loop (a test): releases run on the store's thread
+        for output in self.outputs:
+            _call(output, "start", lambda o: o.start())
+
+    def stop(self) -> None:
+        """Stores first (each drains what it was handed), then the rest gets what it still owes them."""
+        for output in self._stores:
+            _call(output, "stop", lambda o: o.stop())
+        self._release(final=True)
+        for output in self._others:
+            _call(output, "stop", lambda o: o.stop())
+
+    def publish_state(self, msg: StateMessage) -> None:
+        self._each(lambda o: o.publish_state(msg), "publish_state")
+
+    def publish_event(self, event: Event) -> None:
+        self._each(lambda o: o.publish_event(event), "publish_event")
+
+    def publish_partial(self, partial: Partial) -> None:
+        self._each(lambda o: o.publish_partial(partial), "publish_partial")
+
+    def set_speech_connected(self, connected: bool) -> None:
+        self._each(lambda o: o.set_speech_connected(connected), "set_speech_connected")
+
+    def submit_transcript(self, utt: Utterance) -> None:
+        futures: list[Future] = []
+        for store in self._stores:
+            try:
+                futures.append(store.store_transcript(utt))
+            except Exception:  # noqa: BLE001  (a broken store must not lose the utterance)
+                log.exception("%s could not take utterance %s#%d", type(store).__name__, utt.meeting_id, utt.seq)
+        self._later(futures, lambda o: o.submit_transcript(utt), "submit_transcript")
+        for future in futures:
+            future.add_done_callback(self._stored)
+
+    # -- the queue -----------------------------------------------------------------------------
+
+    def _each(self, call: Callable[[Output], None], name: str) -> None:
+        for store in self._stores:
+            _call(store, name, call)
+        self._later([], call, name)
+
+    def _later(self, futures: list[Future], call: Callable[[Output], None], name: str) -> None:
+        with self._lock:
+            if not self._pending and all(f.done() for f in futures):
+                self._deliver(futures, call, name)
+            else:
+                self._pending.append((futures, call, name))
+
+    def _stored(self, future: Future) -> None:
+        """On the store's thread: hand the release to the owner's loop."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._release)
+                return
+            except RuntimeError:
+                pass  # the loop closed meanwhile: release here
+        self._release()
+
+    def _release(self, final: bool = False) -> None:
+        while True:
+            with self._lock:
+                if not self._pending or not (final or all(f.done() for f in self._pending[0][0])):
+                    return
+                futures, call, name = self._pending.popleft()
+                # Delivered under the lock: a release on another thread cannot overtake this one.
+                self._deliver(futures, call, name)
+
+    def _deliver(self, futures: list[Future], call: Callable[[Output], None], name: str) -> None:
+        for future in futures:
+            if not future.done():
+                log.error("a store did not finish before the stop; publishing without its copy")
+            elif future.exception() is not None:
+                log.error("a store failed (%s); publishing without its copy", future.exception())
+        for output in self._others:
+            _call(output, name, call)
+
+
+def _call(output: Output, name: str, call: Callable[[Output], None]) -> None:
+    try:
+        call(output)
+    except Exception:  # noqa: BLE001  (one output failing must not starve the others)
+        log.exception("output %s failed in %s", type(output).__name__, name)
