@@ -23,6 +23,7 @@ import yaml
 
 from roomscribe.system import exitcodes
 from roomscribe.config import load_config
+from roomscribe.outputs.mqtt.link import MqttLink
 from tests.support.daemon_harness import DaemonThread, write_script_wav, TONE_SPEECH
 from tests.support.mosquitto import Mosquitto, Recorder, retained
 
@@ -359,7 +360,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
             assert outage_from < wall_time(started_at, planned[2].start), "the test was too slow to start the outage"
             time.sleep(max(0.0, outage_from + OUTAGE_S - time.time()))
             held = outbox_rows(tmp_path / "outbox.sqlite3")
-            assert not runner.daemon.output.connected
+            assert not runner.daemon.output.find(MqttLink).connected
             broker.start()
             outage_to = time.time()
             got = rec.wait_for(lambda: (lambda u: u if len(u) >= len(planned) else None)(unique(transcripts(rec))),

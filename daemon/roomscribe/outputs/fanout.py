@@ -20,12 +20,13 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable, Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, TypeVar, runtime_checkable
 
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
 from roomscribe.outputs.base import Output
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -43,6 +44,10 @@ class FanOut:
         self._pending: deque[tuple[list[Future], Callable[[Output], None], str]] = deque()
         self._lock = threading.Lock()  # the queue is released on the loop, and by stop() on its thread
         self._loop: asyncio.AbstractEventLoop | None = None
+
+    def find(self, kind: type[T]) -> T | None:
+        """The first output of this type (tests and the demo look inside the MQTT link)."""
+        return next((o for o in self.outputs if isinstance(o, kind)), None)
 
     @property
     def pending(self) -> int:
