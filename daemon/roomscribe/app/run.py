@@ -19,6 +19,7 @@ from roomscribe.config import ConfigError, ConfigProblem, Settings, default_conf
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
+from roomscribe.outputs.archive.responder import CatchUpResponder
 from roomscribe.outputs.base import Output
 from roomscribe.outputs.fanout import FanOut
 from roomscribe.outputs.mqtt.link import MqttLink
@@ -133,6 +134,11 @@ async def run_daemon(
                     max_age_s=settings.mqtt.outbox_max_age_days * 86400)
     link = MqttLink(settings, outbox=outbox)
     archive = build_archive(settings, link)
+    responder = CatchUpResponder(
+        settings.archive.path if archive is not None else None, room=settings.room,
+        base_topic=settings.mqtt.base_topic, publish=link.publish_response,
+        reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
+    link.add_request_handler(responder.request_topic, responder.submit)
     outputs: list[Output] = [archive, link] if archive is not None else [link]
     daemon = Daemon(
         settings,
@@ -148,4 +154,5 @@ async def run_daemon(
     try:
         return await daemon.run(stop)
     finally:
+        await asyncio.to_thread(responder.stop)
         outbox.close()

@@ -24,7 +24,7 @@ from typing import Callable
 
 from roomscribe.config import Settings
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance, encode
-from roomscribe.outputs.mqtt import connection
+from roomscribe.outputs.mqtt import connection, requests
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import discovery_messages, home_assistant_status_topic
 from roomscribe.outputs.mqtt.outbox import Outbox
@@ -87,12 +87,22 @@ class MqttLink:
         self._started = False
         self._quit = False
         self._failure: str | None = None  # written by paho's thread only
+        self._requests: dict[str, Callable] = {}  # request topic -> handler (paho's thread: it must only queue)
 
     # -- public: any thread --------------------------------------------------------------------
 
     def set_command_handler(self, on_command: Callable[[Command], None]) -> None:
         """Where valid commands go; set before start() (the composition root builds the owner after the link)."""
         self._on_command = on_command
+
+    def add_request_handler(self, topic: str, handler: Callable) -> None:
+        """Subscribe `topic` on every connect; each message goes to the handler on paho's thread, which
+        must only queue it (requests.py). Set before start()."""
+        self._requests[topic] = handler
+
+    def publish_response(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
+        """One QoS 1 answer to a request (with MQTT 5 correlation data); dropped while disconnected."""
+        self._worker.put(functools.partial(self._worker.response_job, topic, payload, correlation_data))
 
     @property
     def connected(self) -> bool:
@@ -179,7 +189,7 @@ class MqttLink:
         # Before paho resends anything of the last connection: the worker sends it afresh, in order.
         dropped = client.drop_out_messages()
         client.reconnect_delay_set(1, cap)
-        subscriptions = [*self._command_topics]
+        subscriptions = [*self._command_topics, *self._requests]
         if self._ha_status:
             subscriptions.append(self._ha_status)
         client.subscribe(connection.subscriptions(subscriptions))
@@ -217,6 +227,8 @@ class MqttLink:
             if msg.payload.strip() == b"online":
                 self._worker.put(self._worker.home_assistant_online_job)
             return
+        if topic in self._requests:
+            return requests.hand_to(self._requests[topic], msg)
         name = self._command_topics.get(topic)
         if name is None:
             return

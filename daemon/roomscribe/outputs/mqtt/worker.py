@@ -18,6 +18,7 @@ from typing import Callable
 
 from roomscribe.config import Settings
 from roomscribe.core.records import Event, encode
+from roomscribe.outputs.mqtt import requests
 from roomscribe.outputs.mqtt.delivery import TranscriptDelivery
 from roomscribe.outputs.mqtt.outbox import Dropped, Outbox
 from roomscribe.outputs.mqtt.topics import (
@@ -98,11 +99,11 @@ class LinkWorker:
         except Exception:
             log.exception("MQTT link job %r failed", job, extra={"callback_guard": True})
 
-    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False):
+    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, properties=None):
         if not (self.connected and self.link_up):
             return None
         log.debug("publish %s %.200r", topic, payload)
-        return self._client.publish(topic, payload, qos=qos, retain=retain)
+        return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     def connected_job(self, dropped_events: list[bytes], failure: str | None) -> None:
         reconnect = self._ever_connected
@@ -174,6 +175,11 @@ class LinkWorker:
 
     def partial_job(self, payload: bytes) -> None:
         self._send(self.topics.partial, payload, qos=0)  # a partial is stale by the time a broker is back
+
+    def response_job(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
+        """An answer to a request: QoS 1, not retained, not kept for a later connect (the asker is gone)."""
+        if self._send(topic, payload, properties=requests.response_properties(correlation_data)) is None:
+            log.info("MQTT: a response on %s was dropped: not connected", topic)
 
     def unstored_job(self, payload: bytes, error: str) -> None:
         self.event_job(encode(Event("outbox_error", {"error": error}, self._clock(), self._room, level="error").to_payload()))
