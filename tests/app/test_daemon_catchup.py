@@ -20,6 +20,7 @@ from roomscribe.config import load_config
 from tests.app.test_daemon_mqtt import assert_daemon_payloads_valid, transcripts, write_config
 from tests.support.archive_check import archived_payloads, assert_archive_holds_exactly
 from tests.support.daemon_harness import DaemonThread, write_script_wav
+from tests.support.mosquitto import retained
 
 LINES = 16
 MEETING = "\n".join(f"Guest-{1 + i % 2}: Catch up line number {i + 1} of the meeting." for i in range(LINES)) + "\n[silence 4]\n"
@@ -60,6 +61,10 @@ def test_a_dashboard_joining_mid_meeting_ends_with_every_utterance_once(tmp_path
         dash.wait_for(lambda: len({u["seq"] for u in transcripts(dash)} | {u["seq"] for p in pages
                                                                             for u in p["utterances"]}) >= LINES,
                       20, "every utterance, live or caught up")
+        # The meeting ends: its summary, retained, once the end is in the archive.
+        watcher.publish("meeting/stop")
+        summary = watcher.wait_for(lambda: watcher.json_on("meeting/meeting"), 20, "the meeting summary")[-1]
+        assert json.loads(retained(mosquitto, "meeting/meeting")) == summary
     caught_up = [u for page in pages for u in page["utterances"]]
     live = transcripts(dash)
     assert caught_up and live, "the test should see both halves"
@@ -73,7 +78,11 @@ def test_a_dashboard_joining_mid_meeting_ends_with_every_utterance_once(tmp_path
     assert len({m for m, _ in seen}) == 1
     assert [seen[k]["text"] for k in sorted(seen)] == [p.text for p in planned]
     assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(watcher))
-    assert_daemon_payloads_valid(watcher)
+    assert summary["meeting_id"] == pages[0]["meeting_id"] and summary["utterances"] == LINES
+    assert summary["speakers"] == [{"speaker_epoch": 1, "speaker": "Guest-1"}, {"speaker_epoch": 1, "speaker": "Guest-2"}]
+    assert summary["audio_seconds"] > 0 and summary["paused_seconds"] == 0 and summary["end"] > summary["start"]
+    used = assert_daemon_payloads_valid(watcher, dash)
+    assert used >= {"meeting", "transcript_response", "transcript"}, used
 
 
 BAD_REQUESTS = {

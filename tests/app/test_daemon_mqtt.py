@@ -40,6 +40,9 @@ DAEMON_TOPICS = {
     "meeting/transcript/partial": "partial",
     "meeting/event": "event",
     "meeting/speech_connection": "speech_connection",
+    "meeting/meeting": "meeting",
+    "meeting/response/transcript": "transcript_response",
+    "meeting/request/transcript": "transcript_request",
 }
 # The Home Assistant entities of docs/mqtt.md, for room ROOM.
 DISCOVERY_TOPICS = [
@@ -49,6 +52,8 @@ DISCOVERY_TOPICS = [
     f"homeassistant/sensor/roomscribe_{ROOM}_state/config",
     f"homeassistant/event/roomscribe_{ROOM}_utterance/config",
     f"homeassistant/binary_sensor/roomscribe_{ROOM}_speech_connection/config",
+    f"homeassistant/sensor/roomscribe_{ROOM}_last_utterance/config",
+    f"homeassistant/sensor/roomscribe_{ROOM}_last_meeting/config",
 ]
 
 

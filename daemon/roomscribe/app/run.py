@@ -18,6 +18,7 @@ from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.core.records import encode
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
 from roomscribe.outputs.archive.responder import CatchUpResponder
 from roomscribe.outputs.base import Output
@@ -105,7 +106,9 @@ def build_archive(settings: Settings, link: MqttLink) -> Output | None:
         log.error("the meeting archive %s cannot be opened (%s: %s); running without it",
                   settings.archive.path, type(exc).__name__, exc)
         return None
-    return ArchiveOutput(writer, settings.room)
+    # The summary goes out once the meeting's end is durable (on the writer's thread: the link only queues).
+    return ArchiveOutput(writer, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
+        link.topics.meeting, encode(meeting.to_json())))
 
 
 async def run_daemon(

@@ -15,9 +15,13 @@ import pytest
 from roomscribe.config import settings_to_data
 from roomscribe.core.records import Event, Partial, StateMessage
 from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.discovery import discovery_messages
+from roomscribe.outputs.mqtt.topics import Topics
 from tests.outputs.mqtt.conftest import ROOM, make_settings, validate
 from tests.support.mosquitto import Recorder, retained
 from tests.support.mqtt_link_process import utterance
+
+ENTITIES = len(discovery_messages(ROOM, Topics("meeting"), "homeassistant"))  # one retained config each
 
 SCHEMA_OF_TOPIC = {
     "meeting/state": "state",
@@ -231,12 +235,12 @@ def test_home_assistant_coming_online_gets_discovery_state_and_availability_agai
     item.wait_connected()
     item.link.publish_state(state("transcribing"))
     rec = Recorder(mosquitto, ["homeassistant/#", "meeting/state", "meeting/availability"])
-    rec.wait_for(lambda: len([m for m in rec.messages if m.topic.endswith("/config")]) == 7, what="retained configs")
+    rec.wait_for(lambda: len([m for m in rec.messages if m.topic.endswith("/config")]) == ENTITIES, what="retained configs")
     first = len(rec.messages)
     rec.publish("homeassistant/status", b"online")
     rec.wait_for(lambda: len(rec.messages) >= first + 9, what="a second round")
     fresh = rec.messages[first:]
-    assert len([m for m in fresh if m.topic.endswith("/config")]) == 7
+    assert len([m for m in fresh if m.topic.endswith("/config")]) == ENTITIES
     assert [m.payload for m in fresh if m.topic == "meeting/availability"] == [b"online"]
     assert len([m for m in fresh if m.topic == "meeting/state"]) == 1
     rec.close()
@@ -247,12 +251,12 @@ def test_turning_discovery_off_publishes_and_removes_nothing(mosquitto, tmp_path
     first.wait_connected()
     first.stop()
     rec = Recorder(mosquitto, "homeassistant/#")
-    rec.wait_for(lambda: len(rec.messages) == 7, what="the retained configs")
+    rec.wait_for(lambda: len(rec.messages) == ENTITIES, what="the retained configs")
     second = links(make_settings(mosquitto, tmp_path, discovery=False)).start()
     second.wait_connected()
     rec.publish("homeassistant/status", b"online")
     time.sleep(0.5)
-    assert len(rec.messages) == 8  # the seven retained configs and the status we sent: nothing removed or added
+    assert len(rec.messages) == ENTITIES + 1  # the retained configs and the status we sent: nothing removed or added
     assert retained(mosquitto, "homeassistant/event/roomscribe_testroom_utterance/config") is not None
     rec.close()
 

@@ -49,7 +49,7 @@ def _guarded(callback: Callable) -> Callable:
     return wrapper
 
 
-class MqttLink:
+class MqttLink(requests.LinkExtras):
     def __init__(
         self,
         settings: Settings,
@@ -94,15 +94,6 @@ class MqttLink:
     def set_command_handler(self, on_command: Callable[[Command], None]) -> None:
         """Where valid commands go; set before start() (the composition root builds the owner after the link)."""
         self._on_command = on_command
-
-    def add_request_handler(self, topic: str, handler: Callable) -> None:
-        """Subscribe `topic` on every connect; each message goes to the handler on paho's thread, which
-        must only queue it (requests.py). Set before start()."""
-        self._requests[topic] = handler
-
-    def publish_response(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
-        """One QoS 1 answer to a request (with MQTT 5 correlation data); dropped while disconnected."""
-        self._worker.put(functools.partial(self._worker.response_job, topic, payload, correlation_data))
 
     @property
     def connected(self) -> bool:

@@ -56,3 +56,8 @@ class Topics:
     @property
     def speech_connection(self) -> str:
         return f"{self.base}/speech_connection"
+
+    @property
+    def meeting(self) -> str:
+        """The retained summary of the meeting that ended last (from the archive)."""
+        return f"{self.base}/meeting"

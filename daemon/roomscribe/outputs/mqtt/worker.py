@@ -35,7 +35,7 @@ OFFLINE_EVENTS = 200  # events kept while the broker is unreachable (the newest)
 _STOP_POLL_S = 0.05
 
 
-class LinkWorker:
+class LinkWorker(requests.WorkerExtras):
     def __init__(self, settings: Settings, client, topics: Topics, outbox: Outbox, *, discovery: list,
                  on_connection_change: Callable[[bool], None] | None, clock: Callable[[], float]):
         self.settings = settings
@@ -58,6 +58,7 @@ class LinkWorker:
         self._speech: bool | None = None
         self._offline_events: deque[bytes] = deque(maxlen=OFFLINE_EVENTS)
         self._unstored: deque[bytes] = deque(maxlen=1000)
+        self._retained: dict[str, bytes] = {}  # other retained topics (the meeting summary), sent on every connect
         self._delivery = TranscriptDelivery(outbox, self._publish_transcript)
         self._stopping = False
         self._stop_deadline: float | None = None
@@ -141,6 +142,8 @@ class LinkWorker:
         if self._speech is not None:
             self._send(self.topics.speech_connection, SPEECH_CONNECTED if self._speech else SPEECH_DISCONNECTED,
                        retain=True)
+        for topic, payload in self._retained.items():
+            self._send(topic, payload, retain=True)
         self._send(self.topics.availability, AVAILABLE, retain=True)
 
     def home_assistant_online_job(self) -> None:
@@ -175,11 +178,6 @@ class LinkWorker:
 
     def partial_job(self, payload: bytes) -> None:
         self._send(self.topics.partial, payload, qos=0)  # a partial is stale by the time a broker is back
-
-    def response_job(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
-        """An answer to a request: QoS 1, not retained, not kept for a later connect (the asker is gone)."""
-        if self._send(topic, payload, properties=requests.response_properties(correlation_data)) is None:
-            log.info("MQTT: a response on %s was dropped: not connected", topic)
 
     def unstored_job(self, payload: bytes, error: str) -> None:
         self.event_job(encode(Event("outbox_error", {"error": error}, self._clock(), self._room, level="error").to_payload()))
