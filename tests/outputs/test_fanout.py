@@ -30,15 +30,19 @@ class Recording:
         self.seen: list = []
         self.store = store
         self.stored_first: list[bool] = []
+        self.threads: set[str] = set()
 
     def start(self): self.seen.append("start")
     def stop(self): self.seen.append("stop")
     def publish_state(self, msg): self.seen.append(("state", msg.state))
-    def publish_event(self, event): self.seen.append(("event", event.kind))
+    def publish_event(self, event):
+        self.threads.add(threading.current_thread().name)
+        self.seen.append(("event", event.kind))
     def publish_partial(self, partial): self.seen.append(("partial", partial.text))
     def set_speech_connected(self, connected): self.seen.append(("speech", connected))
 
     def submit_transcript(self, utt):
+        self.threads.add(threading.current_thread().name)
         self.seen.append(("utterance", utt.seq))
         if self.store is not None:
             self.stored_first.append(utt.seq in self.store.done)
@@ -84,8 +88,11 @@ def test_records_behind_an_utterance_wait_for_it_and_order_holds_whatever_the_co
         await asyncio.sleep(0.01)
         assert link.seen == ["start", ("utterance", 1), ("state", "paused"), ("utterance", 2)]
         assert link.stored_first == [True, True]
-        fan.publish_event(Event("x", {}, 1.0, "room"))  # nothing pending: straight through
+        fan.publish_event(Event("x", {}, 1.0, "room"))  # nothing pending: on its way at once
+        await asyncio.sleep(0.01)
         assert link.seen[-1] == ("event", "x")
+        # Never on the owner's loop: the link (and its outbox write) is called from the release thread.
+        assert link.threads == {"output-release"}
 
     asyncio.run(main())
 

@@ -6,16 +6,16 @@ builds a `FanOut` of the real ones (the archive, the MQTT link). Adding an outpu
 "Stored before published": an output that keeps the record (`StoringOutput`, the archive) is handed
 each final utterance with `store_transcript`, which returns a `concurrent.futures.Future` that is done
 once the record is durable. The other outputs get the utterance only then, and every record that came
-after it (state, events, partials) waits behind it, so they see the owner's order. Nothing here
-waits on the loop: the future's callback (on the store's thread) hands the release back to the loop
-with `call_soon_threadsafe`; the queue is released from its head, so completion order never matters.
-A store that fails is logged and the record is published anyway: keeping the record is not a reason
-to stop transcribing.
+after it (state, events, partials) waits behind it, so they see the owner's order. With a store in the
+list, the other outputs are called from one `output-release` thread, never from the owner's loop: the
+loop only appends to a queue, and neither the archive's commit nor the outbox's (the MQTT link stores
+an utterance before `submit_transcript` returns) ever runs on it. The queue is released from its head,
+so completion order never matters. A store that fails is logged and the record is published anyway:
+keeping the record is not a reason to stop transcribing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 from collections import deque
@@ -42,8 +42,9 @@ class FanOut:
         self._stores = [o for o in self.outputs if isinstance(o, StoringOutput)]
         self._others = [o for o in self.outputs if not isinstance(o, StoringOutput)]
         self._pending: deque[tuple[list[Future], Callable[[Output], None], str]] = deque()
-        self._lock = threading.Lock()  # the queue is released on the loop, and by stop() on its thread
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._changed = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
 
     def find(self, kind: type[T]) -> T | None:
         """The first output of this type (tests and the demo look inside the MQTT link)."""
@@ -51,24 +52,29 @@ class FanOut:
 
     @property
     def pending(self) -> int:
-        """Records waiting for a store to make an utterance durable."""
+        """Records not yet handed to the other outputs."""
         return len(self._pending)
 
     # -- Output --------------------------------------------------------------------------------
 
     def start(self) -> None:
-        try:
-            self._loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self._loop = None  # no loop (a test): releases run on the store's thread
+        if self._stores and self._others and self._thread is None:
+            self._thread = threading.Thread(target=self._release, name="output-release", daemon=True)
+            self._thread.start()
         for output in self.outputs:
             _call(output, "start", lambda o: o.start())
 
-    def stop(self) -> None:
-        """Stores first (each drains what it was handed), then the rest gets what it still owes them."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stores first (each drains what it was handed), then the rest gets what it is owed, then stops."""
         for output in self._stores:
             _call(output, "stop", lambda o: o.stop())
-        self._release(final=True)
+        with self._changed:
+            self._stopping = True
+            self._changed.notify()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("outputs: %d records were not handed on within %.0f s", len(self._pending), timeout)
         for output in self._others:
             _call(output, "stop", lambda o: o.stop())
 
@@ -103,31 +109,27 @@ class FanOut:
         self._later([], call, name)
 
     def _later(self, futures: list[Future], call: Callable[[Output], None], name: str) -> None:
-        with self._lock:
-            if not self._pending and all(f.done() for f in futures):
-                self._deliver(futures, call, name)
-            else:
-                self._pending.append((futures, call, name))
+        if self._thread is None:  # nothing to wait for (or not started): straight through
+            return self._deliver(futures, call, name)
+        with self._changed:
+            self._pending.append((futures, call, name))
+            self._changed.notify()
 
     def _stored(self, future: Future) -> None:
-        """On the store's thread: hand the release to the owner's loop."""
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(self._release)
-                return
-            except RuntimeError:
-                pass  # the loop closed meanwhile: release here
-        self._release()
+        """On the store's thread: the head of the queue may be free to go."""
+        with self._changed:
+            self._changed.notify()
 
-    def _release(self, final: bool = False) -> None:
+    def _release(self) -> None:
+        """The `output-release` thread: hands the queue's head on once its stores are done, in order."""
         while True:
-            with self._lock:
-                if not self._pending or not (final or all(f.done() for f in self._pending[0][0])):
-                    return
+            with self._changed:
+                while not (self._pending and (self._stopping or all(f.done() for f in self._pending[0][0]))):
+                    if self._stopping and not self._pending:
+                        return
+                    self._changed.wait()
                 futures, call, name = self._pending.popleft()
-                # Delivered under the lock: a release on another thread cannot overtake this one.
-                self._deliver(futures, call, name)
+            self._deliver(futures, call, name)
 
     def _deliver(self, futures: list[Future], call: Callable[[Output], None], name: str) -> None:
         for future in futures:
