@@ -114,6 +114,7 @@ def test_a_failed_store_is_logged_and_the_utterance_published_anyway(caplog):
 
 def test_stop_drains_the_store_before_the_other_outputs_stop(tmp_path):
     async def main():
+        nonlocal fan
         writer = ArchiveWriter(tmp_path / "a.sqlite3").start()
         link = Recording()
         fan = FanOut([ArchiveOutput(writer, "room"), link])
@@ -124,9 +125,14 @@ def test_stop_drains_the_store_before_the_other_outputs_stop(tmp_path):
         await asyncio.to_thread(fan.stop)  # as the owner stops its output
         return link.seen
 
+    fan = None
+
     seen = asyncio.run(main())
     assert [s for s in seen if s[0] == "utterance"] == [("utterance", n) for n in range(1, 51)]
     assert seen[-1] == "stop"
+    # A late utterance after the stop (a final arriving during shutdown) still reaches the link.
+    fan.submit_transcript(utterance(51))
+    assert seen[-1] == ("utterance", 51)
     store = ArchiveStore(tmp_path / "a.sqlite3", readonly=True)
     assert [u.seq for u in store.utterances("m1")] == list(range(1, 51))
 

@@ -109,11 +109,15 @@ class FanOut:
         self._later([], call, name)
 
     def _later(self, futures: list[Future], call: Callable[[Output], None], name: str) -> None:
-        if self._thread is None:  # nothing to wait for (or not started): straight through
-            return self._deliver(futures, call, name)
         with self._changed:
-            self._pending.append((futures, call, name))
-            self._changed.notify()
+            # Queued while the release thread runs (or the stop drains it); straight through without one:
+            # no store, not started, or a late record after the stop (the outbox still takes it then).
+            queued = self._thread is not None and not (self._stopping and not self._thread.is_alive())
+            if queued:
+                self._pending.append((futures, call, name))
+                self._changed.notify()
+        if not queued:
+            self._deliver(futures, call, name)
 
     def _stored(self, future: Future) -> None:
         """On the store's thread: the head of the queue may be free to go."""
