@@ -93,6 +93,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
         {
             "room": "demo-room",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": True},
+            "archive": {"path": str(work / "archive.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "demo-key"},
             # Tone speech has no voice for the silence-suppressing stage to hear (see emulator/voiced.py).
             "audio": {"source": "file", "file": str(wav), "speed": speed, "vad": {"enabled": False}},
