@@ -13,6 +13,12 @@
    to the archive yet.
 4. Export of a 3-hour meeting (~2,000 utterances): reading it from the archive, then each format;
    and answering a catch-up request for it from seq 0.
+5. The daemon's command latency with the archive wired: the real daemon (emulator, Mosquitto, a
+   tone-speech meeting) takes pause commands the way paho hands them over (`Daemon.on_command` from
+   another thread); measured in-process from that call to the gate closed on the owner's loop, while
+   the loop also submits `--load` utterances per second on top of the meeting's own. Without the
+   archive (today: the outbox commits on the loop) and with it (archive and outbox commit on their
+   own threads), alternating runs, side by side.
 Figures, not assertions: the machines are shared, compare the ratios.
 """
 
@@ -29,7 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import MACHINE  # noqa: E402
+from bench.common import MACHINE, Broker  # noqa: E402
 from roomscribe.core.records import Utterance  # noqa: E402
 from roomscribe.outputs.mqtt.outbox import Outbox  # noqa: E402
 from roomscribe.outputs.archive.catchup import handle_request  # noqa: E402
@@ -175,21 +181,112 @@ def bench_export(directory: Path, n: int, repeat: int) -> None:
           f"{statistics.median(times) * 1000:.1f} ms")
 
 
+def command_latency_run(directory: Path, archive: bool, rounds: int, load: float, tag: str) -> tuple[list[float], int]:
+    """(pause → gate closed latencies, utterances submitted) for one run of the real daemon."""
+    from roomscribe.config import settings_from_data
+    from roomscribe.demo.background import DaemonThread
+    from roomscribe.emulator.script import parse_script, synthesize, write_wav
+    from roomscribe.emulator.thread import EmulatorThread
+    from roomscribe.outputs.mqtt.commands import Command
+
+    wav = directory / "command-meeting.wav"
+    if not wav.exists():
+        lines = "\n".join(f"Guest-{1 + i % 2}: Line {i} of a long and busy meeting." for i in range(200))
+        pcm, _ = synthesize(parse_script(lines))
+        write_wav(wav, pcm)
+    work = directory / tag
+    work.mkdir()
+    with Broker() as broker, EmulatorThread(key="bench") as emu:
+        settings = settings_from_data({
+            "room": ROOM,
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"),
+                     "discovery": False},
+            "archive": {"enabled": archive, "path": str(work / "archive.sqlite3")},
+            "speech": {"host": emu.host_url, "key": "bench"},
+            "audio": {"source": "file", "file": str(wav), "speed": 2.0, "vad": {"enabled": False}},
+        })
+        runner = DaemonThread(settings).start()
+        daemon = runner.daemon
+        closed = threading.Event()
+        close = daemon.audio_path.close
+
+        def stamped_close(**kwargs) -> None:
+            close(**kwargs)
+            closed.set()
+
+        daemon.audio_path.close = stamped_close
+        fed = [0]
+
+        async def feed() -> None:  # a very talkative meeting on top of the real one
+            while True:
+                fed[0] += 1
+                daemon.output.submit_transcript(utterance("m-load", fed[0], time.time()))
+                await asyncio.sleep(1 / load)
+
+        feeder = None
+        try:
+            deadline = time.monotonic() + 20
+            while daemon.machine.state.value != "transcribing":
+                assert time.monotonic() < deadline, "the daemon did not start transcribing"
+                time.sleep(0.05)
+            feeder = runner.call(lambda: asyncio.ensure_future(feed())) if load > 0 else None
+            latencies = []
+            for _ in range(rounds):
+                closed.clear()
+                t0 = time.perf_counter()
+                daemon.on_command(Command("pause"))  # as paho's thread hands a command over
+                assert closed.wait(5), "the gate did not close"
+                latencies.append(time.perf_counter() - t0)
+                time.sleep(0.08)
+                daemon.on_command(Command("resume"))
+                time.sleep(0.12)
+        finally:
+            if feeder is not None:
+                runner.call(feeder.cancel)
+            runner.stop()
+    return latencies, fed[0] + daemon.utterances_published
+
+
+def bench_command_latency(directory: Path, rounds: int, load: float, runs: int) -> None:
+    results: dict[bool, list[float]] = {False: [], True: []}
+    written: dict[bool, int] = {False: 0, True: 0}
+    for run in range(runs):
+        for archive in (False, True):
+            lat, n = command_latency_run(directory, archive, rounds, load, f"run{run}-{'archive' if archive else 'none'}")
+            results[archive] += lat
+            written[archive] += n
+    print(f"command latency, pause -> gate closed, the real daemon, {runs}×{rounds} pauses per setting, "
+          f"{load:g} extra utterances/s on the loop:")
+    for archive, name in ((False, "without the archive (outbox on the loop)"), (True, "with archive + outbox (own threads)")):
+        lat = results[archive]
+        print(f"  {name:44}: p50 {percentile(lat, 50) * 1000:.3f} ms, p99 {percentile(lat, 99) * 1000:.3f} ms, "
+              f"max {max(lat) * 1000:.3f} ms; {written[archive]} utterances stored")
+    for p in (50, 99):
+        print(f"  ratio p{p} with/without: {percentile(results[True], p) / percentile(results[False], p):.2f}×")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=20_000)
     parser.add_argument("--meeting-utterances", type=int, default=2_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--loop-seconds", type=float, default=5.0)
+    parser.add_argument("--command-rounds", type=int, default=40, help="pauses per run (section 5)")
+    parser.add_argument("--command-runs", type=int, default=2, help="alternating runs per setting (section 5)")
+    parser.add_argument("--load", type=float, default=50.0, help="extra utterances per second (section 5)")
+    parser.add_argument("--only-commands", action="store_true", help="section 5 only")
     args = parser.parse_args()
     print(f"machine: {MACHINE}")
     with tempfile.TemporaryDirectory(prefix="bench-archive-") as tmp:
         directory = Path(tmp)
+        if args.only_commands:
+            return bench_command_latency(directory, args.command_rounds, args.load, args.command_runs)
         bench_throughput(directory, args.utterances)
         bench_durability_latency(directory, 1.0, 20)
         bench_durability_latency(directory, 20.0, 200)
         bench_loop(directory, args.loop_seconds, 200.0)
         bench_export(directory, args.meeting_utterances, args.repeat)
+        bench_command_latency(directory, args.command_rounds, args.load, args.command_runs)
 
 
 if __name__ == "__main__":

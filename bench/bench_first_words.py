@@ -48,6 +48,7 @@ def one_round(work: Path, pulse: PulseServer, broker: Mosquitto) -> list[tuple[s
     settings = settings_from_data({
         "room": "benchroom",
         "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": False},
+        "archive": {"path": str(work / "archive.sqlite3")},
         "speech": {"host": emulator.host_url, "key": "bench-key"},
         "audio": {"source": "microphone", "device": "default", **TONE_SPEECH},
     })

@@ -187,6 +187,7 @@ def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path,
     path.write_text(
         "room: footprint\n"
         f"mqtt:\n  host: 127.0.0.1\n  port: {broker_port}\n  outbox_path: {workdir / 'outbox.sqlite3'}\n"
+        f"archive:\n  path: {workdir / 'archive.sqlite3'}\n"
         f"speech:\n  host: {emulator_url}\n  key: bench\n"
         f"audio:\n  source: file\n  file: {wav}\n  speed: 1.0\n"
         "log:\n  level: warning\n"

@@ -130,6 +130,7 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
                 "room": "bench",
                 "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / "outbox.sqlite3"),
                          "discovery": False},
+                "archive": {"path": str(directory / "archive.sqlite3")},
                 "speech": {"host": emulator.host_url, "key": KEY},
                 "audio": {"source": "file", "file": str(wav), "speed": speed, **TONE_SPEECH},
                 "meeting": {"autostart": False},

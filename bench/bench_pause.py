@@ -116,6 +116,7 @@ class Roomscribe:
             "room": room,
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": room,
                      "outbox_path": str(workdir / f"{room}-outbox.sqlite3"), "discovery": False},
+            "archive": {"path": str(workdir / f"{room}-archive.sqlite3")},
             "speech": {"host": emu.host_url, "key": "bench", **speech},
             "audio": {"source": "file", "file": str(wav), "speed": 1.0, **TONE_SPEECH},
         })

@@ -16,6 +16,14 @@ def _fail_on_swallowed_callback_errors(caplog):
         pytest.fail("a guarded callback raised: " + "; ".join(r.getMessage() for r in errors))
 
 
+@pytest.fixture(autouse=True)
+def _private_state_directory(tmp_path, monkeypatch):
+    """The default state directory (outbox, archive) of every daemon a test starts is the test's own."""
+    state = tmp_path / "state"
+    state.mkdir()
+    monkeypatch.setenv("STATE_DIRECTORY", str(state))  # as systemd's StateDirectory= would (tests run as root too)
+
+
 @pytest.fixture
 def emulator():
     """The Speech service emulator on a free port, checking the key 'test-key'."""

@@ -31,6 +31,7 @@ def make_settings(tmp_path, broker, emulator, wav, **speech) -> Settings:
         {
             "room": "testroom",
             "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
+            "archive": {"path": str(tmp_path / "archive.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "test-key", **speech},
             "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         }

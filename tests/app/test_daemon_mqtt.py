@@ -23,7 +23,10 @@ import yaml
 
 from roomscribe.system import exitcodes
 from roomscribe.config import load_config
+from roomscribe.core.records import from_iso_utc
+from roomscribe.outputs.mqtt.link import MqttLink
 from tests.support.daemon_harness import DaemonThread, write_script_wav, TONE_SPEECH
+from tests.support.archive_check import assert_archive_holds_exactly, records
 from tests.support.mosquitto import Mosquitto, Recorder, retained
 
 SPEED = 2.0
@@ -37,6 +40,9 @@ DAEMON_TOPICS = {
     "meeting/transcript/partial": "partial",
     "meeting/event": "event",
     "meeting/speech_connection": "speech_connection",
+    "meeting/meeting": "meeting",
+    "meeting/response/transcript": "transcript_response",
+    "meeting/request/transcript": "transcript_request",
 }
 # The Home Assistant entities of docs/mqtt.md, for room ROOM.
 DISCOVERY_TOPICS = [
@@ -46,6 +52,8 @@ DISCOVERY_TOPICS = [
     f"homeassistant/sensor/roomscribe_{ROOM}_state/config",
     f"homeassistant/event/roomscribe_{ROOM}_utterance/config",
     f"homeassistant/binary_sensor/roomscribe_{ROOM}_speech_connection/config",
+    f"homeassistant/sensor/roomscribe_{ROOM}_last_utterance/config",
+    f"homeassistant/sensor/roomscribe_{ROOM}_last_meeting/config",
 ]
 
 
@@ -75,6 +83,7 @@ def write_config(tmp_path: Path, broker: Mosquitto, emulator_url: str, wav: Path
         # A 30-second outage would grow the default backoff (up to 60 s) far past the broker's return.
         "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3"),
                  "reconnect_max_delay": 1},
+        "archive": {"path": str(tmp_path / "archive.sqlite3")},
         "speech": {"host": emulator_url, "key": "test-key"},
         "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         "meeting": {"autostart": autostart},
@@ -314,6 +323,12 @@ def test_home_assistant_switch_pauses_and_shows_paused_only_once_the_gate_is_clo
             assert gate_open is True
     used = assert_daemon_payloads_valid(rec)
     assert used >= {"state", "availability", "transcript", "event", "speech_connection"}, used
+    # The archive: exactly what was published, the pause as its start and end (the state's `since`).
+    assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(rec))
+    [record] = records(tmp_path / "archive.sqlite3")
+    [pause] = record.pauses
+    assert pause.start == pytest.approx(from_iso_utc(paused["since"]), abs=0.001)  # the payload has milliseconds
+    assert pause.end == pytest.approx(from_iso_utc(resumed["since"]), abs=0.001)
 
 
 # -- 3a. a 30-second broker outage in the middle of a meeting -----------------------------------------
@@ -359,7 +374,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
             assert outage_from < wall_time(started_at, planned[2].start), "the test was too slow to start the outage"
             time.sleep(max(0.0, outage_from + OUTAGE_S - time.time()))
             held = outbox_rows(tmp_path / "outbox.sqlite3")
-            assert not runner.daemon.output.connected
+            assert not runner.daemon.output.find(MqttLink).connected
             broker.start()
             outage_to = time.time()
             got = rec.wait_for(lambda: (lambda u: u if len(u) >= len(planned) else None)(unique(transcripts(rec))),
@@ -383,6 +398,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
         rec.wait_for(lambda: not outbox_rows(tmp_path / "outbox.sqlite3"), 10, "the outbox to empty")
         used = assert_daemon_payloads_valid(rec)
         assert used >= {"state", "availability", "transcript", "event"}, used
+        assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(rec))
     finally:
         broker.stop()
 
@@ -446,6 +462,10 @@ def test_utterances_stored_during_an_outage_survive_sigkill_and_keep_their_ident
             time.sleep(0.1)
         code, output = end(first, signal.SIGKILL)
         assert code == -signal.SIGKILL, output
+        # Stored before published: whatever waits in the outbox is in the archive too, after SIGKILL.
+        [killed] = records(tmp_path / "archive.sqlite3")
+        assert [(u.meeting_id, u.seq) for u in killed.utterances] == [(meeting_id, 1), *stored]
+        assert killed.meeting.end is None  # nobody ended it: the next start does
         sessions_before = len(emulator.record.accepted_connections())
 
         broker.start()
@@ -467,6 +487,9 @@ def test_utterances_stored_during_an_outage_survive_sigkill_and_keep_their_ident
         rec.wait_for(lambda: rec.on("meeting/availability")[-1].payload == b"offline", 10, "offline")
         used = assert_daemon_payloads_valid(before_kill, rec)
         assert used >= {"state", "availability", "transcript", "partial", "event", "speech_connection"}, used
+        assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(before_kill) + transcripts(rec))
+        [ended] = records(tmp_path / "archive.sqlite3")
+        assert ended.meeting.end == max(u.end for u in ended.utterances)  # ended at its last known moment
     finally:
         for proc in (first, second):
             if proc is not None and proc.poll() is None:

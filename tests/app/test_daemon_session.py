@@ -10,6 +10,7 @@ from roomscribe.emulator.faults import FaultPlan
 from roomscribe.emulator.thread import EmulatorThread
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav
 from tests.app.test_daemon_meeting import make_settings
+from tests.support.archive_check import assert_archive_holds_exactly, records
 
 CONVERSATION = "\n".join(
     f"Guest-{1 + i % 2}: Sentence number {i} of the long meeting." for i in range(12)
@@ -85,6 +86,14 @@ def test_release_after_a_long_pause_starts_a_new_speaker_epoch(tmp_path, mosquit
     assert after[0]["speaker"] == "Guest-1"
     assert [u["seq"] for u in transcripts(sub)] == list(range(1, len(transcripts(sub)) + 1))
     assert len({t.audio_session_id for t in emulator.record.turns}) == 2
+    # The archive holds exactly what was published, and the meeting's pause and both speaker epochs.
+    assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(sub))
+    [record] = records(tmp_path / "archive.sqlite3")
+    assert [epoch for epoch, _ in record.epochs] == [1, 2]
+    assert len(record.pauses) == 1 and record.pauses[0].end is not None
+    assert record.pauses[0].start < record.epochs[1][1]  # the new epoch began after the pause
+    assert record.meeting.end is not None and record.meeting.paused_seconds > 0
+    assert record.meeting.audio_seconds > 0
     sub.close()
 
 

@@ -18,7 +18,11 @@ from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.core.records import encode
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
+from roomscribe.outputs.archive.responder import CatchUpResponder
+from roomscribe.outputs.base import Output
+from roomscribe.outputs.fanout import FanOut
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.speech.azure import AzureSpeechSession
@@ -87,6 +91,26 @@ def session_factory_for(settings: Settings) -> SessionFactory:
     return make
 
 
+def build_archive(settings: Settings, link: MqttLink) -> Output | None:
+    """The archive's output with its writer started, or None (switched off, or it cannot be opened:
+    the daemon runs on without it and says so in the log)."""
+    if not settings.archive.enabled:
+        return None
+    from roomscribe.outputs.archive.output import ArchiveOutput
+    from roomscribe.outputs.archive.writer import ArchiveWriter
+
+    writer = ArchiveWriter(settings.archive.path, retention_days=settings.archive.retention_days)
+    try:
+        writer.start()
+    except Exception as exc:  # noqa: BLE001  (the archive is not a reason to stop transcribing)
+        log.error("the meeting archive %s cannot be opened (%s: %s); running without it",
+                  settings.archive.path, type(exc).__name__, exc)
+        return None
+    # The summary goes out once the meeting's end is durable (on the writer's thread: the link only queues).
+    return ArchiveOutput(writer, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
+        link.topics.meeting, encode(meeting.to_json())))
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -112,10 +136,17 @@ async def run_daemon(
     outbox = Outbox(settings.mqtt.outbox_path, max_messages=settings.mqtt.outbox_max_messages,
                     max_age_s=settings.mqtt.outbox_max_age_days * 86400)
     link = MqttLink(settings, outbox=outbox)
+    archive = build_archive(settings, link)
+    responder = CatchUpResponder(
+        settings.archive.path if archive is not None else None, room=settings.room,
+        base_topic=settings.mqtt.base_topic, publish=link.publish_response,
+        reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
+    link.add_request_handler(responder.request_topic, responder.submit)
+    outputs: list[Output] = [archive, link] if archive is not None else [link]
     daemon = Daemon(
         settings,
         source=source,
-        output=link,
+        output=FanOut(outputs),
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
@@ -126,4 +157,5 @@ async def run_daemon(
     try:
         return await daemon.run(stop)
     finally:
+        await asyncio.to_thread(responder.stop)
         outbox.close()

@@ -99,6 +99,8 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
         f"mqtt password: {mqtt_password_source(settings)}",
         f"state directory: {settings.mqtt.outbox_path.parent} (checked by `run` when it starts: systemd creates "
         "its StateDirectory= then)",
+        f"archive: {settings.archive.path}, meetings kept {settings.archive.retention_days:g} days" if settings.archive.enabled
+        else "archive: off (nothing is kept; catch-up requests are answered `unavailable`)",
     ]
     data = masker.within(redacted_dump(settings))  # inside the data, so that the YAML stays valid
     if output_format == "json":

@@ -168,6 +168,17 @@ class MeetingSettings(_Section):
     autostart: _option(bool, "transcribe from start-up; false waits for the start command") = True
 
 
+def _default_archive_path() -> Path:
+    return state_directory() / "archive.sqlite3"
+
+
+class ArchiveSettings(_Section):
+    enabled: _option(bool, "keep the meeting record (meetings, pauses, final utterances; never audio)") = True
+    path: _option(Path, "SQLite file of the meeting record, next to the outbox") = msgspec.field(
+        default_factory=_default_archive_path)
+    retention_days: _option(float, "meetings that ended longer ago are deleted, at start and daily", gt=0) = 30.0
+
+
 class LogSettings(_Section):
     level: _option(Literal["debug", "info", "warning", "error"], "log level") = "info"
 
@@ -179,6 +190,7 @@ class Settings(_Section):
     audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
     meeting: MeetingSettings = msgspec.field(default_factory=MeetingSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    archive: ArchiveSettings = msgspec.field(default_factory=ArchiveSettings)
 
     def speech_key(self) -> str | None:
         """The Azure key from the first place that holds it (config/secrets.py has the order)."""

@@ -66,6 +66,7 @@ def test_the_entities_that_the_contract_promises():
         ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
         ("binary_sensor", "sending"), ("sensor", "audio_sent_today"), ("sensor", "outbox_waiting"),
         ("sensor", "audio_overflows"),
+        ("sensor", "last_utterance"), ("sensor", "last_meeting"),
     }
 
 
@@ -156,3 +157,30 @@ def test_the_audio_entities_read_the_stats_topic():
     assert shown == {"sending": "ON", "audio_sent_today": "12.57", "outbox_waiting": "3", "audio_overflows": "2"}
     _, today = configs()["roomscribe_boardroom_audio_sent_today"]
     assert (today["unit_of_measurement"], today["state_class"], today["entity_category"]) == ("min", "total_increasing", "diagnostic")
+
+
+def _render(template: str, payload: dict) -> str:
+    """A value_template as Home Assistant renders it: Jinja2, sandboxed, `value_json` the parsed payload."""
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment().from_string(template).render(value_json=payload)
+
+
+@pytest.mark.parametrize("text", ["Short.", "x" * 300, "Zähler ✓ 東京 🎉 " * 40, "a" * 246, "a" * 247])
+def test_the_last_utterance_sensor_keeps_its_state_within_the_state_limit(text):
+    from roomscribe.core.records import Utterance
+
+    _, sensor = configs()["roomscribe_boardroom_last_utterance"]
+    payload = Utterance("m", 1, "Guest-2", 1, text, 1.0, 2.0, 0, 1000, "en-US", "boardroom").to_payload()
+    state = _render(sensor["value_template"], payload)
+    assert len(state) <= 255  # MAX_LENGTH_STATE_STATE: Home Assistant refuses a longer state
+    assert state == f"Guest-2: {text}"[:255]
+    # The whole record (the text uncut) is the entity's attributes: the transcript payload itself.
+    assert sensor["json_attributes_topic"] == sensor["state_topic"] == "meeting/transcript"
+
+
+def test_the_last_meeting_sensor_is_the_end_time_with_the_summary_as_attributes():
+    _, sensor = configs()["roomscribe_boardroom_last_meeting"]
+    assert sensor["state_topic"] == sensor["json_attributes_topic"] == "meeting/meeting"
+    assert sensor["device_class"] == "timestamp"
+    assert _render(sensor["value_template"], {"end": "2026-11-23T09:35:40.000Z"}) == "2026-11-23T09:35:40.000Z"

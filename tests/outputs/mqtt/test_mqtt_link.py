@@ -21,6 +21,8 @@ from tests.outputs.mqtt.conftest import ROOM, make_settings, validate
 from tests.support.mosquitto import Recorder, retained
 from tests.support.mqtt_link_process import utterance
 
+ENTITIES = len(discovery_messages(ROOM, Topics("meeting"), "homeassistant"))  # one retained config each
+
 SCHEMA_OF_TOPIC = {
     "meeting/state": "state",
     "meeting/availability": "availability",
@@ -256,6 +258,9 @@ def test_turning_discovery_off_removes_every_entity_an_earlier_run_announced(mos
     assert all(retained(mosquitto, topic) for topic in topics)
     second = links(make_settings(mosquitto, tmp_path, discovery=False)).start()
     second.wait_connected()
+    deadline = time.monotonic() + 10  # connected first, then the presence (the empty configs, then online)
+    while retained(mosquitto, "meeting/availability") != b"online" and time.monotonic() < deadline:
+        time.sleep(0.05)
     rec = Recorder(mosquitto, "homeassistant/#")
     time.sleep(0.5)
     assert rec.messages == []  # nothing retained is left to hand a new subscriber

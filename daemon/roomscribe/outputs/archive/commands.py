@@ -175,14 +175,15 @@ def archive_path(args: argparse.Namespace) -> Path:
         except cfg.ConfigError as exc:
             problems = "; ".join(str(problem) for problem in exc.problems)
             raise CommandError(f"configuration error in {exc.source}: {problems}", exitcodes.CONFIG) from None
-        archive = getattr(settings, "archive", None)  # archive.path: until config.py has it, the default
-        if archive is not None and getattr(archive, "path", None):
-            return Path(archive.path)
+        return Path(settings.archive.path)
     return default_archive_path()
 
 
 def default_archive_path() -> Path:
-    return Path(os.environ.get("STATE_DIRECTORY", "/var/lib/roomscribe").split(":")[0]) / ARCHIVE_FILE
+    """Where the daemon keeps it without a configuration: the state directory, next to the outbox."""
+    from roomscribe.config.paths import state_directory
+
+    return state_directory() / ARCHIVE_FILE
 
 
 class _open:

@@ -196,6 +196,7 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
             },
         ),
     ]
+    entities += record_entities(topics)
     messages = []
     for component, key, options in entities:
         unique_id = f"{entity_prefix(room)}_{key}"
@@ -211,6 +212,42 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         }
         messages.append(DiscoveryMessage(f"{discovery_prefix}/{component}/{unique_id}/config", encode(config)))
     return messages
+
+
+# Home Assistant's cap on an entity's state (MAX_LENGTH_STATE_STATE): a longer state is refused.
+HA_STATE_MAX = 255
+
+
+def record_entities(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
+    """The meeting record in Home Assistant: the last utterance and the last meeting, as sensors."""
+    return [
+        (
+            "sensor",
+            "last_utterance",
+            {
+                "name": "Last utterance",
+                "icon": "mdi:comment-quote-outline",
+                "state_topic": topics.transcript,
+                # "speaker: text", cut to the state limit; the whole utterance is in the attributes.
+                "value_template": f"{{{{ (value_json.speaker ~ ': ' ~ value_json.text)[:{HA_STATE_MAX}] }}}}",
+                "json_attributes_topic": topics.transcript,
+                "qos": 1,
+            },
+        ),
+        (
+            "sensor",
+            "last_meeting",
+            {
+                "name": "Last meeting",
+                "icon": "mdi:calendar-check",
+                "device_class": "timestamp",  # when it ended; id, utterances, speakers … as attributes
+                "state_topic": topics.meeting,
+                "value_template": "{{ value_json.end }}",
+                "json_attributes_topic": topics.meeting,
+                "qos": 1,
+            },
+        ),
+    ]
 
 
 def _button(name: str, icon: str, command_topic: str) -> dict[str, Any]:

@@ -23,8 +23,8 @@ import time
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance, encode
-from roomscribe.outputs.mqtt import connection
+from roomscribe.core.records import Event, Partial, StateMessage, Utterance, encode
+from roomscribe.outputs.mqtt import connection, requests
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
 from roomscribe.outputs.mqtt.neighbours import shared_base_event
@@ -50,7 +50,7 @@ def _guarded(callback: Callable) -> Callable:
     return wrapper
 
 
-class MqttLink:
+class MqttLink(requests.LinkExtras):
     def __init__(
         self,
         settings: Settings,
@@ -90,6 +90,7 @@ class MqttLink:
         self._started = False
         self._quit = False
         self._failure: str | None = None  # written by paho's thread only
+        self._requests: dict[str, Callable] = {}  # request topic -> handler (paho's thread: it must only queue)
 
     # -- public: any thread --------------------------------------------------------------------
 
@@ -150,9 +151,6 @@ class MqttLink:
     def set_speech_connected(self, connected: bool) -> None:
         self._worker.put(functools.partial(self._worker.speech_job, connected))
 
-    def publish_stats(self, stats: AudioStats) -> None:
-        self._worker.put(functools.partial(self._worker.stats_job, stats))
-
     # -- paho's network thread -----------------------------------------------------------------
 
     @_guarded
@@ -185,7 +183,7 @@ class MqttLink:
         # Before paho resends anything of the last connection: the worker sends it afresh, in order.
         dropped = client.drop_out_messages()
         client.reconnect_delay_set(1, cap)
-        subscriptions = [*self._command_topics, self.topics.state]  # state: who held it before us (below)
+        subscriptions = [*self._command_topics, *self._requests, self.topics.state]  # state: who held it (below)
         if self._ha_status:
             subscriptions.append(self._ha_status)
         client.subscribe(connection.subscriptions(subscriptions))
@@ -229,6 +227,8 @@ class MqttLink:
             if msg.payload.strip() == b"online":
                 self._worker.put(self._worker.home_assistant_online_job)
             return
+        if topic in self._requests:
+            return requests.hand_to(self._requests[topic], msg)
         name = self._command_topics.get(topic)
         if name is None:
             return

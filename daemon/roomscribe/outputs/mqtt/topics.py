@@ -61,3 +61,8 @@ class Topics:
     def stats(self) -> str:
         """Retained: audio sent (cost), whether speech is being sent, diagnostics."""
         return f"{self.base}/stats"
+
+    @property
+    def meeting(self) -> str:
+        """The retained summary of the meeting that ended last (from the archive)."""
+        return f"{self.base}/meeting"

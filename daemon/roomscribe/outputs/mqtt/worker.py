@@ -17,7 +17,8 @@ from collections import deque
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.records import AudioStats, Event, encode
+from roomscribe.core.records import Event, encode
+from roomscribe.outputs.mqtt import requests
 from roomscribe.outputs.mqtt.delivery import TranscriptDelivery
 from roomscribe.outputs.mqtt.outbox import Dropped, Outbox
 from roomscribe.outputs.mqtt.topics import (
@@ -34,7 +35,7 @@ OFFLINE_EVENTS = 200  # events kept while the broker is unreachable (the newest)
 _STOP_POLL_S = 0.05
 
 
-class LinkWorker:
+class LinkWorker(requests.WorkerExtras):
     def __init__(self, settings: Settings, client, topics: Topics, outbox: Outbox, *, discovery: list,
                  on_connection_change: Callable[[bool], None] | None, clock: Callable[[], float]):
         self.settings = settings
@@ -54,10 +55,10 @@ class LinkWorker:
         self._ever_connected = False
         self._disconnected_at: float | None = None
         self._state_payload: bytes | None = None
-        self._stats: AudioStats | None = None
         self._speech: bool | None = None
         self._offline_events: deque[bytes] = deque(maxlen=OFFLINE_EVENTS)
         self._unstored: deque[bytes] = deque(maxlen=1000)
+        self._retained: dict[str, bytes] = {}  # other retained topics (the meeting summary), sent on every connect
         self._delivery = TranscriptDelivery(outbox, self._publish_transcript)
         self._stopping = False
         self._stop_deadline: float | None = None
@@ -99,11 +100,11 @@ class LinkWorker:
         except Exception:
             log.exception("MQTT link job %r failed", job, extra={"callback_guard": True})
 
-    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False):
+    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, properties=None):
         if not (self.connected and self.link_up):
             return None
         log.debug("publish %s %.200r", topic, payload)
-        return self._client.publish(topic, payload, qos=qos, retain=retain)
+        return self._client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
 
     def connected_job(self, dropped_events: list[bytes], failure: str | None) -> None:
         reconnect = self._ever_connected
@@ -141,8 +142,8 @@ class LinkWorker:
         if self._speech is not None:
             self._send(self.topics.speech_connection, SPEECH_CONNECTED if self._speech else SPEECH_DISCONNECTED,
                        retain=True)
-        if self._stats is not None:
-            self._send(self.topics.stats, encode(self._stats.to_payload(len(self._outbox))), retain=True)
+        for topic, payload in self._retained.items():
+            self._send(topic, payload, retain=True)
         self._send(self.topics.availability, AVAILABLE, retain=True)
 
     def home_assistant_online_job(self) -> None:
@@ -174,10 +175,6 @@ class LinkWorker:
     def event_job(self, payload: bytes) -> None:
         if self._send(self.topics.event, payload) is None:
             self._offline_events.append(payload)
-
-    def stats_job(self, stats: AudioStats) -> None:
-        self._stats = stats  # remembered: re-published on every connect, with the outbox count of then
-        self._send(self.topics.stats, encode(stats.to_payload(len(self._outbox))), retain=True)
 
     def partial_job(self, payload: bytes) -> None:
         self._send(self.topics.partial, payload, qos=0)  # a partial is stale by the time a broker is back
