@@ -92,7 +92,7 @@ BAD_REQUESTS = {
     "wrong type": b'{"since_seq": "zero", "request_id": "typed"}',
     "negative seq": b'{"since_seq": -1, "request_id": "neg"}',
     "unknown key": b'{"meeting": "last", "request_id": "unk"}',
-    "deep nesting": b"[" * 100_000 + b"]" * 100_000,
+    "deep nesting": b"[" * 2000 + b"]" * 2000,  # under the size limit: refused by the parser, not the size
     "a megabyte": b'{"request_id": "' + b"x" * 1_048_576 + b'"}',
     "control characters": b'{"meeting_id": "a\\u0000b", "request_id": "ctl"}',
 }
@@ -108,7 +108,7 @@ def test_malformed_requests_get_error_answers_and_change_nothing(tmp_path, mosqu
     with DaemonThread(load_config(config)) as runner:
         rec.wait_for(lambda: len(transcripts(rec)) >= 2, 30, "both utterances")
         before = archived_payloads(tmp_path / "archive.sqlite3")
-        for name, payload in BAD_REQUESTS.items():
+        for payload in BAD_REQUESTS.values():
             rec.publish("meeting/request/transcript", payload)
         answers = rec.wait_for(lambda: (lambda r: r if len(r) >= len(BAD_REQUESTS) else None)(responses(rec)), 20,
                                "an answer to each bad request")

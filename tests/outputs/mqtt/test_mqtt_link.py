@@ -18,7 +18,7 @@ from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.mqtt.discovery import discovery_messages
 from roomscribe.outputs.mqtt.topics import Topics
 from tests.outputs.mqtt.conftest import ROOM, make_settings, validate
-from tests.support.mosquitto import Recorder, retained
+from tests.support.mosquitto import Mosquitto, Recorder, retained
 from tests.support.mqtt_link_process import utterance
 
 ENTITIES = len(discovery_messages(ROOM, Topics("meeting"), "homeassistant"))  # one retained config each
@@ -332,3 +332,23 @@ def test_the_link_runs_without_a_broker_and_connects_when_one_appears(tmp_path, 
     assert json.loads(retained(broker, "meeting/state"))["state"] == "idle"
     rec.wait_for(lambda: len(item.outbox) == 0, what="the outbox to empty")
     rec.close()
+
+
+def test_the_meeting_summary_is_retained_and_sent_again_after_the_broker_lost_it(tmp_path, links):
+    """publish_retained (the meeting summary): retained at once, and again on every connect, so a broker
+    without persistence that restarted has it back."""
+    broker = Mosquitto(tmp_path).start()
+    try:
+        item = links(make_settings(broker, tmp_path)).start()
+        item.wait_connected()
+        item.link.publish_retained("meeting/meeting", b'{"meeting_id": "m1"}')
+        deadline = time.monotonic() + 10
+        while retained(broker, "meeting/meeting") != b'{"meeting_id": "m1"}':
+            assert time.monotonic() < deadline, "the summary was not retained"
+        broker.stop()
+        broker.start()  # no persistence: the broker forgot every retained message
+        deadline = time.monotonic() + 20
+        while retained(broker, "meeting/meeting") != b'{"meeting_id": "m1"}':
+            assert time.monotonic() < deadline, "the summary was not sent again on the reconnect"
+    finally:
+        broker.stop()
