@@ -34,6 +34,7 @@ from roomscribe.audio.vad import MicroVadDetector  # noqa: E402
 from roomscribe.core.gate import AudioGate  # noqa: E402
 from roomscribe.core.voice_filter import VoiceFilter, VoiceFilterSettings, VoiceStage  # noqa: E402
 from tests.support import room_audio as ra  # noqa: E402
+from roomscribe.app.audio_path import PHRASE_TAIL_CHUNKS  # noqa: E402
 from tests.support.vad_score import CHUNK_S, T0, Run, run_stage, score  # noqa: E402
 
 FOOTPRINT_DAEMON_CPU_PER_MIN = 1.88  # docs/BENCHMARKS.md, bench_footprint.py at 2dde404: whole daemon, VAD off
@@ -184,6 +185,13 @@ def main() -> int:
     report_day("VAD off (gate only)", audio, run_off)
     report_day("VAD on (pymicro-vad, defaults)", audio, run_on)
     print(f"    speech segments:             {stage.stats.segments}")
+    # The daemon's audio path adds, after each segment's hangover, 100 ms of digital silence (PHRASE_TAIL_CHUNKS):
+    # what the service is sent, and so billed.
+    tail_s = PHRASE_TAIL_CHUNKS * CHUNK_S
+    score_on = score(audio, run_on)
+    billed = score_on.sent_seconds + stage.stats.segments * tail_s
+    print(f"    billed, with the daemon's {tail_s * 1000:.0f} ms of silence after each segment: {billed:.1f} s for "
+          f"{score_on.span_seconds:.1f} s of speech: {billed / score_on.span_seconds:.3f}x (target <= 1.25x)")
 
     minutes = audio.seconds / 60
     print("\nCPU per audio minute (process CPU time, per-chunk path only, interleaved chunk by chunk)")

@@ -150,9 +150,9 @@ def test_only_speech_with_its_pre_roll_and_hangover_reaches_the_session():
     sent = [index_of(w) for w in session.writes if any(w)]
     # onset after 2 speech chunks; 5 chunks of pre-roll before the onset frames; 3 of hangover after
     assert sent == list(range(95, 123))
-    # then the rest of a pause tail (50 ms) as silence, so the phrase ends: 2 chunks after the 3 of hangover
-    assert session.writes[len(sent):] == [bytes(CHUNK_BYTES)] * 2
-    assert path.activity().sent_bytes == session.written_bytes == 30 * CHUNK_BYTES
+    # then 100 ms of digital silence, so the phrase ends promptly at the service
+    assert session.writes[len(sent):] == [bytes(CHUNK_BYTES)] * 10
+    assert path.activity().sent_bytes == session.written_bytes == 38 * CHUNK_BYTES
 
 
 def test_a_pause_drops_the_pre_roll_and_needs_no_tail_when_nothing_was_being_sent():
@@ -163,7 +163,7 @@ def test_a_pause_drops_the_pre_roll_and_needs_no_tail_when_nothing_was_being_sen
     path.feed(chunk(30))  # no speech since chunk 12: the stage is suppressing, its ring holds 26-30
     path.close(tail=True, at_once=True)
     # The phrase of chunks 10-12 got its silence when the hangover ended; the pause adds none.
-    assert [not any(w) for w in session.writes].count(True) == 2
+    assert [not any(w) for w in session.writes].count(True) == 10
     assert detector.resets == 1
     path.open()
     for i in range(31, 70):

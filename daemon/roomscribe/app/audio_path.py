@@ -31,6 +31,9 @@ from roomscribe.core.voice_filter import VoiceStage
 
 # The SDK sends whole 100 ms frames: a keep-alive of one frame is the least that reaches the service.
 KEEPALIVE_CHUNKS = 10
+# Silence after the voice stage's hangover, so a phrase ends promptly at the service (100 ms: measured
+# against audio sent, bench/bench_vad.py).
+PHRASE_TAIL_CHUNKS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +142,11 @@ class AudioPath:
                 self._phrase_tail = 0  # speech again: it continues the phrase or starts the next
                 out += [Write(chunk.pcm, chunk.captured_at, live=True) for chunk in chunks]
             elif was_sending:
-                # The hangover is over. The detector may have stopped hearing the voice late or early, so
-                # the service gets the rest of a pause tail's silence in place of the chunks now suppressed:
-                # every phrase ends promptly, as at a pause, and no captured byte is in that silence.
-                self._phrase_tail = max(self._gate.tail_chunks - self._voice.settings.hangover_chunks, 0)
+                # The hangover is over. The service ends a phrase after its segmentation silence; the
+                # detector hears a voice 0.4-0.7 s past its end, so hangover and that lag give it 0.67 s or
+                # more (docs/vad.md). PHRASE_TAIL_CHUNKS of digital silence in place of the next suppressed
+                # chunks add a margin, so every phrase ends promptly; no captured byte is in that silence.
+                self._phrase_tail = PHRASE_TAIL_CHUNKS
             if not chunks and self._phrase_tail:
                 self._phrase_tail -= 1
                 out.append(Write(bytes(len(write.pcm)), write.wall_clock, live=False))

@@ -100,7 +100,8 @@ class MqttLink(requests.LinkExtras):
 
     @property
     def connected(self) -> bool:
-        return self._worker.connected and self._worker.link_up
+        """Connected, and discovery, state and `online` were published on this connection."""
+        return self._worker.connected and self._worker.link_up and self._worker.announced
 
     def start(self) -> None:
         """Connect in the background; the daemon runs on without a broker and catches up later."""

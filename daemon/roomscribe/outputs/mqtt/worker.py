@@ -52,6 +52,7 @@ class LinkWorker(requests.WorkerExtras):
         self.link_up = False  # written by paho's thread only: the network connection is up
         # Owned by the worker.
         self.connected = False
+        self.announced = False
         self._ever_connected = False
         self._disconnected_at: float | None = None
         self._state_payload: bytes | None = None
@@ -112,6 +113,7 @@ class LinkWorker(requests.WorkerExtras):
         self.connected = True
         self._delivery.restart()
         self._publish_presence()
+        self.announced = True  # online is out: what `MqttLink.connected` promises
         for payload in dropped_events:
             self._send(self.topics.event, payload)
         while self._offline_events:
@@ -151,7 +153,7 @@ class LinkWorker(requests.WorkerExtras):
         self._publish_presence()
 
     def disconnected_job(self, reason: str) -> None:
-        self.connected = False
+        self.connected = self.announced = False
         self._disconnected_at = self._clock()
         if not self._stopping:
             log.warning("MQTT: connection lost (%s); %d utterances wait in the outbox", reason, len(self._outbox))
@@ -226,7 +228,7 @@ class LinkWorker(requests.WorkerExtras):
             except (ValueError, RuntimeError) as exc:
                 log.warning("MQTT: could not publish offline: %s", exc)
         self._stop_deadline = None
-        self.connected = False
+        self.connected = self.announced = False
         log.info("MQTT: stopped; %d utterances wait in the outbox", len(self._outbox))
         self.stop_done.set()
 
