@@ -110,7 +110,6 @@ class Roomscribe:
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
         from roomscribe.demo.background import DaemonThread
         from roomscribe.config import settings_from_data
-        from tests.support.daemon_harness import TONE_SPEECH
 
         settings = settings_from_data({
             "room": room,
@@ -118,7 +117,8 @@ class Roomscribe:
                      "outbox_path": str(workdir / f"{room}-outbox.sqlite3"), "discovery": False},
             "archive": {"path": str(workdir / f"{room}-archive.sqlite3")},
             "speech": {"host": emu.host_url, "key": "bench", **speech},
-            "audio": {"source": "file", "file": str(wav), "speed": 1.0, **TONE_SPEECH},
+            # Tone speech: no voice for the silence-suppressing stage to hear, so it is off here.
+            "audio": {"source": "file", "file": str(wav), "speed": 1.0, "vad": {"enabled": False}},
         })
         self.runner = DaemonThread(settings)
         self.listener = TranscriptListener(broker.port, room)
