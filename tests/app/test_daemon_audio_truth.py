@@ -16,7 +16,8 @@ from roomscribe.config import Settings, settings_from_data
 from roomscribe.core.records import from_iso_utc
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH
 from tests.support.notify_socket import NotifySocket
-from tests.support.pulse import PulseServer, pulse_available
+from tests.support.pulse import pulse_available
+from tests.support.pulse import pulse  # noqa: F401  (fixture: a private PulseAudio per test)
 
 pytestmark = [
     pytest.mark.skipif(not pulse_available(), reason="PulseAudio tools are not installed (scripts/test.sh installs them)"),
@@ -25,16 +26,6 @@ pytestmark = [
 
 # How far a first utterance's duration and start may be from what was played: the bound.
 TOLERANCE_S = 0.1
-
-
-@pytest.fixture
-def pulse(monkeypatch):
-    server = PulseServer().start()
-    server.apply_env(monkeypatch)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import pytest
 
 from roomscribe.config import Settings, settings_from_data
 from tests.support.daemon_harness import DaemonThread, Subscriber, write_script_wav, TONE_SPEECH
-from tests.support.pulse import PulseServer, pulse_available
+from tests.support.pulse import pulse_available
+from tests.support.pulse import pulse  # noqa: F401  (fixture: a private PulseAudio per test)
 
 pytestmark = pytest.mark.skipif(not pulse_available(), reason="PulseAudio tools are not installed (scripts/test.sh installs them)")
 
@@ -15,16 +16,6 @@ Guest-1: Good morning, can everyone hear me?
 Guest-2: Yes, loud and clear.
 Guest-1: Then let us start with the budget.
 """
-
-
-@pytest.fixture
-def pulse(monkeypatch):
-    server = PulseServer().start()
-    server.apply_env(monkeypatch)
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 def mic_settings(tmp_path, broker, emulator) -> Settings:

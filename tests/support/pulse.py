@@ -16,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 ENV_KEYS = ("XDG_RUNTIME_DIR", "HOME", "PULSE_RUNTIME_PATH", "PULSE_CLIENTCONFIG")
 
 
@@ -102,3 +104,15 @@ def running_pulse() -> Iterator[PulseServer]:
         yield server.start()
     finally:
         server.close()
+
+
+@pytest.fixture
+def pulse(monkeypatch) -> Iterator[PulseServer]:
+    """A started PulseServer for one test, its environment applied (import it into a test module to use it)."""
+    server = PulseServer().start()
+    server.apply_env(monkeypatch)
+    try:
+        yield server
+    finally:
+        server.close()
+

@@ -113,8 +113,7 @@ class AudioPath:
 
     def activity(self) -> Activity:
         with self._lock:
-            sending = self._voice.sending if self._voice is not None else self._gate.is_open
-            return Activity(self._sent, sending and self._gate.is_open)
+            return Activity(self._sent, self._gate.is_open and (self._voice is None or self._voice.sending))
 
     def wall_span(self, timeline: Timeline, offset_ticks: int, duration_ticks: int) -> tuple[float, float]:
         """Timeline.wall_span, read while no write appends to it."""

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from roomscribe.core.records import Utterance, iso_utc
+from roomscribe.outputs.sqlite_files import move_aside
 
 log = logging.getLogger(__name__)
 
@@ -153,13 +154,8 @@ class ArchiveStore:
         except sqlite3.DatabaseError as exc:
             if "newer than this roomscribe" in str(exc):
                 raise  # a downgrade: keep the file for the newer version, do not move it aside
-            # A file that is not a database would stop the archive on every start: keep it aside.
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self._clock())}")
+            aside = move_aside(self.path, self._clock())
             log.error("archive %s is unreadable (%s); moved it to %s and started a new one", self.path, exc, aside)
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(self.path) + suffix)
-                if src.exists():
-                    src.rename(Path(str(aside) + suffix))
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from roomscribe.core.records import Utterance, encode
+from roomscribe.outputs.sqlite_files import move_aside
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +98,8 @@ class Outbox:
         try:
             return self._connect()
         except sqlite3.DatabaseError as exc:
-            # A file that is not a database would stop the daemon on every start: keep it aside.
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self._clock())}")
+            aside = move_aside(self.path, self._clock())
             log.error("outbox %s is unreadable (%s); moved it to %s and started a new one", self.path, exc, aside)
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(str(self.path) + suffix)
-                if src.exists():
-                    src.rename(Path(str(aside) + suffix))
             return self._connect()
 
     def _connect(self) -> sqlite3.Connection:
