@@ -204,6 +204,9 @@ def test_a_reconnect_is_reported_as_an_event(tmp_path, brokers, links):
 def test_a_clean_stop_publishes_offline(mosquitto, tmp_path, links):
     item = links(make_settings(mosquitto, tmp_path)).start()
     item.wait_connected()
+    deadline = time.monotonic() + 10  # online goes out last, behind up to 10 publishes in flight
+    while retained(mosquitto, "meeting/availability") != b"online" and time.monotonic() < deadline:
+        pass
     assert retained(mosquitto, "meeting/availability") == b"online"
     item.link.stop()
     assert retained(mosquitto, "meeting/availability") == b"offline"
