@@ -6,10 +6,7 @@ tests/config/test_checkconfig.py::test_the_example_names_every_option_and_switch
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import time
 
-import jsonschema
 import pytest
 
 from roomscribe.config import Settings, settings_from_data

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -87,7 +87,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
     wav = work / "meeting.wav"
     write_wav(wav, pcm)
     secret = planned[SECRET_LINE]
-    before, after = planned[SECRET_LINE - 1], planned[SECRET_LINE + 1]
+    before = planned[SECRET_LINE - 1]
     print(f"roomscribe demo: a {len(pcm) / 16000:.0f} s meeting of {len(planned)} utterances, played {speed}x")
     print(f"  the controller pauses before the secret sentence ({secret.text!r}) and resumes after it\n")
 

@@ -100,7 +100,7 @@ class MqttLink(requests.LinkExtras):
 
     @property
     def connected(self) -> bool:
-        """Connected, and discovery, state and `online` were published on this connection."""
+        """Connected, and the broker acknowledged `online`, published after discovery and state on this connection."""
         return self._worker.connected and self._worker.link_up and self._worker.announced
 
     def start(self) -> None:

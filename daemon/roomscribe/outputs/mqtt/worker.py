@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import queue
-import sqlite3
 import threading
 import time
 from collections import deque
@@ -20,7 +19,7 @@ from roomscribe.config import Settings
 from roomscribe.core.records import Event, encode
 from roomscribe.outputs.mqtt import requests
 from roomscribe.outputs.mqtt.delivery import TranscriptDelivery
-from roomscribe.outputs.mqtt.outbox import Dropped, Outbox
+from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.outputs.mqtt.topics import (
     AVAILABLE,
     NOT_AVAILABLE,
@@ -52,7 +51,8 @@ class LinkWorker(requests.WorkerExtras):
         self.link_up = False  # written by paho's thread only: the network connection is up
         # Owned by the worker.
         self.connected = False
-        self.announced = False
+        self.announced = False  # the broker acknowledged this connection's `online`
+        self._online_mid: int | None = None
         self._ever_connected = False
         self._disconnected_at: float | None = None
         self._state_payload: bytes | None = None
@@ -112,8 +112,9 @@ class LinkWorker(requests.WorkerExtras):
         self._ever_connected = True
         self.connected = True
         self._delivery.restart()
-        self._publish_presence()
-        self.announced = True  # online is out: what `MqttLink.connected` promises
+        online = self._publish_presence()
+        # `MqttLink.connected` promises that `online` is at the broker: wait for its PUBACK (acked_job).
+        self._online_mid = None if online is None else online.mid
         for payload in dropped_events:
             self._send(self.topics.event, payload)
         while self._offline_events:
@@ -135,8 +136,9 @@ class LinkWorker(requests.WorkerExtras):
         self.expire_outbox()
         self._notify(True)
 
-    def _publish_presence(self) -> None:
-        """Discovery, state, speech connection, then `online`: a consumer seeing online sees current state."""
+    def _publish_presence(self):
+        """Discovery, state, speech connection, then `online`: a consumer seeing online sees current state.
+        Returns paho's handle of the `online` publish (None when the link is down)."""
         for message in self._discovery:
             self._send(message.topic, message.payload, retain=True)
         if self._state_payload is not None:
@@ -146,7 +148,7 @@ class LinkWorker(requests.WorkerExtras):
                        retain=True)
         for topic, payload in self._retained.items():
             self._send(topic, payload, retain=True)
-        self._send(self.topics.availability, AVAILABLE, retain=True)
+        return self._send(self.topics.availability, AVAILABLE, retain=True)
 
     def home_assistant_online_job(self) -> None:
         log.info("Home Assistant came online: publishing discovery, state and availability again")
@@ -154,6 +156,7 @@ class LinkWorker(requests.WorkerExtras):
 
     def disconnected_job(self, reason: str) -> None:
         self.connected = self.announced = False
+        self._online_mid = None
         self._disconnected_at = self._clock()
         if not self._stopping:
             log.warning("MQTT: connection lost (%s); %d utterances wait in the outbox", reason, len(self._outbox))
@@ -186,21 +189,15 @@ class LinkWorker(requests.WorkerExtras):
         if self._send(self.topics.transcript, payload) is None:
             self._unstored.append(payload)
 
-    def report_drop(self, drop: Dropped) -> None:
-        self.event_job(encode(Event("outbox_dropped", drop.to_detail(), self._clock(), self._room, level="warning").to_payload()))
-
-    def expire_outbox(self) -> None:
-        try:
-            drops = self._outbox.expire()
-        except sqlite3.Error as exc:
-            log.error("outbox: %s", exc)
-            return
-        for drop in drops:
-            self.report_drop(drop)
-
     # -- transcripts: outbox -> broker -----------------------------------------------------------
 
     def acked_job(self, mid: int, reason_code) -> None:
+        if mid == self._online_mid:
+            self._online_mid = None
+            self.announced = True
+            if reason_code is not None and reason_code.is_failure:
+                log.error("broker refused `online` on %s: %s", self.topics.availability, reason_code.getName())
+            return
         refusal = self._delivery.acknowledged(mid, reason_code)
         if refusal is not None:
             log.error("broker refused a transcript: %s; it stays in the outbox", refusal)
