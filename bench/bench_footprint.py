@@ -183,13 +183,16 @@ class Child:
         )
 
 
-def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path, workdir: Path) -> Path:
+def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path, workdir: Path,
+                  vad: bool = False) -> Path:
+    """The daemon on a WAV file at real time. The voice stage is off unless asked for: tone speech is no
+    speech to a voice activity detector (bench_vad_daemon.py measures the stage on voiced audio)."""
     path.write_text(
         "room: footprint\n"
         f"mqtt:\n  host: 127.0.0.1\n  port: {broker_port}\n  outbox_path: {workdir / 'outbox.sqlite3'}\n"
         f"archive:\n  path: {workdir / 'archive.sqlite3'}\n"
         f"speech:\n  host: {emulator_url}\n  key: bench\n"
-        f"audio:\n  source: file\n  file: {wav}\n  speed: 1.0\n"
+        f"audio:\n  source: file\n  file: {wav}\n  speed: 1.0\n  vad:\n    enabled: {'true' if vad else 'false'}\n"
         "log:\n  level: warning\n"
     )
     return path

@@ -130,3 +130,19 @@ def test_the_first_speech_leaves_the_stage_with_its_pre_roll():
     opened_at = run.emitted_at[first]
     assert opened_at > u.start_chunk  # the detector needed some speech before it was sure…
     assert (run.emitted_at[first:opened_at + 1] == opened_at).all()  # …and all of it left at once
+
+
+@pytest.mark.slow
+def test_the_detector_rests_in_the_silences_and_the_speech_is_kept_as_well():
+    """QuietSkip (core/quiet_skip.py) in the daemon's detector: speech at 5-30 dB SNR with silences of 3-20 s
+    is kept as the bare detector keeps it, and the detector hears well under half of the chunks."""
+    lines = ra.varied_lines(16, seed=21, gap_range=(3.0, 20.0))
+    audio = ra.render(lines, noise="room", seed=6)
+    resting = stage()
+    result = score(audio, run_stage(audio.pcm, resting))
+    bare = score(audio, run_stage(audio.pcm, VoiceStage(MicroVadDetector())))
+    assert result.kept >= min(0.995, bare.kept)
+    assert result.clip_end_ms.max() <= MAX_CLIP_MS
+    assert result.clip_start_ms.max() <= max(MAX_CLIP_MS, bare.clip_start_ms.max())
+    assert resting.detector.stats.detector_share < 0.5, resting.detector.stats
+    assert result.trailing_ms.min() >= 500

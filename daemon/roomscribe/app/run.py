@@ -79,7 +79,7 @@ def build_voice_stage(settings: Settings) -> VoiceStage | None:
         return None
     from roomscribe.audio.vad import make_speech_detector
 
-    return VoiceStage(make_speech_detector(), VoiceFilterSettings(
+    return VoiceStage(make_speech_detector(vad.threshold), VoiceFilterSettings(
         threshold=vad.threshold, pre_roll_ms=vad.pre_roll_ms, hangover_ms=vad.hangover_ms, onset_frames=vad.onset_frames))
 
 

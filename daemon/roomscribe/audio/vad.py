@@ -13,6 +13,7 @@ detector is ready from the first live chunk, and holds nothing of the audio befo
 from __future__ import annotations
 
 from roomscribe.core.audio_format import CHUNK_BYTES
+from roomscribe.core.quiet_skip import QuietSkip
 
 _SILENCE = bytes(CHUNK_BYTES)
 _MAX_PRIMING_CHUNKS = 500  # 5 s: far above the 76 chunks pymicro-vad 2.x needs
@@ -44,6 +45,7 @@ class MicroVadDetector:
         raise RuntimeError(f"pymicro-vad gave no probability after {_MAX_PRIMING_CHUNKS} chunks of silence")
 
 
-def make_speech_detector() -> MicroVadDetector:
-    """The factory the audio path uses; tests and benchmarks can pass their own detector instead."""
-    return MicroVadDetector()
+def make_speech_detector(threshold: float = 0.5) -> QuietSkip:
+    """The detector the daemon uses: pymicro-vad, resting while the room is quiet (core/quiet_skip.py).
+    `threshold` is the voice stage's: a probability under half of it counts as nothing like speech."""
+    return QuietSkip(MicroVadDetector(), calm_below=threshold / 2)
