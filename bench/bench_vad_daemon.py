@@ -94,6 +94,12 @@ class Daemon:
     def sample_cpu(self) -> None:
         self.window_cpu.append(cpu_seconds(self.process.pid))
 
+    def kill(self) -> None:
+        """For an interrupted run: no daemon is left behind."""
+        if self.process.returncode is None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def stop(self) -> tuple[float, int]:
         """SIGTERM, reap: (CPU seconds of the whole life, exit status)."""
         self.process.send_signal(signal.SIGTERM)
@@ -148,6 +154,24 @@ def onset_delays(record, captured: bytes, onsets: np.ndarray, plan) -> tuple[lis
     return delays, clipped
 
 
+def play(daemons: list[Daemon], audio_s: float, work: Path) -> list[tuple[float, int]]:
+    """Waits for the audio, reads both CPUs at the window's ends, stops both after the audio: (CPU s, status) each."""
+    off = daemons[1]
+    deadline = time.monotonic() + 60
+    while not off.emu.record.audio_frames() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not off.emu.record.audio_frames():
+        raise RuntimeError(f"no audio reached the emulator in 60 s; see {work}/stage-off/roomscribe.log")
+    started = time.monotonic()  # the audio plays from about now in both (they started together)
+    for moment in (STEADY_MARGIN_S, audio_s - STEADY_MARGIN_S):
+        time.sleep(max(0.0, started + moment - time.monotonic()))
+        for daemon in daemons:
+            daemon.sample_cpu()
+    time.sleep(max(0.0, started + audio_s + END_WAIT_S - time.monotonic()))
+    totals = [daemon.stop() for daemon in daemons]
+    return totals
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the meeting, played at real time")
@@ -173,19 +197,12 @@ def main() -> int:
             config = daemon_config(folder / "roomscribe.yaml", broker_port=broker.port, emulator_url=emu.host_url,
                                    wav=wav, workdir=folder, vad=vad)
             daemons.append(Daemon(name, config, emu, folder / "roomscribe.log"))
-        on, off = daemons
-        deadline = time.monotonic() + 60
-        while not off.emu.record.audio_frames() and time.monotonic() < deadline:
-            time.sleep(0.02)
-        if not off.emu.record.audio_frames():
-            raise RuntimeError(f"no audio reached the emulator in 60 s; see {work}/stage-off/roomscribe.log")
-        started = time.monotonic()  # the audio plays from about now in both (they started together)
-        for moment in (STEADY_MARGIN_S, audio_s - STEADY_MARGIN_S):
-            time.sleep(max(0.0, started + moment - time.monotonic()))
+        try:
+            totals = play(daemons, audio_s, work)
+        finally:
             for daemon in daemons:
-                daemon.sample_cpu()
-        time.sleep(max(0.0, started + audio_s + END_WAIT_S - time.monotonic()))
-        totals = [daemon.stop() for daemon in daemons]
+                daemon.kill()
+        on, off = daemons
         delays, clipped = onset_delays(on.emu.record, pcm, onsets, plan)
         window_s = audio_s - 2 * STEADY_MARGIN_S
 
