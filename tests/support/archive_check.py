@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from roomscribe.outputs.archive.store import ArchiveStore, MeetingRecord
+from roomscribe.outputs.archive.meetings import MeetingRecord
+from roomscribe.outputs.archive.store import ArchiveStore
 
 
 def records(path: Path) -> list[MeetingRecord]:

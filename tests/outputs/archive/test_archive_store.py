@@ -8,13 +8,8 @@ import stat
 
 import pytest
 
-from roomscribe.outputs.archive.store import (
-    SCHEMA_VERSION,
-    AmbiguousMeeting,
-    ArchiveStore,
-    Pause,
-    UnknownMeeting,
-)
+from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Pause, UnknownMeeting
+from roomscribe.outputs.archive.store import SCHEMA_VERSION, ArchiveStore
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
 
 DAY = 86400.0

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from roomscribe.core.records import Utterance, encode
-from roomscribe.outputs.archive.store import AmbiguousMeeting, Meeting, UnknownMeeting
+from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Meeting, UnknownMeeting
 
 log = logging.getLogger(__name__)
 

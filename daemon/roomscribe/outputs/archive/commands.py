@@ -4,11 +4,10 @@
     roomscribe export [MEETING|current|last] [--format txt|md|jsonl|vtt|srt] [-o FILE] [--tz ZONE]
     roomscribe forget MEETING | --older-than DAYS | --all  [--dry-run] [--json]
 
-One module for the three: `add_arguments` reads the subcommand from the parser's name
-("roomscribe export"), `main` from `args.command`, as cli.py sets them. The archive is the file named
-by `archive.path` in the configuration (`-c FILE`), else `$STATE_DIRECTORY/archive.sqlite3`
-(/var/lib/roomscribe/archive.sqlite3); `--archive PATH` overrides both. Reading opens the file
-read-only, so the commands work while the daemon writes.
+One module for the three: `add_arguments` reads the subcommand from the parser's name ("roomscribe
+export"), `main` from `args.command`, as cli.py sets them. The archive is the file named by `archive.path`
+in the configuration (`-c FILE`), else `$STATE_DIRECTORY/archive.sqlite3` (/var/lib/roomscribe/...);
+`--archive PATH` overrides both. Reading opens it read-only, so the commands work while the daemon writes.
 
 Exit codes (sysexits): 0 done; 64 bad arguments or an ambiguous id prefix; 66 no archive, or no such
 meeting; 73 the output file cannot be written; 74 the archive cannot be read; 78 configuration error.
@@ -27,7 +26,8 @@ from pathlib import Path
 
 from roomscribe.system import exitcodes
 from roomscribe.outputs.archive.export import FORMATS, duration_text, export, zone_name
-from roomscribe.outputs.archive.store import AmbiguousMeeting, ArchiveStore, Meeting, UnknownMeeting
+from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Meeting, UnknownMeeting
+from roomscribe.outputs.archive.store import ArchiveStore
 
 NAMES = ("meetings", "export", "forget")
 ARCHIVE_FILE = "archive.sqlite3"

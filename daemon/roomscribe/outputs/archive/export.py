@@ -18,7 +18,7 @@ from datetime import datetime, timezone, tzinfo
 from typing import Callable, Iterator, Union
 
 from roomscribe.core.records import Utterance, iso_utc
-from roomscribe.outputs.archive.store import Meeting, MeetingRecord, Pause
+from roomscribe.outputs.archive.meetings import Meeting, MeetingRecord, Pause
 
 FORMATS = ("txt", "md", "jsonl", "vtt", "srt")
 EPOCH_NOTE = "speaker labels restart: new speech session"

@@ -15,7 +15,8 @@ from concurrent.futures import Future
 from typing import Callable
 
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
-from roomscribe.outputs.archive.store import ArchiveStore, Meeting
+from roomscribe.outputs.archive.meetings import Meeting
+from roomscribe.outputs.archive.store import ArchiveStore
 from roomscribe.outputs.archive.writer import ArchiveWriter
 
 log = logging.getLogger(__name__)

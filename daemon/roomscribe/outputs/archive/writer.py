@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from roomscribe.core.records import Utterance
-from roomscribe.outputs.archive.store import ArchiveStore, Meeting
+from roomscribe.outputs.archive.meetings import Meeting
+from roomscribe.outputs.archive.store import ArchiveStore
 
 log = logging.getLogger(__name__)
 
