@@ -200,7 +200,7 @@ def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path,
 
 def print_results(results: list[Footprint]) -> None:
     """One column per process; the ratios are roomscribe's figure over each baseline's."""
-    daemon, baselines = results[0], results[1:]
+    baselines = results[1:]
     print(f"\n{'':24s}" + "".join(f"{r.name:>16s}" for r in results) + "".join(f"{'ratio':>8s}" for _ in baselines))
 
     def row(label: str, values: list[float], fmt: str) -> None:
