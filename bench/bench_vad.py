@@ -1,6 +1,6 @@
 """Benchmark: the voice stage (pymicro-vad + VoiceFilter) against "VAD off" on a synthesized room day.
 
-    python bench/bench_vad.py [--minutes 30] [--empty-minutes 60] [--no-compare]
+    python bench/bench_vad.py [--minutes 30] [--empty-minutes 60] [--no-compare] [--threshold 0.5]
 
 A room day: espeak-ng utterances of 1-15 s (10 voices, 3 rates), gaps of 0.3-60 s, speech about 25 % of
 the time, over room noise (fan hum + pink noise + babble 10 dB below them) with each utterance 5-30 dB
@@ -39,12 +39,12 @@ from roomscribe.app.audio_path import PHRASE_TAIL_CHUNKS  # noqa: E402
 from tests.support.vad_score import CHUNK_S, T0, Run, run_stage, score  # noqa: E402
 
 
-def timed_paths(pcm: bytes, detector) -> tuple[Run, float, float, VoiceStage]:
+def timed_paths(pcm: bytes, detector, settings: VoiceFilterSettings) -> tuple[Run, float, float, VoiceStage]:
     """Both per-chunk paths over the same audio, interleaved chunk by chunk; CPU seconds of each."""
     gate_off, gate_on = AudioGate(tail_ms=800), AudioGate(tail_ms=800)
     gate_off.open()
     gate_on.open()
-    stage = VoiceStage(detector)
+    stage = VoiceStage(detector, settings)
     n = len(pcm) // CHUNK_BYTES
     sent = np.zeros(n, dtype=bool)
     emitted_at = np.full(n, -1, dtype=np.int64)
@@ -89,9 +89,9 @@ def report_day(label: str, audio: ra.RoomAudio, run: Run) -> None:
               f"max {onset.max():.0f} ms of audio time")
 
 
-def empty_room(minutes: float, detector, kind: str = "hvac") -> tuple[float, int, float]:
+def empty_room(minutes: float, detector, settings: VoiceFilterSettings, kind: str = "hvac") -> tuple[float, int, float]:
     """Noise only, levels stepping through 5..30 dB below speech every `step` minutes: seconds sent, segments."""
-    stage = VoiceStage(detector)
+    stage = VoiceStage(detector, settings)
     below = [5, 10, 15, 20, 25, 30]
     step = max(minutes / len(below), 1.0)
     sent_chunks, offset, t = 0, 0, 0.0
@@ -167,8 +167,9 @@ def main() -> int:
     parser.add_argument("--empty-minutes", type=float, default=60.0, help="length of the empty room")
     parser.add_argument("--no-compare", action="store_true", help="skip the alternative detectors")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threshold", type=float, default=VoiceFilterSettings().threshold, help="audio.vad.threshold")
     args = parser.parse_args()
-    settings = VoiceFilterSettings()
+    settings = VoiceFilterSettings(threshold=args.threshold)
     print(f"machine: {MACHINE}; stage settings: {settings}")
 
     started = time.monotonic()
@@ -178,11 +179,11 @@ def main() -> int:
           f"{spans.max():.1f} s (median {np.median(spans):.1f} s), speech {100 * spans.sum() / audio.seconds:.1f} % "
           f"of the time, SNR 5-30 dB over fan + pink + babble; synthesized in {time.monotonic() - started:.0f} s")
 
-    run_on, cpu_off, cpu_on, stage = timed_paths(audio.pcm, make_speech_detector())
+    run_on, cpu_off, cpu_on, stage = timed_paths(audio.pcm, make_speech_detector(args.threshold), settings)
     run_off = Run(np.ones(audio.chunks, dtype=bool), np.arange(audio.chunks))
     print("\nspeech kept and audio sent (same audio, one run)")
     report_day("VAD off (gate only)", audio, run_off)
-    report_day("VAD on (pymicro-vad resting in quiet stretches, defaults)", audio, run_on)
+    report_day(f"VAD on (pymicro-vad resting in quiet stretches, threshold {settings.threshold})", audio, run_on)
     print(f"    speech segments:             {stage.stats.segments}")
     # The daemon's audio path adds, after each segment's hangover, 100 ms of digital silence (PHRASE_TAIL_CHUNKS):
     # what the service is sent, and so billed.
@@ -207,12 +208,12 @@ def main() -> int:
 
     print(f"\nempty room, {args.empty_minutes:.0f} min of fan + pink noise stepping 5..30 dB below speech")
     t0 = time.monotonic()
-    sent, segments, total = empty_room(args.empty_minutes, make_speech_detector())
+    sent, segments, total = empty_room(args.empty_minutes, make_speech_detector(args.threshold), settings)
     print(f"  VAD on:  {sent:.2f} s sent in {segments} segments (target < 1 s per hour); VAD off: {total:.0f} s "
           f"({time.monotonic() - t0:.0f} s wall)")
     for kind, below in (("room", 5), ("room", 15), ("babble", 15)):
         pcm = ra.noise_only(600, kind=kind, dbfs=ra.SPEECH_LEVEL_DBFS - below, seed=7)
-        run = run_stage(pcm, VoiceStage(make_speech_detector()))
+        run = run_stage(pcm, VoiceStage(make_speech_detector(args.threshold), settings))
         what = "fan + pink + babble" if kind == "room" else "eight voices talking, nobody near the microphone"
         print(f"  10 min of {kind} ({what}) {below} dB below speech: {run.sent.sum() * CHUNK_S:.1f} s sent")
 
