@@ -205,7 +205,11 @@ class MicrophoneSource:
         finally:
             if stream is not None:
                 try:
-                    stream.stop_stream()
+                    if self._stop.is_set():
+                        stream.stop_stream()
+                    # A lost device is closed without stopping: PortAudio then aborts the stream, cancelling
+                    # its thread. A stop waits for that thread, which on a dead sound server can spin on
+                    # errors (pa_linux_alsa.c, printed to stderr) and never return.
                     stream.close()
                 except Exception as exc:
                     log.debug("closing the capture stream: %s", exc)
