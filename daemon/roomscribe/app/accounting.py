@@ -47,21 +47,22 @@ class AudioAccounting:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(ACCOUNTING_SECONDS)
-            was_sending = self.sending
-            self.take()
             if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock()):
                 log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", self._keepalive)
+            was_sending = self.sending
+            totals = self.take()
             now = self._clock()
             if self.sending != was_sending or self._published_at is None or now - self._published_at >= STATS_EVERY_SECONDS:
-                self.publish()
+                self.publish(totals)
 
     def take(self) -> AudioTotals:
         activity = self._path.activity()
         self.sending = activity.sending
         return self.meter.update(activity.sent_bytes, self._today())
 
-    def publish(self) -> None:
-        totals = self.take()
+    def publish(self, totals: AudioTotals | None = None) -> None:
+        """The retained stats, from `totals` just taken or else from a fresh reading of the audio path."""
+        totals = totals if totals is not None else self.take()
         self._published_at = self._clock()
         self._output.publish_stats(AudioStats(
             sending=self.sending, sent_today_s=totals.today_s, sent_meeting_s=totals.meeting_s,

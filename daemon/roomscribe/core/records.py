@@ -161,4 +161,3 @@ class AudioStats:
             "audio_overflows": self.audio_overflows,
             "outbox_waiting": outbox_waiting,
         }
-

@@ -207,4 +207,3 @@ def _describe_stats(stats: dict) -> str:
 
 def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "unknown"
-
