@@ -78,6 +78,11 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def received_bytes(record) -> int:
+    """Audio bytes an emulator's record holds, over all its diarization sessions."""
+    return sum(len(record.audio_bytes(s)) for s in record.audio_session_ids())
+
+
 @dataclass(frozen=True)
 class Footprint:
     name: str
@@ -132,8 +137,7 @@ class Child:
             time.sleep(0.02)
 
     def _received(self) -> int:
-        record = self.emu.record
-        return sum(len(record.audio_bytes(s)) for s in record.audio_session_ids())
+        return received_bytes(self.emu.record)
 
     def _measure(self) -> Footprint:
         with open(self.log_path, "wb") as log:

@@ -32,7 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support, when run from anywhere
 
-from bench_footprint import BENCH_DIR, cpu_seconds, daemon_config, peak_rss_mb  # noqa: E402
+from bench_footprint import BENCH_DIR, Child, cpu_seconds, daemon_config, received_bytes  # noqa: E402
 from common import MACHINE, Broker, write_pcm_wav  # noqa: E402
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, SAMPLE_RATE  # noqa: E402
@@ -82,14 +82,9 @@ class Daemon:
         self.process = subprocess.Popen([sys.executable, "-m", "roomscribe", "run", "-c", str(config)],
                                         stdout=self._log, stderr=subprocess.STDOUT, cwd=BENCH_DIR.parent)
         self.peak: list[float] = []
-        self._watcher = threading.Thread(target=self._watch_peak, daemon=True)
+        self._watcher = threading.Thread(target=Child._watch_peak, args=(self.process, self.peak), daemon=True)
         self._watcher.start()
         self.window_cpu: list[float] = []
-
-    def _watch_peak(self) -> None:
-        while (value := peak_rss_mb(self.process.pid)) is not None:
-            self.peak.append(value)
-            time.sleep(0.05)
 
     def sample_cpu(self) -> None:
         self.window_cpu.append(cpu_seconds(self.process.pid))
@@ -111,7 +106,7 @@ class Daemon:
 
 
 def received_seconds(record) -> float:
-    return sum(len(record.audio_bytes(s)) for s in record.audio_session_ids()) / BYTES_PER_SECOND
+    return received_bytes(record) / BYTES_PER_SECOND
 
 
 def onset_delays(record, captured: bytes, onsets: np.ndarray, plan) -> tuple[list[float], list[float]]:
