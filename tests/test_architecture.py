@@ -1,4 +1,5 @@
-"""The layout holds: arrows run one way, no cycles, no god modules (docs/ARCHITECTURE.md).
+"""The layout holds: arrows run one way, no cycles, no mixins, no reaching into others' private state
+(docs/ARCHITECTURE.md). Size is a warning, not a rule: a long module that holds one idea is fine.
 
 Every module of the package is parsed, and every import in it counts, also one inside a function or
 under `if TYPE_CHECKING:`: a lazy import still ties two modules together.
@@ -8,13 +9,16 @@ from __future__ import annotations
 
 import ast
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "daemon" / "roomscribe"
-MAX_MODULE_LINES = 300
-MAX_CLASS_LINES = 200
+# Generous: past these a module or class is worth a second look (the test warns), not a failure. Splitting
+# to meet a count made mixins that share private state, which is worse than a long module.
+MAX_MODULE_LINES = 600
+MAX_CLASS_LINES = 400
 # Third-party packages core may use: the state machine library. Everything else there is stdlib.
 CORE_THIRD_PARTY = {"transitions"}
 # room -> rooms it must not import. Adapters never reach the owner, the demo or the command line;
@@ -29,7 +33,22 @@ FORBIDDEN = {
     "emulator": {"app", "demo", "outputs", "audio", "speech", "config"},
 }
 # Known exceptions, each with its reason; the test fails once one is no longer needed, so none rots here.
-SIZE_EXCEPTIONS: dict[str, str] = {}  # module or class: why it may be larger (none at present)
+_MIXIN = "a mixin split off to meet the old size limit; to be composed (issue 18)"
+PRIVATE_STATE_EXCEPTIONS: dict[str, str] = {  # "module.Class" or "module.function: expression": why
+    "roomscribe.cli.main: args._module": "argparse namespace field set by cli itself; to be renamed",
+    "roomscribe.demo.run.run_demo: runner.daemon._command": "the demo to use the product's public surface (issue 18)",
+    "roomscribe.emulator.connection.Connection": _MIXIN,
+    "roomscribe.emulator.edges.ToneEdges": _MIXIN,
+    "roomscribe.emulator.intake.AudioIntake": _MIXIN,
+    "roomscribe.emulator.phrases.PhraseBuilder": _MIXIN,
+    "roomscribe.emulator.recognizer.ToneRecognizer": _MIXIN,
+    "roomscribe.outputs.archive.reading.ArchiveReading": _MIXIN,
+    "roomscribe.outputs.archive.responder.submit: catchup._error": "a private helper used across modules",
+    "roomscribe.outputs.archive.responder._pages: catchup._error": "a private helper used across modules",
+    "roomscribe.outputs.archive.responder._answer: catchup._error": "a private helper used across modules",
+    "roomscribe.outputs.mqtt.requests.LinkExtras": _MIXIN,
+    "roomscribe.outputs.mqtt.requests.WorkerExtras": _MIXIN,
+}
 # Modules that must not load the Speech SDK, however deep: the owner is typed against the protocol.
 SDK_FREE = {"roomscribe.app.daemon", "roomscribe.speech.session", "roomscribe.outputs.base"}
 
@@ -164,10 +183,66 @@ def test_no_import_cycles_lazy_imports_included():
     assert cycles() == []
 
 
-def test_no_module_or_class_too_large():
-    found = {problem.split(":")[0]: problem for problem in size_problems()}
-    assert {name: p for name, p in found.items() if name not in SIZE_EXCEPTIONS} == {}
-    assert set(SIZE_EXCEPTIONS) <= set(found), "an exception is no longer needed: remove it"
+def private_state_problems(package: Path = PACKAGE) -> dict[str, str]:
+    """Classes that use a private attribute of `self` they neither assign nor define (a mixin living on
+    another class's state), and code that reads or writes another object's private attribute.
+
+    Keyed by "module.Class" or "module.function: expression" so exceptions can name them."""
+    problems: dict[str, str] = {}
+    for name, (_, tree) in parse_package(package).items():
+        classes = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)}
+        for node in classes.values():
+            owned = _owned_names(node)
+            for base in node.bases:
+                if isinstance(base, ast.Name) and base.id in classes:
+                    owned |= _owned_names(classes[base.id])
+            borrowed = sorted(_private_self_reads(node) - owned)
+            if borrowed:
+                problems[f"{name}.{node.name}"] = f"uses private state it does not own: {', '.join(borrowed)}"
+        for function in [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]:
+            same_class = {"other"} if function.name.startswith("__") else set()  # __eq__(self, other)
+            for sub in ast.walk(function):
+                if (isinstance(sub, ast.Attribute) and _is_private(sub.attr) and not
+                        (isinstance(sub.value, ast.Name) and sub.value.id in {"self", "cls", *same_class})):
+                    problems[f"{name}.{function.name}: {ast.unparse(sub)}"] = "reaches into another object's private state"
+    return problems
+
+
+def _is_private(attr: str) -> bool:
+    return attr.startswith("_") and not attr.startswith("__")
+
+
+def _owned_names(cls: ast.ClassDef) -> set[str]:
+    owned = set()
+    for item in cls.body:
+        if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            owned.add(item.name)
+        elif isinstance(item, ast.Assign):
+            owned.update(t.id for t in item.targets if isinstance(t, ast.Name))
+        elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            owned.add(item.target.id)
+    for sub in ast.walk(cls):
+        if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self":
+            if isinstance(sub.ctx, ast.Store):
+                owned.add(sub.attr)
+    return owned
+
+
+def _private_self_reads(cls: ast.ClassDef) -> set[str]:
+    return {sub.attr for sub in ast.walk(cls)
+            if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self"
+            and isinstance(sub.ctx, ast.Load) and _is_private(sub.attr)}
+
+
+def test_no_mixins_and_no_reaching_into_private_state():
+    found = private_state_problems()
+    assert {k: v for k, v in found.items() if k not in PRIVATE_STATE_EXCEPTIONS} == {}
+    assert set(PRIVATE_STATE_EXCEPTIONS) <= set(found), "an exception is no longer needed: remove it"
+
+
+def test_long_modules_and_classes_are_worth_a_look():
+    for problem in size_problems():
+        warnings.warn(f"{problem}: does it hold one idea? (docs/ARCHITECTURE.md)", stacklevel=1)
 
 
 # -- the checks find what they are for -----------------------------------------------------------------
@@ -213,8 +288,16 @@ def test_a_lazy_import_cycle_is_found(planted):
     assert any("roomscribe.core.backoff" in c for c in cycles(planted))
 
 
+def test_a_mixin_and_a_reach_into_private_state_are_found(planted):
+    plant(planted, "core/backoff.py", "class Borrower:\n    def total(self):\n        return self._count + 1\n\n"
+          "def peek(gate):\n    return gate._tail_due\n")
+    found = private_state_problems(planted)
+    assert "roomscribe.core.backoff.Borrower" in found
+    assert "roomscribe.core.backoff.peek: gate._tail_due" in found
+
+
 def test_a_long_module_and_a_long_class_are_found(planted):
-    plant(planted, "core/records.py", "\n".join(["class Big:"] + ["    x = 1"] * 320))
+    plant(planted, "core/records.py", "\n".join(["class Big:"] + ["    x = 1"] * (MAX_MODULE_LINES + 20)))
     found = size_problems(planted)
     assert any(p.startswith("roomscribe.core.records:") for p in found)
     assert any(p.startswith("roomscribe.core.records.Big:") for p in found)
