@@ -27,7 +27,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
-.venv/bin/python -m pytest "$@"
+# Most tests wait on real time (audio played at its pace, brokers, the speech emulator), so four workers
+# share the two cores of a CI machine; a file stays on one worker (its module fixtures are shared).
+.venv/bin/python -m pytest -n "${PYTEST_WORKERS:-4}" --dist loadfile "$@"
 # Then the timing-sensitive tests once more, pinned to one busy core (a proof that depends on how fast
 # this machine is, is not a proof). Skipped when particular tests were asked for.
 for arg in "$@"; do
