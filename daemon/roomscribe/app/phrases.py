@@ -23,7 +23,7 @@ class PhraseKeeper:
         self._room = check_phrases(list(room))  # the settings were checked: this only strips them
         self._meeting_id: str | None = None
         self._meeting: tuple[str, ...] = ()
-        self._publish = publish
+        self._event = publish.event
         self._sessions = sessions
 
     def current(self, meeting_id: str | None) -> tuple[str, ...]:
@@ -62,7 +62,7 @@ class PhraseKeeper:
         session = self._sessions.current
         if session is not None:
             session.set_phrases(phrases)
-        self._publish.event("phrases_changed", {
+        self._event("phrases_changed", {
             "meeting_id": meeting_id, "room_phrases": list(room), "meeting_phrases": list(meeting),
             "phrases": len(phrases),
             # The SDK sends a phrase list only at the start of a turn (docs/words.md): never mid-turn.
@@ -70,4 +70,4 @@ class PhraseKeeper:
         }, request_id)
 
     def _refuse(self, command: str, reason: str, request_id: str | None) -> None:
-        self._publish.event("command_refused", {"command": command, "reason": reason}, request_id, "warning")
+        self._event("command_refused", {"command": command, "reason": reason}, request_id, "warning")
