@@ -85,3 +85,16 @@ def test_bad_payloads_on_phrases_set(payload, reason):
 
 def test_the_topic():
     assert Topics("rooms/boardroom").phrases_set == "rooms/boardroom/phrases/set"
+
+
+def test_the_command_line_takes_phrases_on_start_only_and_checks_them_before_connecting(tmp_path):
+    from roomscribe.system import exitcodes
+    from tests.system.test_cli import roomscribe
+
+    assert "--phrase PHRASE" in roomscribe("start", "--help").stdout
+    assert roomscribe("stop", "--phrase", "Contoso").returncode == exitcodes.USAGE
+    config = tmp_path / "config.yaml"
+    config.write_text("mqtt: {host: 127.0.0.1, port: 9}\n")  # nothing listens: a valid list would wait for it
+    bad = roomscribe("start", "-c", str(config), "--phrase", "Contoso", "--phrase", "x" * 2000)
+    assert bad.returncode == exitcodes.USAGE == 64
+    assert "--phrase: a phrase has 2000 characters, at most 100" in bad.stderr
