@@ -240,11 +240,11 @@ class Daemon:
             return self._run_effects()
         try:
             session = self._session_factory(self._handover(self._speech_events.handle), effect.speaker_epoch)
+            session.set_phrases(self.words.current(self.machine.meeting_id))
         except Exception as exc:
             log.exception("could not create the speech session")
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
             return self._run_effects()
-        session.set_phrases(self.words.current(self.machine.meeting_id))
         self.sessions.open(self._loop, session, self.machine.meeting_id, self._session_started)
 
     def _session_started(self, session: SpeechSession, future) -> None:

@@ -12,10 +12,14 @@ the other is refused with a `command_refused` event, and nothing changes.
 
 from __future__ import annotations
 
+import logging
+
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
 from roomscribe.core.commands import PHRASES
 from roomscribe.core.phrases import PhraseError, check_phrases, combined
+
+log = logging.getLogger(__name__)
 
 
 class PhraseKeeper:
@@ -59,14 +63,18 @@ class PhraseKeeper:
         except PhraseError as exc:
             return self._refuse(command, str(exc), request_id)
         self._room, self._meeting_id, self._meeting = room, meeting_id, meeting
-        session = self._sessions.current
+        session, applies = self._sessions.current, "next_session"
         if session is not None:
-            session.set_phrases(phrases)
+            try:
+                session.set_phrases(phrases)
+                applies = "next_turn"
+            except Exception:  # noqa: BLE001  (the SDK refusing a list is no reason to stop transcribing)
+                log.exception("the speech session did not take the phrase list; the next session will")
         self._event("phrases_changed", {
             "meeting_id": meeting_id, "room_phrases": list(room), "meeting_phrases": list(meeting),
             "phrases": len(phrases),
             # The SDK sends a phrase list only at the start of a turn (docs/words.md): never mid-turn.
-            "applies": "next_turn" if session is not None else "next_session",
+            "applies": applies,
         }, request_id)
 
     def _refuse(self, command: str, reason: str, request_id: str | None) -> None:

@@ -39,17 +39,20 @@ class Listening:
 
     @classmethod
     def from_context(cls, context: dict, url_language: str | None) -> "Listening":
-        detection = context.get("phraseDetection") or {}
+        detection, lid = (node if isinstance(node, dict) else {} for node in (context.get("phraseDetection"),
+                                                                             context.get("languageId")))
         language = str(detection.get("language") or url_language or "en-US")
-        lid = context.get("languageId") or {}
-        candidates = tuple(str(c) for c in lid.get("languages") or () if isinstance(c, str))
+        languages = lid.get("languages")
+        candidates = tuple(c for c in languages if isinstance(c, str)) if isinstance(languages, list) else ()
         return cls(language, candidates, lid.get("mode") == "DetectContinuous", _phrase_list(context.get("dgi")))
 
 
 def _phrase_list(dgi) -> tuple[str, ...]:
     if not isinstance(dgi, dict) or dgi.get("bias") in (0, 0.0, "0"):
         return ()
-    items = (item for group in dgi.get("Groups") or () if isinstance(group, dict) for item in group.get("Items") or ())
+    groups = dgi.get("Groups") if isinstance(dgi.get("Groups"), list) else []
+    items = (item for group in groups if isinstance(group, dict) for item in (group.get("Items") or ())
+             if isinstance(group.get("Items"), list))
     return tuple(item["Text"] for item in items if isinstance(item, dict) and isinstance(item.get("Text"), str))
 
 
