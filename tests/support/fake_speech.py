@@ -26,6 +26,7 @@ class FakeSpeechSession:
         self.written = bytearray()
         self.started = threading.Event()
         self.finished: bool | None = None  # graceful or not, once finished
+        self.phrases: list[tuple[str, ...]] = []  # every phrase list the owner set, in order
         self._emit = emit
 
     # the protocol
@@ -39,14 +40,18 @@ class FakeSpeechSession:
     def finish(self, *, graceful: bool) -> None:
         self.finished = graceful
 
+    def set_phrases(self, phrases: tuple[str, ...]) -> None:
+        self.phrases.append(tuple(phrases))
+
     # the test's side: events as the SDK would raise them, from a thread of their own
     def raise_event(self, event: SessionEvent) -> None:
         thread = threading.Thread(target=self._emit, args=(event,), name="fake-sdk")
         thread.start()
         thread.join()
 
-    def transcribed(self, text: str, speaker: str, offset_ticks: int, duration_ticks: int) -> None:
-        self.raise_event(Transcribed(self, text, speaker, offset_ticks, duration_ticks))
+    def transcribed(self, text: str, speaker: str, offset_ticks: int, duration_ticks: int,
+                    language: str | None = None) -> None:
+        self.raise_event(Transcribed(self, text, speaker, offset_ticks, duration_ticks, language))
 
     def transcribing(self, text: str, speaker: str, offset_ticks: int) -> None:
         self.raise_event(Transcribing(self, text, speaker, offset_ticks))

@@ -22,6 +22,7 @@ from typing import Callable
 
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
+from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
 from roomscribe.app.speech_events import SpeechEvents
@@ -75,6 +76,16 @@ def hand_over(loop_now: Callable[[], asyncio.AbstractEventLoop | None], handler:
     return from_thread
 
 
+async def ping_watchdog(notifier: ServiceNotifier | None) -> None:
+    """systemd's watchdog, from the loop that does the work: a blocked loop stops the pings."""
+    interval = notifier.watchdog_interval() if notifier else None
+    if not interval:
+        return
+    while True:
+        notifier.watchdog()
+        await asyncio.sleep(interval / 2)
+
+
 class Daemon:
     def __init__(
         self,
@@ -103,6 +114,7 @@ class Daemon:
         self.accounting = AudioAccounting(self.audio_path, settings, output, source, clock)
         self.publish = Publisher(settings, output, notifier, clock)
         self.sessions = SessionKeeper(self.audio_path)
+        self.words = PhraseKeeper(speech.phrases, self.publish, self.sessions)
         self._timers = Timers()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = asyncio.Event()
@@ -149,7 +161,7 @@ class Daemon:
         self._publish_state()
         if self.settings.meeting.autostart:
             self._command("start", None)
-        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        watchdog = asyncio.create_task(ping_watchdog(self.notifier), name="watchdog")
         accounting = asyncio.create_task(self.accounting.run(), name="audio-accounting")
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
@@ -183,25 +195,21 @@ class Daemon:
         await asyncio.to_thread(self.output.stop)
         self.sessions.shutdown()
 
-    async def _watchdog(self) -> None:
-        interval = self.notifier.watchdog_interval() if self.notifier else None
-        if not interval:
-            return
-        while True:
-            self.notifier.watchdog()  # from the loop that does the work: a blocked loop stops the pings
-            await asyncio.sleep(interval / 2)
-
     # -- inputs --------------------------------------------------------------------------------
 
     def on_command(self, command) -> None:
-        """For the output's command channel (paho's thread): a parsed command with name and request_id."""
-        self._handover(lambda cmd: self._command(cmd.name, cmd.request_id))(command)
+        """For the output's command channel (paho's thread): a parsed command with name, request_id, phrases."""
+        self._handover(lambda cmd: self._command(cmd.name, cmd.request_id, getattr(cmd, "phrases", None)))(command)
 
-    def _command(self, name: str, request_id: str | None) -> None:
+    def _command(self, name: str, request_id: str | None, phrases: tuple[str, ...] | None = None) -> None:
+        if self.words.takes(name, phrases, request_id, self.machine.meeting_id):
+            return  # the room's phrase list, or a start whose phrases do not fit: answered there
         result = self.machine.command(name, request_id)
         if not result.accepted:
             log.info("refused %s: %s", name, result.reason)
             self.publish.event("command_refused", {"command": name, "reason": result.reason}, request_id, "warning")
+        elif phrases is not None:  # before the effects: a session this start opens gets them
+            self.words.meeting_phrases(self.machine.meeting_id, phrases, request_id)
         self._run_effects()
         if result.accepted and not result.changed:
             self._publish_state(request_id=request_id)  # acknowledged: the state is already what was asked
@@ -232,6 +240,7 @@ class Daemon:
             return self._run_effects()
         try:
             session = self._session_factory(self._handover(self._speech_events.handle), effect.speaker_epoch)
+            session.set_phrases(self.words.current(self.machine.meeting_id))
         except Exception as exc:
             log.exception("could not create the speech session")
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)

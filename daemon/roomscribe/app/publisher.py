@@ -70,7 +70,8 @@ class Publisher:
             end=end,
             offset_ms=event.offset_ticks // 10_000,
             duration_ms=event.duration_ticks // 10_000,
-            language=self._settings.speech.language,
+            # Detected with language identification (docs/words.md), else the one locale recognized.
+            language=event.language or self._settings.speech.locales[0],
             room=self._settings.room,
         )
         log.info("utterance %d %s: %s", seq, event.speaker, event.text)

@@ -40,8 +40,13 @@ class ConfigProblem:
         where = f" (line {self.line})" if self.line else ""
         # A message that names its key already (an adapter's "audio.file: …") is not prefixed twice.
         message = self.message.removeprefix(f"{self.path}: ") if self.path else self.message
-        shown = "" if self.value is MISSING else f" (got {self.value!r})"
+        shown = "" if self.value is MISSING else f" (got {_shortened(repr(self.value))})"
         return f"{self.path or '<top>'}{where}: {message}{shown}"
+
+
+def _shortened(text: str, limit: int = 160) -> str:
+    """A value as shown in a problem: a 2,000-character phrase is not repeated whole."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 class ConfigError(Exception):
@@ -66,6 +71,8 @@ def validate_all(data: dict, convert: Callable[[dict], Any], root: type, node: y
             if message.startswith("Object contains unknown field"):
                 loc = loc + [re.search(r"`(.*)`", message).group(1)]
                 message = "unknown key" + _did_you_mean(root, loc)
+            elif key := _key_named(root, loc, message):  # a section check about one key: "phrases: …"
+                loc, message = loc + [key], message[len(key) + 2:]
             # A check of a whole section that fails because a key it names was set aside says nothing
             # new (a password whose username was wrong is not also "without a username"). The checks
             # name the keys they relate in their messages.
@@ -122,7 +129,7 @@ PATTERN_TEXTS = {
     r"^[^#+\s][^#+]*$": "should be an MQTT topic without '#' or '+', not starting with a space (e.g. meeting)",
     r"^[a-z0-9]+$": "should be an Azure region in lower case without spaces (e.g. westeurope)",
     r"^wss?://": "should start with ws:// or wss:// (e.g. ws://127.0.0.1:5000)",
-    r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$": "should be a BCP-47 language tag (e.g. en-US)",
+    r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$": "should be a BCP-47 locale (e.g. en-US)",
 }
 
 
@@ -140,6 +147,23 @@ def _did_you_mean(root: type, loc: list[str]) -> str:
         return ""
     close = difflib.get_close_matches(loc[-1], [f.name for f in msgspec.structs.fields(kind)], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _key_named(root: type, loc: list[str], message: str) -> str | None:
+    """The key a section check's message starts with ("languages: …"), if it is a key of that section."""
+    match = re.match(r"(\w+): ", message)
+    if match is None:
+        return None
+    kind: Any = root
+    for part in loc:
+        kind = _unwrap(kind)
+        fields = {f.name: f.type for f in msgspec.structs.fields(kind)} if _is_struct(kind) else {}
+        if part not in fields:
+            return None
+        kind = fields[part]
+    kind = _unwrap(kind)
+    names = {f.name for f in msgspec.structs.fields(kind)} if _is_struct(kind) else set()
+    return match.group(1) if match.group(1) in names else None
 
 
 def _is_struct(kind: Any) -> bool:

@@ -22,35 +22,14 @@ import yaml
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
 from roomscribe.config.paths import default_config_path, state_directory
 from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
-from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, SecretSpec, lookup_order
+from roomscribe.core.locales import LOCALE_PATTERN, locale_problems
+from roomscribe.core.phrases import MAX_PHRASE_CHARS, MAX_PHRASES, PhraseError, check_phrases
+from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, Secret, SecretSpec, lookup_order
 
 __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
            "settings_to_data", "redacted_dump", "default_config_path", "SECRET_KEYS"]
 
 ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-
-
-class Secret:
-    """A key or password: its value only through get_secret_value(), never in a repr, a log or a dump."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
 
 
 def _option(kind: Any, description: str, **constraints: Any) -> Any:
@@ -111,7 +90,16 @@ class SpeechSettings(_Section):
         "ws:// or wss:// host instead of the region: Speech containers, sovereign clouds, the emulator",
         pattern=r"^wss?://",
     ) | None = None
-    language: _option(str, "recognition language", pattern=r"^[a-zA-Z]{2,3}(-[a-zA-Z0-9]{2,8})*$") = "en-US"
+    language: _option(str, "recognition language, unless `languages` is given", pattern=LOCALE_PATTERN) = "en-US"
+    languages: _option(str | list[str], "one locale, or 2-10 candidates for language identification; replaces "
+                       "`language`") | None = None
+    language_id_mode: _option(Literal["continuous", "at_start"], "with candidates: identify the language of every "
+                              "utterance (continuous, up to 10) or once at the start (at_start, up to 4)") = "continuous"
+    profanity: _option(Literal["masked", "removed", "raw"], "profanity in transcripts: masked (Azure's default, "
+                       "***), removed, or raw") = "masked"
+    phrases: _option(list[str], "names and words the service should hear as written, applied to every session "
+                     f"(at most {MAX_PHRASES}, each at most {MAX_PHRASE_CHARS} characters)") = msgspec.field(
+        default_factory=list)
     segmentation_silence_ms: _option(
         int, "silence that ends a phrase; also the length of the pause tail", ge=100, le=5000
     ) = 500
@@ -121,6 +109,24 @@ class SpeechSettings(_Section):
     ) | None = None
     reconnect_max_delay: _option(float, "cap of the session restart backoff, seconds", ge=1, le=3600) = 60.0
     auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
+
+    @property
+    def locales(self) -> tuple[str, ...]:
+        """One locale to recognize, or the candidates for language identification."""
+        if self.languages is None:
+            return (self.language,)
+        return (self.languages,) if isinstance(self.languages, str) else tuple(self.languages)
+
+    def __post_init__(self) -> None:  # messages start with their key: problems.py reports them there
+        if self.languages is not None:
+            if problems := locale_problems(self.locales, self.language_id_mode):
+                raise ValueError("languages: " + "; ".join(problems))
+            if self.language != "en-US" and self.language not in self.locales:
+                raise ValueError(f"languages: given with language {self.language}, which is not one of them: give one")
+        try:
+            check_phrases(self.phrases)
+        except PhraseError as exc:
+            raise ValueError(f"phrases: {exc}") from None
 
 
 class VadSettings(_Section):

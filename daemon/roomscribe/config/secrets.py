@@ -6,6 +6,8 @@ and check-config (checkconfig.py) describes them by.
 3. a file of its own (`speech.key_file`, `mqtt.password_file`), when one is configured,
 4. else systemd's credential (`$CREDENTIALS_DIRECTORY/azure-speech-key`, `…/mqtt-password`).
 
+`Secret` is how a secret value is held once read: it never prints.
+
 Standard library only: check-config imports it before anything heavy.
 """
 
@@ -47,3 +49,26 @@ def lookup_order(spec: SecretSpec, *, configured: bool, file: Path | None, envir
     elif environ.get("CREDENTIALS_DIRECTORY"):
         order.append(Source("credential", Path(environ["CREDENTIALS_DIRECTORY"]) / spec.credential))
     return order
+
+
+class Secret:
+    """A key or password: its value only through get_secret_value(), never in a repr, a log or a dump."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)

@@ -16,10 +16,12 @@ class CommandSpec:
     help: str  # one line for `roomscribe --help`
     topic: str  # the MQTT topic under mqtt.base_topic that carries it
     example: str  # the options of the example in `roomscribe NAME --help`
+    options: tuple[str, ...] = ()  # payload keys it takes besides request_id
 
 
 REGISTRY: tuple[CommandSpec, ...] = (
-    CommandSpec("start", "start a meeting on a running daemon over MQTT", "start", "--timeout 30"),
+    CommandSpec("start", "start a meeting on a running daemon over MQTT", "start",
+                "--timeout 30 --phrase Contoso --phrase 'Jessie Irwin'", options=("phrases",)),
     CommandSpec("stop", "stop the meeting on a running daemon over MQTT", "stop", ""),
     CommandSpec("pause", "pause a running daemon over MQTT", "pause", "-c /etc/roomscribe/config.yaml --json"),
     CommandSpec("resume", "resume a running daemon over MQTT", "resume", "--request-id panel-17"),
@@ -27,3 +29,8 @@ REGISTRY: tuple[CommandSpec, ...] = (
 
 BY_NAME: dict[str, CommandSpec] = {spec.name: spec for spec in REGISTRY}
 COMMANDS: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)
+
+# Not a meeting command (the machine never sees it): it replaces the room's phrase list at run time. Its
+# payload is parsed in outputs/mqtt/commands.py, the owner's PhraseKeeper (app/phrases.py) carries it out.
+PHRASES = "phrases"
+PHRASES_TOPIC = "phrases/set"

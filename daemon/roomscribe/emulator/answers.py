@@ -8,6 +8,7 @@ import time
 
 from roomscribe.core.audio_format import SAMPLE_WIDTH
 from roomscribe.emulator import usp
+from roomscribe.emulator.hearing import Heard
 from roomscribe.emulator.record import RecordedPhrase
 from roomscribe.emulator.phrases import Hypothesis, Phrase, SpeechStart
 from roomscribe.emulator.turns import (
@@ -36,9 +37,14 @@ class TurnAnswers:
             if isinstance(event, SpeechStart):
                 self._send(turn, "speech.startDetected", {"Offset": ticks(event.offset)}, result=True)
             elif isinstance(event, Hypothesis):
+                if turn.hearing.holds_partial(event.duration):
+                    continue  # language identification is still deciding
+                heard = turn.hearing.hear(event.text, final=False)
+                if not heard.text:
+                    continue
                 speaker = turn.session.label(event.speaker) if turn.diarize_intermediates else "Unknown"
-                body = {"Text": event.text, "Offset": ticks(event.offset), "Duration": ticks(event.duration),
-                        "SpeakerId": speaker, "Channel": 0}
+                body = {"Text": heard.text, "Offset": ticks(event.offset), "Duration": ticks(event.duration),
+                        "SpeakerId": speaker, "Channel": 0, **_language_of(heard)}
                 self._send(turn, "speech.hypothesis", body, result=True)
             elif isinstance(event, Phrase):
                 self._send_phrase(turn, event)
@@ -55,12 +61,13 @@ class TurnAnswers:
             self._send(turn, "speech.phrase", {"RecognitionStatus": error, "Offset": 0, "Duration": 0}, result=True)
             return
         speaker = turn.session.label(phrase.speaker)
+        heard = turn.hearing.hear(phrase.text, final=True)
         end = max(whole_ms(phrase.offset + phrase.duration), phrase.offset + 1)  # the phrase acknowledges up to its end
-        body = {"RecognitionStatus": "Success", "DisplayText": phrase.text, "Offset": ticks(phrase.offset),
-                "Duration": ticks(end - phrase.offset), "SpeakerId": speaker, "Channel": 0}
+        body = {"RecognitionStatus": "Success", "DisplayText": heard.text, "Offset": ticks(phrase.offset),
+                "Duration": ticks(end - phrase.offset), "SpeakerId": speaker, "Channel": 0, **_language_of(heard)}
         start = turn.base_samples + phrase.offset
-        recorded = RecordedPhrase(turn.session.audio_session_id, self.id, turn.request_id, phrase.text, speaker,
-                                  ticks(start), ticks(end - phrase.offset), 0.0)
+        recorded = RecordedPhrase(turn.session.audio_session_id, self.id, turn.request_id, heard.text, speaker,
+                                  ticks(start), ticks(end - phrase.offset), 0.0, heard.language)
         turn.session.answered_until = max(turn.session.answered_until, turn.base_samples + end)
         turn.acked = max(turn.acked, end)
         self._send(turn, "speech.phrase", body, result=True, phrase=recorded, acknowledges=turn.base_samples + end)
@@ -88,3 +95,10 @@ class TurnAnswers:
         message = usp.Outgoing(path, turn.request_id, body, extra)
         ack = None if acknowledges is None else (turn.session.audio_session_id, acknowledges * SAMPLE_WIDTH)
         self.outbox.put_nowait(Send(time.monotonic() + delay, message=message, phrase=phrase, acknowledges=ack))
+
+
+def _language_of(heard: Heard) -> dict:
+    """PrimaryLanguage, as the service sends it with language identification (the SDK reads its Language)."""
+    if heard.language is None:
+        return {}
+    return {"PrimaryLanguage": {"Language": heard.language, "Confidence": "High" if heard.confident else "Low"}}

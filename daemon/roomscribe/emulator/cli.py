@@ -104,7 +104,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     def print_phrase(phrase) -> None:
         clock = datetime.fromtimestamp(phrase.sent_at).strftime("%H:%M:%S.%f")[:-3]
-        print(f"{clock} {phrase.speaker:<8} {phrase.offset_ticks / 1e7:9.2f}s  {phrase.text}", flush=True)
+        language = f" [{phrase.language}]" if phrase.language else ""
+        print(f"{clock} {phrase.speaker:<8} {phrase.offset_ticks / 1e7:9.2f}s{language}  {phrase.text}", flush=True)
 
     emulator = Emulator(plan, key=args.key, host=args.host, port=args.port, on_phrase=print_phrase)
 

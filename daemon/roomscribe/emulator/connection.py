@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 from roomscribe.core.audio_format import SAMPLE_RATE
 from roomscribe.emulator import usp
 from roomscribe.emulator.answers import TurnAnswers
+from roomscribe.emulator.hearing import Hearing, Listening
 from roomscribe.emulator.faults import CYCLE_CLOSE_CODE, CYCLE_CLOSE_REASON, IDLE_CLOSE_CODE, IDLE_CLOSE_REASON
 from roomscribe.emulator.intake import AudioIntake
 from roomscribe.emulator.record import ReceivedMessage, SentMessage, TurnRecord
@@ -137,8 +138,11 @@ class Connection(AudioIntake, TurnAnswers):
         base = turn_base(context, diarization)
         segmentation = segmentation_ms(detection)
         language = detection.get("language") or self.language
+        listening = Listening.from_context(context, self.language)
         record_index = self.record.start_turn(
-            TurnRecord(self.id, request_id, None, audio_session_id, language, base, context, arrived_at)
+            TurnRecord(self.id, request_id, None, audio_session_id, language, base, context, arrived_at,
+                       phrase_list=listening.phrases, candidates=listening.candidates,
+                       language_id_mode=(context.get("languageId") or {}).get("mode"))
         )
         turn = Turn(
             request_id=request_id,
@@ -147,6 +151,7 @@ class Connection(AudioIntake, TurnAnswers):
             recognizer=ToneRecognizer(segmentation_silence_ms=segmentation, sample_rate=SAMPLE_RATE),
             diarize_intermediates=str(diarization.get("diarizeIntermediates", "")).lower() == "true",
             record_index=record_index,
+            hearing=Hearing(listening),
         )
         self.turns[request_id] = turn
         self.current = turn

@@ -58,6 +58,7 @@ class RecordedPhrase:
     offset_ticks: int
     duration_ticks: int
     sent_at: float
+    language: str | None = None  # PrimaryLanguage.Language, sent with language identification
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,9 @@ class TurnRecord:
     started_at: float
     wav_format: dict | None = None
     ended_by: str | None = None  # "client" (its 0-byte frame) or "service" (the emulator ended it)
+    phrase_list: tuple[str, ...] = ()  # the speech.context's dgi phrases (hearing.py)
+    candidates: tuple[str, ...] = ()  # languageId.languages: language identification among them
+    language_id_mode: str | None = None  # languageId.mode: DetectAtAudioStart or DetectContinuous
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from roomscribe.core.audio_format import SAMPLE_RATE, SAMPLE_WIDTH, TICKS_PER_SECOND
 from roomscribe.emulator import usp
 from roomscribe.emulator.faults import FaultState
+from roomscribe.emulator.hearing import Hearing
 from roomscribe.emulator.record import Record, RecordedPhrase
 from roomscribe.emulator.recognizer import ToneRecognizer
 
@@ -55,6 +56,7 @@ class Turn:
     recognizer: ToneRecognizer
     diarize_intermediates: bool
     record_index: int
+    hearing: Hearing  # language, language identification and the phrase list this turn listens with
     header_seen: bool = False
     received: int = 0  # PCM bytes
     acked: int = 0  # samples, turn-relative

@@ -15,6 +15,7 @@ from typing import Callable
 import azure.cognitiveservices.speech as speechsdk
 
 from roomscribe.core.audio_format import BITS, CHANNELS, SAMPLE_RATE
+from roomscribe.core.locales import match_candidate
 from roomscribe.speech.session import (
     Canceled,
     ConnectionChanged,
@@ -40,7 +41,8 @@ class AzureSpeechSession:
             config = speechsdk.SpeechConfig(host=target.host, subscription=target.key)
         else:
             config = speechsdk.SpeechConfig(subscription=target.key, region=target.region)
-        config.speech_recognition_language = target.language
+        languages = _language_config(config, target)
+        config.set_profanity(speechsdk.ProfanityOption[target.profanity.capitalize()])
         config.set_property(
             speechsdk.PropertyId.Speech_SegmentationSilenceTimeoutMs, str(target.segmentation_silence_ms)
         )
@@ -52,8 +54,11 @@ class AzureSpeechSession:
         self._stream = speechsdk.audio.PushAudioInputStream(stream_format)
         audio_config = speechsdk.audio.AudioConfig(stream=self._stream)
         self._transcriber = speechsdk.transcription.ConversationTranscriber(
-            speech_config=config, audio_config=audio_config
+            speech_config=config, audio_config=audio_config, **languages
         )
+        self._candidates = target.candidates
+        # The SDK sends the list in every turn's speech.context ("dgi"), reconnects included (docs/words.md).
+        self._phrase_list = speechsdk.PhraseListGrammar.from_recognizer(self._transcriber)
         self._connection = speechsdk.Connection.from_recognizer(self._transcriber)
         self._wire()
 
@@ -79,7 +84,12 @@ class AzureSpeechSession:
         result = evt.result
         if result.reason != speechsdk.ResultReason.RecognizedSpeech or not result.text:
             return  # NoMatch and empty phrases carry nothing to publish
-        self._emit(Transcribed(self, result.text, result.speaker_id or "Unknown", result.offset, result.duration))
+        language = None
+        if self._candidates:  # the service's PrimaryLanguage.Language, passed through by the SDK as it came
+            detected = result.properties.get(speechsdk.PropertyId.SpeechServiceConnection_AutoDetectSourceLanguageResult)
+            language = match_candidate(detected, self._candidates)
+        self._emit(Transcribed(self, result.text, result.speaker_id or "Unknown", result.offset, result.duration,
+                               language))
 
     def _on_transcribing(self, evt) -> None:
         result = evt.result
@@ -97,6 +107,13 @@ class AzureSpeechSession:
     def start(self) -> None:
         """Blocking: returns once the SDK accepted the start (it connects lazily, on audio)."""
         self._transcriber.start_transcribing_async().get()
+
+    def set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """Replace the phrase list. The SDK has no atomic replace; it reads the list only when it builds a
+        turn's speech.context, so a turn starting between clear() and the last addPhrase is the one window."""
+        self._phrase_list.clear()
+        for phrase in phrases:
+            self._phrase_list.addPhrase(phrase)
 
     def write(self, pcm: bytes) -> None:
         self._stream.write(pcm)
@@ -125,3 +142,15 @@ class AzureSpeechSession:
             self._connection.close()
         except Exception as exc:
             log.debug("connection close: %s", exc)
+
+
+def _language_config(config, target: SpeechTarget) -> dict:
+    """The transcriber's language arguments: one recognition locale, or language identification among
+    the candidates (continuous: every utterance; at_start: once per session, the service's default)."""
+    if not target.candidates:
+        config.speech_recognition_language = target.language
+        return {}
+    if target.language_id_mode == "continuous":
+        config.set_property(speechsdk.PropertyId.SpeechServiceConnection_LanguageIdMode, "Continuous")
+    detect = speechsdk.languageconfig.AutoDetectSourceLanguageConfig(languages=list(target.candidates))
+    return {"auto_detect_source_language_config": detect}

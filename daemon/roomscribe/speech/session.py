@@ -25,6 +25,11 @@ class SpeechSession(Protocol):
 
     def finish(self, *, graceful: bool) -> None: ...
 
+    def set_phrases(self, phrases: tuple[str, ...]) -> None:
+        """The phrase list to send; on the owner's loop, quick (no I/O). The SDK sends it with the next
+        turn's speech.context: at once for a session not yet started, else at its next reconnect or turn."""
+        ...
+
 
 # Cancellation codes that another attempt will not fix without someone changing a key, a quota or
 # the configuration: retried only after a long wait (never in a hot loop).
@@ -42,6 +47,7 @@ class Transcribed(SessionEvent):
     speaker: str
     offset_ticks: int
     duration_ticks: int
+    language: str | None = None  # with language identification: the candidate detected, or "und"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,19 +88,25 @@ class SpeechTarget:
     language: str
     segmentation_silence_ms: int
     diarize_intermediates: bool
+    candidates: tuple[str, ...] = ()  # two or more: language identification among them, else `language`
+    language_id_mode: str = "continuous"  # or "at_start"
+    profanity: str = "masked"  # Azure's default; or "removed", "raw"
 
 
 def target_from_settings(speech, key: str) -> SpeechTarget:
     """`speech` is config.SpeechSettings; the key is resolved by Settings.speech_key()."""
+    locales = speech.locales
     return SpeechTarget(
         key=key,
         region=speech.region,
         host=speech.host,
-        language=speech.language,
+        language=locales[0],
         segmentation_silence_ms=speech.segmentation_silence_ms,
         diarize_intermediates=speech.diarize_intermediates,
+        candidates=locales if len(locales) > 1 else (),
+        language_id_mode=speech.language_id_mode,
+        profanity=speech.profanity,
     )
-
 
 
 EmitSpeechEvent = Callable[[SessionEvent], None]

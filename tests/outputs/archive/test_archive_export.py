@@ -177,3 +177,33 @@ def test_a_three_hour_meeting_exports_in_well_under_a_second(tmp_path):
         t0 = time.perf_counter()
         export(record, fmt)
         assert time.perf_counter() - t0 + read_s < 0.5, fmt
+
+
+def test_a_mixed_language_meeting_shows_each_lines_language(tmp_path):
+    store = ArchiveStore(tmp_path / "a.sqlite3")
+    store.meeting_started("m-lang", ROOM, T0, 1)
+    said = []
+    for seq, (language, text) in enumerate([("en-US", "Welcome to Contoso."), ("de-DE", "Guten Morgen."),
+                                            ("en-US", "Shall we begin?"), ("und", "mm")], start=1):
+        u = utterance("m-lang", seq, T0 + 3 * seq, text=text)
+        u = type(u)(**{**{f: getattr(u, f) for f in u.__slots__}, "language": language})
+        store.add_utterance(u)
+        said.append(u)
+    store.meeting_ended("m-lang", T0 + 20)
+    record = store.record("m-lang")
+    txt = export(record, "txt").splitlines()
+    assert txt[2].endswith("; languages: en-US, de-DE, und")
+    assert [line.split("] ", 1)[1] for line in txt if line.startswith("[")] == [
+        "Guest-2 (en-US): Welcome to Contoso.", "Guest-1 (de-DE): Guten Morgen.", "Guest-2 (en-US): Shall we begin?",
+        "Guest-1 (und): mm"]
+    assert "- **Languages:** en-US, de-DE, und" in export(record, "md")
+    assert "Guest-1 (de-DE):** Guten Morgen." in export(record, "md")
+    captions = webvtt.from_string(export(record, "vtt")).captions
+    assert [(c.voice, c.text) for c in captions] == [(u.speaker, u.text) for u in said]
+    assert [re.search(r"<lang ([^>]+)>", c.raw_text).group(1) for c in captions] == [u.language for u in said]
+    assert [c.content for c in srt.parse(export(record, "srt"))][1] == "Guest-1 (de-DE): Guten Morgen."
+    lines = [json.loads(line) for line in export(record, "jsonl").splitlines()]
+    assert [line["language"] for line in lines if line["record"] == "utterance"] == [u.language for u in said]
+    single = ArchiveStore(tmp_path / "b.sqlite3")
+    record_meeting(single, "m-one", n=2)
+    assert "(en-US)" not in export(single.record("m-one"), "txt") + export(single.record("m-one"), "srt")

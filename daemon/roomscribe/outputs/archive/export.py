@@ -116,6 +116,12 @@ def _pause_text(pause: Pause, clock: Callable[[float], str]) -> str:
     return f"paused {clock(pause.start)} – {clock(pause.end)} ({duration_text(pause.end - pause.start)})"
 
 
+def _languages(record: MeetingRecord) -> list[str]:
+    """A mixed meeting's languages in order of first use, each line then showing its own; none for one."""
+    found = list(dict.fromkeys(u.language for u in record.utterances))
+    return found if len(found) > 1 else []
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split()) if ("\n" in text or "\r" in text) else text
 
@@ -124,17 +130,18 @@ def _one_line(text: str) -> str:
 
 
 def to_txt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
-    m, clock = record.meeting, _clock(tz)
+    m, clock, languages = record.meeting, _clock(tz), _languages(record)
     date, span, length = _span_text(m, tz)
     lines = [
         f"Meeting {m.id} in {m.room}",
         f"{date} {span} ({length})",
-        f"Speakers: {_speakers_text(m)}",
+        f"Speakers: {_speakers_text(m)}" + (f"; languages: {', '.join(languages)}" if languages else ""),
         "",
     ]
     for item in timeline(record):
         if isinstance(item, Utterance):
-            lines.append(f"[{clock(item.start)}] {item.speaker}: {_one_line(item.text)}")
+            who = f"{item.speaker} ({item.language})" if languages else item.speaker
+            lines.append(f"[{clock(item.start)}] {who}: {_one_line(item.text)}")
         elif isinstance(item, Pause):
             lines.append(f"--- {_pause_text(item, clock)} ---")
         else:
@@ -154,7 +161,7 @@ def md_escape(text: str) -> str:
 
 
 def to_md(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
-    m, clock = record.meeting, _clock(tz)
+    m, clock, languages = record.meeting, _clock(tz), _languages(record)
     date, span, length = _span_text(m, tz)
     room = md_escape(m.room)
     lines = [
@@ -165,6 +172,7 @@ def to_md(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
         f"- **Time:** {span}",
         f"- **Duration:** {length}",
         f"- **Speakers:** {md_escape(_speakers_text(m))}",
+        *([f"- **Languages:** {md_escape(', '.join(languages))}"] if languages else []),
         f"- **Utterances:** {m.utterances}",
         f"- **Meeting id:** `{m.id.replace('`', '')}`",
         "",
@@ -173,7 +181,8 @@ def to_md(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     ]
     for item in timeline(record):
         if isinstance(item, Utterance):
-            lines.append(f"**{clock(item.start)} {md_escape(item.speaker)}:** {md_escape(item.text)}")
+            who = f"{item.speaker} ({item.language})" if languages else item.speaker
+            lines.append(f"**{clock(item.start)} {md_escape(who)}:** {md_escape(item.text)}")
         elif isinstance(item, Pause):
             lines.append(f"*⏸ {_pause_text(item, clock).capitalize()}; nothing was recorded.*")
         else:
@@ -252,11 +261,13 @@ def to_vtt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     header = (f"NOTE\nMeeting {m.id} in {m.room}, {date} {span} ({length}).\n"
               "Cue times are relative to the meeting start.")
     blocks = ["WEBVTT", header.replace("-->", "->")]
-    pauses = 0
+    pauses, languages = 0, _languages(record)
     for kind, start, end, item in _cues(record):
         times = f"{_cue_time(start, '.')} --> {_cue_time(end, '.')}"
         if kind == "utterance":
-            blocks.append(f"{item.seq}\n{times}\n<v {_vtt_escape(item.speaker)}>{_vtt_escape(item.text)}")
+            text = _vtt_escape(item.text)
+            text = f"<lang {_vtt_escape(item.language)}>{text}</lang>" if languages else text  # WebVTT's span
+            blocks.append(f"{item.seq}\n{times}\n<v {_vtt_escape(item.speaker)}>{text}")
         elif kind == "pause":
             pauses += 1
             blocks.append(f"pause-{pauses}\n{times}\n[paused {_pause_length(item)}]")
@@ -266,11 +277,12 @@ def to_vtt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
 
 
 def to_srt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
-    blocks = []
+    blocks, languages = [], _languages(record)
     for index, (kind, start, end, item) in enumerate(_cues(record), start=1):
         times = f"{_cue_time(start, ',')} --> {_cue_time(end, ',')}"
         if kind == "utterance":
-            text = f"{_one_line(item.speaker)}: {_one_line(item.text)}"
+            who = f"{item.speaker} ({item.language})" if languages else item.speaker
+            text = f"{_one_line(who)}: {_one_line(item.text)}"
         elif kind == "pause":
             text = f"[paused {_pause_length(item)}]"
         else:

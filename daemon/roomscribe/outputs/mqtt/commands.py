@@ -1,7 +1,9 @@
 """Parsing command payloads: pure, strict, and never raising anything but CommandRejected.
 
-A command payload is empty, or a JSON object that may carry `request_id` (schemas/command.schema.json).
-Everything else is refused with a reason the link publishes on `<base>/event`.
+A command payload is empty, or a JSON object that may carry `request_id` (schemas/command.schema.json),
+and `phrases` on start. The room's phrase list (`<base>/phrases/set`) is a JSON array of phrases or an
+object with `phrases` and `request_id` (schemas/phrases_set.schema.json). Everything else is refused
+with a reason the link publishes on `<base>/event`.
 """
 
 from __future__ import annotations
@@ -9,13 +11,17 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from roomscribe.core.commands import COMMANDS
+from roomscribe.core.commands import BY_NAME, COMMANDS, PHRASES
+from roomscribe.core.phrases import PhraseError, check_phrases
 from roomscribe.outputs.mqtt.topics import SWITCH_OFF, SWITCH_ON
 
 CommandName = str  # one of core.commands.COMMANDS
 COMMAND_NAMES: tuple[CommandName, ...] = COMMANDS
 
 MAX_COMMAND_BYTES = 4096
+# The room's whole list (phrases/set): 500 phrases of 100 characters, and JSON's quotes. A start's phrases
+# (a meeting's attendees, its subject's words) stay within the 4 KiB of every command.
+MAX_PHRASES_BYTES = 64 * 1024
 MAX_REQUEST_ID_CHARS = 128
 _JSON_WHITESPACE = b" \t\r\n"
 # Control characters would garble logs; lone surrogates cannot be encoded back to UTF-8 for the echo.
@@ -26,6 +32,7 @@ _FORBIDDEN_IN_REQUEST_ID = re.compile("[\u0000-\u001f\u007f\ud800-\udfff]")
 class Command:
     name: CommandName
     request_id: str | None = None
+    phrases: tuple[str, ...] | None = None  # start: the meeting's phrase list; phrases: the room's
 
 
 class CommandRejected(ValueError):
@@ -36,27 +43,64 @@ class CommandRejected(ValueError):
 
 
 def parse_command(name: str, payload: bytes) -> Command:
+    if name == PHRASES:
+        return parse_phrases(payload)
     if name not in COMMAND_NAMES:
         raise CommandRejected(f"unknown command {name!r}")
-    if len(payload) > MAX_COMMAND_BYTES:
-        raise CommandRejected(f"payload too large: {len(payload)} bytes, at most {MAX_COMMAND_BYTES}")
     if not payload.strip(_JSON_WHITESPACE):
+        _check_size(payload)
         return Command(name)
+    document = _json(payload)
+    if not isinstance(document, dict):
+        raise CommandRejected(f"payload must be a JSON object, not {type(document).__name__}")
+    request_id = _request_id(document)
+    unknown = sorted(set(document) - {"request_id", *BY_NAME[name].options})
+    if unknown:
+        raise CommandRejected(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
+    return Command(name, request_id, _phrases(document["phrases"], request_id) if "phrases" in document else None)
+
+
+def parse_phrases(payload: bytes) -> Command:
+    """`<base>/phrases/set`: the room's new list, `["Contoso", …]` or `{"phrases": […], "request_id": …}`."""
+    document = _json(payload, limit=MAX_PHRASES_BYTES)
+    if isinstance(document, list):
+        return Command(PHRASES, None, _phrases(document, None))
+    if not isinstance(document, dict):
+        raise CommandRejected(f"payload must be a JSON array of phrases or an object with 'phrases', "
+                              f"not {type(document).__name__}")
+    request_id = _request_id(document)
+    unknown = sorted(set(document) - {"request_id", "phrases"})
+    if unknown:
+        raise CommandRejected(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
+    if "phrases" not in document:
+        raise CommandRejected("no 'phrases': send the room's new list ([] clears it)", request_id)
+    return Command(PHRASES, request_id, _phrases(document["phrases"], request_id))
+
+
+def _check_size(payload: bytes, limit: int = MAX_COMMAND_BYTES) -> None:
+    if len(payload) > limit:
+        raise CommandRejected(f"payload too large: {len(payload)} bytes, at most {limit}")
+
+
+def _json(payload: bytes, limit: int = MAX_COMMAND_BYTES):
+    _check_size(payload, limit)
+    if not payload.strip(_JSON_WHITESPACE):
+        raise CommandRejected("payload is empty: send JSON")
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError:
         raise CommandRejected("payload is not UTF-8") from None
     try:
-        document = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise CommandRejected("payload is neither empty nor JSON") from None
-    if not isinstance(document, dict):
-        raise CommandRejected(f"payload must be a JSON object, not {type(document).__name__}")
-    request_id = _request_id(document)
-    unknown = sorted(set(document) - {"request_id"})
-    if unknown:
-        raise CommandRejected(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
-    return Command(name, request_id)
+
+
+def _phrases(value, request_id: str | None) -> tuple[str, ...]:
+    try:
+        return check_phrases(value)
+    except PhraseError as exc:
+        raise CommandRejected(str(exc), request_id) from None
 
 
 def parse_switch(payload: bytes) -> Command:

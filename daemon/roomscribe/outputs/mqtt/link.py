@@ -23,6 +23,7 @@ import time
 from typing import Callable
 
 from roomscribe.config import Settings
+from roomscribe.core.commands import PHRASES
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance, encode
 from roomscribe.outputs.mqtt import connection, requests
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
@@ -73,6 +74,7 @@ class MqttLink(requests.LinkExtras):
         self._ha_status = home_assistant_status_topic(cfg.discovery_prefix) if cfg.discovery else None
         self._command_topics = self.topics.commands
         self._command_topics[self.topics.paused_set] = "paused/set"
+        self._command_topics[self.topics.phrases_set] = PHRASES  # parse_command reads its own payload
 
         self._client = connection.build_client(settings, client_id=settings.mqtt_client_id())
         self._client.will_set(self.topics.availability, NOT_AVAILABLE, qos=1, retain=True)

@@ -32,12 +32,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"seconds to wait for the answer (default {DEFAULT_TIMEOUT_S:.0f})")
     if not parser.prog.endswith(" status"):  # status sends no command, so there is nothing to tag
         parser.add_argument("--request-id", default=None, help="request_id to send (default: a fresh one)")
+    if parser.prog.endswith(" start"):
+        parser.add_argument("--phrase", action="append", dest="phrases", metavar="PHRASE",
+                            help="a name or word this meeting uses, added to the room's phrase list for the "
+                                 "meeting (repeat for more; a running meeting's list is replaced)")
     parser.add_argument("--json", action="store_true", help="print the answer as the JSON received")
 
 
 def main(args: argparse.Namespace) -> int:
     from roomscribe.config import ConfigError, load_config
+    from roomscribe.core.phrases import PhraseError, check_phrases
 
+    extra = {}
+    if getattr(args, "phrases", None) is not None:
+        try:
+            extra["phrases"] = list(check_phrases(args.phrases))
+        except PhraseError as exc:
+            print(f"roomscribe {args.command}: --phrase: {exc}", file=sys.stderr)
+            return exitcodes.USAGE
     try:
         settings = load_config(args.config)
         session = _Session(settings, args.timeout)
@@ -51,7 +63,8 @@ def main(args: argparse.Namespace) -> int:
             return failure
         if args.command == "status":
             return session.status(args.json)
-        return session.command(args.command, getattr(args, "request_id", None) or f"cli-{uuid.uuid4().hex[:12]}", args.json)
+        request_id = getattr(args, "request_id", None) or f"cli-{uuid.uuid4().hex[:12]}"
+        return session.command(args.command, request_id, args.json, extra)
     finally:
         session.close()
 
@@ -96,9 +109,9 @@ class _Session:
             return exitcodes.CONFIG if connection.is_auth_refusal(value) else exitcodes.UNAVAILABLE
         return None
 
-    def command(self, name: str, request_id: str, as_json: bool) -> int:
+    def command(self, name: str, request_id: str, as_json: bool, extra: dict | None = None) -> int:
         self._subscribe([self.topics.state, self.topics.event])
-        self.client.publish(self.topics.command(name), json.dumps({"request_id": request_id}), qos=1)
+        self.client.publish(self.topics.command(name), json.dumps({"request_id": request_id, **(extra or {})}), qos=1)
         deadline = _Deadline(self.timeout)
         while not deadline.passed:
             kind, msg = self._next({"message"}, deadline.left)

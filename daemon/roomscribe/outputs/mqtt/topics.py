@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roomscribe.core.commands import BY_NAME, COMMANDS, REGISTRY  # noqa: F401  (COMMANDS: for importers)
+from roomscribe.core.commands import BY_NAME, COMMANDS, PHRASES_TOPIC, REGISTRY  # noqa: F401  (COMMANDS: for importers)
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
@@ -32,6 +32,11 @@ class Topics:
     def paused_set(self) -> str:
         """ON pauses, OFF resumes: the command topic of Home Assistant's switch."""
         return f"{self.base}/paused/set"
+
+    @property
+    def phrases_set(self) -> str:
+        """The room's phrase list, replaced at run time (docs/words.md)."""
+        return f"{self.base}/{PHRASES_TOPIC}"
 
     @property
     def state(self) -> str:
