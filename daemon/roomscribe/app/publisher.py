@@ -29,6 +29,7 @@ class Publisher:
         self._seq: dict[str, int] = {}
         self._speech_connected = False
         self.utterances_published = 0
+        self.clock_synchronized = False  # set by the owner's clock watch (app/clockwatch.py)
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
         message = StateMessage(
@@ -41,6 +42,7 @@ class Publisher:
             room=self._settings.room,
             audio=m.audio.value,
             audio_detail=m.audio_detail,
+            clock_synchronized=self.clock_synchronized,
         )
         self._output.publish_state(message)
         if self._notifier:
@@ -72,6 +74,7 @@ class Publisher:
             duration_ms=event.duration_ticks // 10_000,
             language=self._settings.speech.language,
             room=self._settings.room,
+            clock_synchronized=self.clock_synchronized,
         )
         log.info("utterance %d %s: %s", seq, event.speaker, event.text)
         self._output.submit_transcript(utterance)

@@ -163,6 +163,20 @@ class ArchiveStore(ArchiveReading):
                 self._epoch(u.meeting_id, u.speaker_epoch, u.start)
             return bool(cursor.rowcount)
 
+    def clock_stepped(self, meeting_id: str, step_s: float) -> None:
+        """The wall clock stepped during this running meeting: its times recorded so far move by `step_s`."""
+        with self.transaction():
+            if self._db.execute("SELECT 1 FROM meetings WHERE id = ? AND ended_at IS NULL", (meeting_id,)).fetchone():
+                for table, columns in (("meetings", ("started_at",)), ("pauses", ("started_at", "ended_at")),
+                                       ("epochs", ("first_at",)), ("utterances", ("start_at", "end_at"))):
+                    moved = ", ".join(f"{c} = {c} + :step" for c in columns)
+                    key = "id" if table == "meetings" else "meeting_id"
+                    self._db.execute(f"UPDATE {table} SET {moved} WHERE {key} = :id", {"step": step_s, "id": meeting_id})
+
+    def set_paused_seconds(self, meeting_id: str, seconds: float) -> None:
+        """The meeting's paused time as measured on the monotonic clock (the `meeting_ended` event's `paused_s`)."""
+        self._db.execute("UPDATE meetings SET paused_seconds = ? WHERE id = ?", (seconds, meeting_id))
+
     def set_audio_seconds(self, meeting_id: str, total_seconds: float) -> None:
         """The meeting's total of audio sent to the speech service so far (a total: repeating it is harmless)."""
         self._db.execute("UPDATE meetings SET audio_seconds = ? WHERE id = ?", (total_seconds, meeting_id))
