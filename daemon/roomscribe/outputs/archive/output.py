@@ -65,9 +65,8 @@ class ArchiveOutput:
         elif event.kind == "meeting_ended":
             if isinstance(detail.get("audio_sent_s"), (int, float)):
                 self.writer.audio_seconds(meeting_id, float(detail["audio_sent_s"]))
-            self.writer.meeting_ended(meeting_id, event.at)
-            if isinstance(detail.get("paused_s"), (int, float)):  # measured on the monotonic clock
-                self.writer.submit("set_paused_seconds", meeting_id, float(detail["paused_s"]))
+            paused_s = detail.get("paused_s")  # measured on the monotonic clock
+            self.writer.meeting_ended(meeting_id, event.at, float(paused_s) if isinstance(paused_s, (int, float)) else None)
             if self._paused == meeting_id:
                 self._paused = None
             if self._on_meeting_ended is not None:
