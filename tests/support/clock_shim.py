@@ -23,7 +23,7 @@ GCC = shutil.which("gcc")
 _STATE = struct.Struct("<qq")  # offset in ns, synchronized (1, 0, -1 the kernel's answer, -2 refused)
 REFUSED = -2
 
-needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed (scripts/test.sh installs build-essential)")
+needs_gcc = pytest.mark.skipif(GCC is None, reason="gcc is not installed (scripts/test.sh installs it)")
 
 
 class ClockShim:
