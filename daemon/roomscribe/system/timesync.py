@@ -18,6 +18,7 @@ chrony under the shipped units. The function is looked up in the process's globa
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,11 +36,18 @@ class ClockSync:
     reason: str  # which witness said so, for the log
 
 
+@functools.cache
+def _adjtimex():
+    try:
+        return ctypes.CDLL(None, use_errno=True).adjtimex
+    except (OSError, AttributeError):
+        return None
+
+
 def kernel_synchronized() -> bool | None:
     """The kernel's word: True, False, or None when it cannot be asked (refused, or no adjtimex)."""
-    try:
-        adjtimex = ctypes.CDLL(None, use_errno=True).adjtimex
-    except (OSError, AttributeError):
+    adjtimex = _adjtimex()
+    if adjtimex is None:
         return None
     timex = ctypes.create_string_buffer(TIMEX_BYTES)  # modes = 0: read, change nothing
     state = adjtimex(timex)
@@ -53,7 +61,7 @@ def check_clock_sync(timesyncd_flag: Path = TIMESYNCD_FLAG) -> ClockSync:
     kernel = kernel_synchronized()
     if kernel is not None:
         return ClockSync(kernel, "the kernel reports the clock " + ("synchronised" if kernel else
-                                                                    "unsynchronised (no NTP daemon has set it yet)"))
+                                                                    "unsynchronised (STA_UNSYNC: no time service has set it)"))
     try:
         flagged = timesyncd_flag.exists()
     except OSError:
