@@ -11,11 +11,13 @@ import numpy as np
 import pytest
 
 from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, SAMPLE_RATE
+from roomscribe.core.backoff import Backoff
 from roomscribe.audio.source import AudioSourceError
 from roomscribe.audio.wavfile import WavFileSource, load_pcm
 from roomscribe.emulator import tonespeech
 from roomscribe.emulator.decode import decode
 from tests.support.audio_recorder import SourceRecorder
+from tests.support.clocks import SteppedClock
 
 PCM_TAG, FLOAT_TAG, EXTENSIBLE_TAG = 1, 3, 0xFFFE
 
@@ -283,3 +285,115 @@ def test_a_file_holds_its_first_chunk_until_the_sink_takes_it_live(tmp_path):
     assert source.started_at == taken[0].captured_at >= opens_at - CHUNK_S - 0.002
     times = np.array([c.captured_at for c in taken])
     assert np.diff(times) == pytest.approx(np.full(len(times) - 1, CHUNK_S), abs=1e-6)
+
+
+# -- each meeting plays the file again; a file gone is reported as a device would be ------------------
+
+
+def varied(seconds: float, hz: float = 440) -> bytes:
+    """PCM in which no two chunks are alike."""
+    return pcm16(sine(hz, seconds) + np.linspace(-3000, 3000, round(seconds * SAMPLE_RATE)))
+
+
+def started(path, **kwargs) -> tuple[WavFileSource, SourceRecorder]:
+    source = WavFileSource(path, backoff=Backoff(initial=0.05, cap=0.2), **kwargs)
+    recorder = SourceRecorder()
+    source.start(recorder.on_chunk, recorder.on_status)
+    return source, recorder
+
+
+def test_each_meeting_plays_the_file_again_from_its_first_sample(tmp_path):
+    data = varied(0.3)
+    source, recorder = started(write(tmp_path / "m.wav", data), speed=10.0)
+    try:
+        recorder.wait_for_status("ended", 10)
+        source.meeting_started()  # the next meeting
+        recorder.wait_for_status("ended", 10, count=2)
+    finally:
+        source.stop()
+    assert b"".join(c.pcm for c in recorder.chunks) == data + data
+    assert recorder.kinds() == ["opened", "flowing", "ended", "opened", "flowing", "ended"]
+
+
+def test_a_meeting_that_starts_mid_file_plays_it_from_the_start(tmp_path):
+    data = varied(2.0)
+    source, recorder = started(write(tmp_path / "m.wav", data), speed=1.0)
+    try:
+        recorder.wait_for_chunks(10, 10)
+        source.meeting_started()
+        recorder.wait_for_status("flowing", 10, count=2)
+        before = len(recorder.chunks)
+        recorder.wait_for_chunks(before + 5, 10)
+    finally:
+        source.stop()
+    chunks = recorder.chunks
+    restart = next(i for i in range(1, len(chunks)) if chunks[i].pcm == data[:CHUNK_BYTES])
+    assert 10 <= restart <= before
+    assert b"".join(c.pcm for c in chunks[restart:]) == data[: len(chunks[restart:]) * CHUNK_BYTES]
+    assert recorder.kinds() == ["opened", "flowing", "opened", "flowing"]  # a restart is not an end
+
+
+def test_a_meeting_that_starts_while_the_file_waits_to_be_played_changes_nothing(tmp_path):
+    data = varied(0.2)
+    source = WavFileSource(write(tmp_path / "m.wav", data), speed=10.0)
+    recorder, open_at = SourceRecorder(), time.monotonic() + 0.3
+
+    def sink(chunk):
+        if time.monotonic() < open_at:
+            return False  # the gate is closed: the file holds its first chunk
+        recorder.on_chunk(chunk)
+        return True
+
+    source.start(sink, recorder.on_status)
+    try:
+        time.sleep(0.1)
+        source.meeting_started()  # the meeting that will take the first chunk
+        recorder.wait_for_status("ended", 10)
+    finally:
+        source.stop()
+    assert b"".join(c.pcm for c in recorder.chunks) == data
+    assert recorder.kinds() == ["opened", "flowing", "ended"]
+
+
+def test_a_file_removed_between_meetings_is_lost_until_it_is_back_and_a_changed_one_is_read_again(tmp_path):
+    first, second = varied(0.2, 440), varied(0.3, 880)
+    path = write(tmp_path / "m.wav", first)
+    source, recorder = started(path, speed=10.0)
+    try:
+        recorder.wait_for_status("ended", 10)
+        path.unlink()
+        source.meeting_started()
+        lost = recorder.wait_for_status("lost", 10)
+        assert lost.detail == f"audio.file: {path} does not exist"
+        time.sleep(0.5)  # retried meanwhile: a loss that repeats is reported once
+        assert recorder.kinds().count("lost") == 1
+        write(path, second)
+        recorder.wait_for_status("ended", 10, count=2)
+        path.write_bytes(wav_bytes(bytes(3200), bits=8))  # changed into a format it cannot play
+        source.meeting_started()
+        unplayable = recorder.wait_for_status("lost", 10, count=2)
+        assert "8-bit samples" in unplayable.detail and str(path) in unplayable.detail
+    finally:
+        source.stop()
+    assert b"".join(c.pcm for c in recorder.chunks) == first + second
+    assert recorder.kinds() == ["opened", "flowing", "ended", "lost", "opened", "flowing", "ended", "lost"]
+
+
+def test_capture_times_follow_a_step_of_the_wall_clock(tmp_path):
+    clock = SteppedClock(offset=-3 * 86400)
+    source = WavFileSource(write(tmp_path / "m.wav", varied(1.0)), speed=10.0, clock=clock)
+    recorder = SourceRecorder()
+    source.start(recorder.on_chunk, recorder.on_status)
+    try:
+        recorder.wait_for_chunks(40, 10)
+        clock.step(3 * 86400)
+        recorder.wait_for_status("ended", 10)
+    finally:
+        source.stop()
+    chunks = recorder.chunks
+    monotonic = np.array([c.captured_mono for c in chunks])
+    assert np.diff(monotonic) == pytest.approx(np.full(len(chunks) - 1, CHUNK_S / 10), abs=1e-6)  # one schedule
+    jumps = np.diff([c.captured_at for c in chunks]) - CHUNK_S / 10
+    [stepped] = np.flatnonzero(np.abs(jumps) > 1e-6)
+    assert jumps[stepped] == pytest.approx(3 * 86400, abs=0.01)
+    assert abs(chunks[-1].captured_at - time.time()) < 5  # on the clock after the step

@@ -167,3 +167,24 @@ def test_an_unwritable_state_directory_is_named_with_the_reason(monkeypatch):
     [problem] = config_checks.run_problems(settings)
     assert str(problem) == ("mqtt.outbox_path: the state directory /sys/kernel is not writable: Permission denied "
                             "(got '/sys/kernel/outbox.sqlite3')")
+
+
+def test_roots_default_outside_systemd_is_created_private(monkeypatch, tmp_path):
+    """`roomscribe run` as root without $STATE_DIRECTORY: /var/lib/roomscribe is made (0700), as StateDirectory= would."""
+    from roomscribe.config import paths
+
+    default = tmp_path / "var" / "lib" / "roomscribe"
+    monkeypatch.setattr(paths, "ROOT_STATE_DIRECTORY", default)
+    monkeypatch.delenv("STATE_DIRECTORY", raising=False)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    old = os.umask(0o022)
+    try:
+        outbox = parse_config("room: r\n").mqtt.outbox_path
+        assert outbox == default / "outbox.sqlite3"
+        assert config_checks.state_directory_problems(outbox) == []
+    finally:
+        os.umask(old)
+    assert default.is_dir() and (default.stat().st_mode & 0o777) == 0o700
+    default.chmod(0o755)  # made by someone else: left as it is, only checked
+    assert config_checks.state_directory_problems(outbox) == []
+    assert (default.stat().st_mode & 0o777) == 0o755

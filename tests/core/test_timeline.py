@@ -145,3 +145,64 @@ def test_every_sample_maps_to_the_time_its_write_gave_it(plan, data):
         got = timeline.wall_at_ticks((first + i) * TICKS_PER_SAMPLE)
         assert got == pytest.approx(at + i / SAMPLE_RATE, abs=1e-6)
     assert timeline.segment_count == 1 + sum(1 for _, jump in plan[1:] if jump != 0.0)
+
+
+# -- capture times on the monotonic clock: a step of the wall clock ----------------------------------
+
+MONO0 = 5000.0
+DAY = 86400.0
+
+
+def stamped(index: int, offset: float) -> AudioChunk:
+    """The index-th chunk of a stream, stamped as the sources do: monotonic time and the wall clock's then."""
+    mono = MONO0 + index * CHUNK_S
+    return AudioChunk(bytes(CHUNK_BYTES), mono + offset, mono)
+
+
+def test_a_step_of_the_wall_clock_mid_phrase_is_followed_by_every_time_published_after_it():
+    """300 chunks (3 s); the wall clock steps by +2 days after the first 120. A phrase over chunks 100-200 is
+    published after the step: its start and end are both on the new clock, 1 s apart, as the service heard."""
+    gate, timeline = AudioGate(tail_ms=0), Timeline()
+    gate.open()
+    old, new = T0 - MONO0 - 2 * DAY, T0 - MONO0
+    for i in range(300):
+        for write in gate.process(stamped(i, old if i < 120 else new)):
+            timeline.append(write)
+    assert timeline.segment_count == 1  # the monotonic times run on: the step leaves no seam
+    start, end = timeline.wall_span(100 * CHUNK_TICKS, 100 * CHUNK_TICKS, wall_offset=new)
+    assert (start, end) == pytest.approx((T0 + 1.0, T0 + 2.0), abs=1e-6)
+    # Published before the step was announced, the same phrase is on the old clock, still 1 s long.
+    start, end = timeline.wall_span(100 * CHUNK_TICKS, 100 * CHUNK_TICKS, wall_offset=old)
+    assert (start, end) == pytest.approx((T0 + 1.0 - 2 * DAY, T0 + 2.0 - 2 * DAY), abs=1e-6)
+
+
+def test_a_pause_tail_and_the_resume_keep_their_monotonic_times():
+    gate, timeline = AudioGate(tail_ms=200), Timeline()
+    gate.open()
+    offset = T0 - MONO0
+    for i in range(100):
+        for write in gate.process(stamped(i, offset)):
+            timeline.append(write)
+    for write in gate.close(tail=True, at_once=True):
+        assert write.monotonic is not None
+        timeline.append(write)
+    gate.open()
+    for i in range(500, 600):
+        for write in gate.process(stamped(i, offset - DAY)):  # the clock stepped back during the pause
+            timeline.append(write)
+    assert timeline.segment_count == 2  # the tail continues the audio before it; the resume starts a segment
+    resumed = 100 * CHUNK_TICKS + 20 * CHUNK_TICKS
+    assert timeline.wall_at_ticks(resumed - TICKS_PER_SAMPLE, wall_offset=offset) == pytest.approx(
+        T0 + 1.2 - 1 / SAMPLE_RATE, abs=1e-6)
+    assert timeline.wall_at_ticks(resumed, wall_offset=offset) == pytest.approx(T0 + 5.0, abs=1e-6)
+
+
+def test_monotonic_times_need_the_offset_and_wall_only_writes_stay_as_they_are():
+    timeline = Timeline()
+    timeline.append(live(T0))  # a source that does not know the monotonic time
+    timeline.append(Write(SILENCE, T0 + CHUNK_S, live=True, monotonic=MONO0))
+    assert timeline.segment_count == 2  # times on two clocks never merge
+    assert timeline.wall_at_ticks(0, wall_offset=DAY) == T0  # a wall-clock time is taken as it is
+    assert timeline.wall_at_ticks(CHUNK_TICKS, wall_offset=T0 - MONO0 + CHUNK_S) == pytest.approx(T0 + CHUNK_S)
+    with pytest.raises(ValueError, match="offset"):
+        timeline.wall_at_ticks(CHUNK_TICKS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from concurrent.futures import Future
+from dataclasses import replace
 
 from roomscribe.core.records import Event, StateMessage, Utterance
 from roomscribe.outputs.archive.output import ArchiveOutput
@@ -163,3 +164,32 @@ def test_the_archive_output_derives_meetings_pauses_and_epochs_from_the_records(
     assert (record.meeting.paused_seconds, record.meeting.audio_seconds) == (70.0, 42.5)
     assert [u.seq for u in record.utterances] == [1]
     assert [m.id for m in summaries] == ["m1"] and summaries[0].end == 190.0
+
+
+def test_the_archive_output_moves_the_running_meeting_with_a_clock_step_and_takes_monotonic_pauses(tmp_path):
+    """The daemon starts three days back and NTP steps the clock forward during a pause: what the archive
+    holds of the meeting moves with the clock; its paused seconds are the event's monotonic paused_s."""
+    day, path = 86400.0, tmp_path / "a.sqlite3"
+    out = ArchiveOutput(ArchiveWriter(path).start(), "room")
+    out.start()
+    out.publish_event(Event("meeting_started", {"meeting_id": "old"}, 10.0, "room"))
+    out.publish_event(Event("meeting_ended", {"meeting_id": "old"}, 20.0, "room"))  # ended: never moved
+    back = -3 * day
+    out.publish_event(Event("meeting_started", {"meeting_id": "m1"}, 100.0 + back, "room"))
+    out.store_transcript(replace(utterance(1), start=101.0 + back, end=101.5 + back))  # stamped three days back
+    out.publish_state(state("paused", 110.0 + back))
+    out.publish_event(Event("clock_stepped", {"meeting_id": "m1", "step_s": 3 * day, "at": 140.0}, 140.0, "room"))
+    out.publish_state(state("paused", 140.0))  # the owner says it again with the since moved
+    out.publish_state(state("transcribing", 170.0))
+    out.publish_event(Event("meeting_ended", {"meeting_id": "m1", "audio_sent_s": 1.0, "duration_s": 90.0,
+                                              "paused_s": 59.9}, 190.0, "room"))
+    out.stop()
+    store = ArchiveStore(path, readonly=True)
+    record = store.record("m1")
+    assert (record.meeting.start, record.meeting.end) == (100.0, 190.0)
+    assert [(p.start, p.end) for p in record.pauses] == [(110.0, 170.0)]
+    assert record.epochs == ((1, 100.0),)
+    assert [(u.start, u.end) for u in record.utterances] == [(101.0, 101.5)]
+    assert record.meeting.paused_seconds == 59.9  # the monotonic figure, not the wall clock's 60
+    old = store.record("old").meeting
+    assert (old.start, old.end) == (10.0, 20.0)

@@ -118,6 +118,8 @@ def test_the_unit_runs_the_daemon_as_the_docs_say(name):
     for key in ("ProtectSystem", "ProtectHome", "PrivateTmp", "NoNewPrivileges", "SystemCallFilter"):
         assert key in one
     assert "MemoryDenyWriteExecute" not in one  # see docs/systemd.md: ctypes needs W+X pages
+    # Ordered after the clock is set (where a wait-for-sync service makes time-sync.target mean that).
+    assert "time-sync.target" in values(unit, "Wants") and "time-sync.target" in values(unit, "After")
 
 
 @pytest.mark.parametrize("name", ["roomscribe.service", "roomscribe@.service"])

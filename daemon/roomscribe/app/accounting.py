@@ -5,6 +5,9 @@ hand-over) into the meter, and, with silence suppression on, writes a 100 ms kee
 sent for `audio.vad.keepalive_seconds` (docs/vad.md: why a keep-alive and not a lost session). The
 figures go to the outputs as `AudioStats` (retained `<base>/stats`) when `sending` changes and once a
 minute: a flag that follows speech, not a state change per sentence.
+
+A meeting's length and paused seconds are measured on the monotonic clock (core/clock.py
+MeetingDurations), so a step of the wall clock during a meeting changes neither.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from roomscribe.app.audio_path import AudioPath
 from roomscribe.audio.source import AudioSource
 from roomscribe.config import Settings
 from roomscribe.core.audio_meter import AudioMeter, AudioTotals
+from roomscribe.core.clock import MeetingDurations, WallClock
 from roomscribe.core.effects import EmitEvent
 from roomscribe.core.records import AudioStats
 from roomscribe.outputs.base import Output
@@ -30,7 +34,7 @@ STATS_EVERY_SECONDS = 60.0
 
 class AudioAccounting:
     def __init__(self, audio_path: AudioPath, settings: Settings, output: Output, source: AudioSource,
-                 clock: Callable[[], float], today: Callable[[], date] = date.today):
+                 clock: WallClock, today: Callable[[], date] = date.today):
         vad = settings.audio.vad
         self._path = audio_path
         self._keepalive = (vad.keepalive_seconds or None) if vad.enabled else None
@@ -41,17 +45,17 @@ class AudioAccounting:
         self._today = today
         self.meter = AudioMeter(today())
         self.sending = False
-        self._meeting_began: float | None = None
-        self._published_at: float | None = None
+        self.durations = MeetingDurations(clock.monotonic)
+        self._published_at: float | None = None  # monotonic
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(ACCOUNTING_SECONDS)
-            if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock()):
+            if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock.now()):
                 log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", self._keepalive)
             was_sending = self.sending
             totals = self.take()
-            now = self._clock()
+            now = self._clock.monotonic()
             if self.sending != was_sending or self._published_at is None or now - self._published_at >= STATS_EVERY_SECONDS:
                 self.publish(totals)
 
@@ -63,10 +67,10 @@ class AudioAccounting:
     def publish(self, totals: AudioTotals | None = None) -> None:
         """The retained stats, from `totals` just taken or else from a fresh reading of the audio path."""
         totals = totals if totals is not None else self.take()
-        self._published_at = self._clock()
+        self._published_at = self._clock.monotonic()
         self._output.publish_stats(AudioStats(
             sending=self.sending, sent_today_s=totals.today_s, sent_meeting_s=totals.meeting_s,
-            audio_overflows=int(getattr(self._source, "overflows", 0)), at=self._published_at, room=self._room,
+            audio_overflows=int(getattr(self._source, "overflows", 0)), at=self._clock.now(), room=self._room,
         ))
 
     def annotate(self, event: EmitEvent):
@@ -78,16 +82,23 @@ class AudioAccounting:
         return event.detail
 
     def meeting_started(self) -> None:
+        if hasattr(self._source, "meeting_started"):
+            self._source.meeting_started()  # the audio side of a meeting's start: a file plays from its start
         self.take()
         self.meter.meeting_started()
-        self._meeting_began = self._clock()
+        self.durations.started()
         self.publish()
 
+    def state_changed(self, paused: bool) -> None:
+        """Every state the owner publishes: the meeting's pauses are the time spent in `paused`."""
+        self.durations.paused(paused)
+
     def meeting_ended(self) -> dict:
-        """What the meeting cost, for its `meeting_ended` event: audio sent and its length, in seconds."""
+        """What the meeting cost, for its `meeting_ended` event: audio sent, its length and its pauses, in seconds."""
         self.take()
-        began, self._meeting_began = self._meeting_began, None
+        measured = self.durations.ended()
         cost = {"audio_sent_s": round(self.meter.meeting_ended(), 2),
-                "duration_s": round(self._clock() - began, 2) if began is not None else None}
+                "duration_s": round(measured[0], 2) if measured is not None else None,
+                "paused_s": round(measured[1], 2) if measured is not None else None}
         self.publish()
         return cost

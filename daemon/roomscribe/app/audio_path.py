@@ -23,6 +23,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk, bytes_to_seconds
 from roomscribe.core.gate import AudioGate, GateStats, Write
@@ -45,11 +46,14 @@ class Activity:
 
 
 class AudioPath:
-    def __init__(self, gate: AudioGate, voice: VoiceStage | None = None, *, clock=time.monotonic):
+    def __init__(self, gate: AudioGate, voice: VoiceStage | None = None, *, clock=time.monotonic,
+                 wall_offset: Callable[[], float] | None = None):
+        """`wall_offset`: the owner's wall-clock offset (core/clock.py WallClock), read when a span is mapped."""
         self._lock = threading.Lock()
         self._gate = gate
         self._voice = voice
         self._clock = clock
+        self._wall_offset = wall_offset
         self._session = None  # has write(pcm) and written_bytes: speech.session.SpeechSession
         self._timeline: Timeline | None = None
         self._sent = 0
@@ -107,8 +111,9 @@ class AudioPath:
         with self._lock:
             if self._session is None or not self._gate.is_open or self._clock() - self._last_write < idle_seconds:
                 return False
-            step = bytes_to_seconds(CHUNK_BYTES)
-            self._write([Write(bytes(CHUNK_BYTES), wall_now + i * step, live=False) for i in range(KEEPALIVE_CHUNKS)])
+            step, mono = bytes_to_seconds(CHUNK_BYTES), self._clock()
+            self._write([Write(bytes(CHUNK_BYTES), wall_now + i * step, live=False, monotonic=mono + i * step)
+                         for i in range(KEEPALIVE_CHUNKS)])
             return True
 
     def activity(self) -> Activity:
@@ -116,9 +121,10 @@ class AudioPath:
             return Activity(self._sent, self._gate.is_open and (self._voice is None or self._voice.sending))
 
     def wall_span(self, timeline: Timeline, offset_ticks: int, duration_ticks: int) -> tuple[float, float]:
-        """Timeline.wall_span, read while no write appends to it."""
+        """Timeline.wall_span on the owner's wall clock, read while no write appends to it."""
+        offset = self._wall_offset() if self._wall_offset is not None else None
         with self._lock:
-            return timeline.wall_span(offset_ticks, duration_ticks)
+            return timeline.wall_span(offset_ticks, duration_ticks, offset)
 
     @property
     def is_open(self) -> bool:
@@ -136,10 +142,10 @@ class AudioPath:
                 out.append(write)
                 continue
             was_sending = self._voice.sending
-            chunks = self._voice.process(AudioChunk(write.pcm, write.wall_clock))
+            chunks = self._voice.process(AudioChunk(write.pcm, write.wall_clock, write.monotonic))
             if chunks:
                 self._phrase_tail = 0  # speech again: it continues the phrase or starts the next
-                out += [Write(chunk.pcm, chunk.captured_at, live=True) for chunk in chunks]
+                out += [Write(chunk.pcm, chunk.captured_at, live=True, monotonic=chunk.captured_mono) for chunk in chunks]
             elif was_sending:
                 # The hangover is over. The service ends a phrase after its segmentation silence; the
                 # detector hears a voice 0.4-0.7 s past its end, so hangover and that lag give it 0.67 s or
@@ -148,7 +154,7 @@ class AudioPath:
                 self._phrase_tail = PHRASE_TAIL_CHUNKS
             if not chunks and self._phrase_tail:
                 self._phrase_tail -= 1
-                out.append(Write(bytes(len(write.pcm)), write.wall_clock, live=False))
+                out.append(Write(bytes(len(write.pcm)), write.wall_clock, live=False, monotonic=write.monotonic))
         return out
 
     def _write(self, writes: list[Write]) -> None:

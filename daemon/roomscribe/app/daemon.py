@@ -8,6 +8,9 @@ stream on the capture thread (audio_path.py), and the owner only opens, closes a
 path. Starting and finishing a cloud session block for up to seconds, so they run in a worker thread
 and report back as events.
 
+Every time the owner stamps (a state's `since`, an event's `at`, an utterance's start and end) is on its
+wall clock, the monotonic clock plus the offset accepted at the last check (core/clock.py, app/clockwatch.py).
+
 The owner knows its adapters only by their protocols: AudioSource (audio/source.py), SpeechSession
 and its events (speech/session.py), Output (outputs/base.py), ServiceNotifier (system/notifier.py).
 The composition root (app/run.py) builds the real ones.
@@ -17,11 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Callable
 
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
+from roomscribe.app.clockwatch import ClockWatch
 from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
@@ -31,6 +34,7 @@ from roomscribe.app.timers import Timers
 from roomscribe.audio.source import AudioSource, SourceStatus
 from roomscribe.config import Settings
 from roomscribe.core.backoff import Backoff
+from roomscribe.core.clock import SYSTEM_CLOCK, Clock, WallClock
 from roomscribe.core.effects import (
     CancelRelease,
     CancelRetry,
@@ -52,6 +56,7 @@ from roomscribe.outputs.base import Output
 from roomscribe.speech.session import SessionFactory, SpeechSession
 from roomscribe.system import exitcodes
 from roomscribe.system.notifier import ServiceNotifier
+from roomscribe.system.timesync import ClockSync, check_clock_sync
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +81,8 @@ def hand_over(loop_now: Callable[[], asyncio.AbstractEventLoop | None], handler:
     return from_thread
 
 
-async def ping_watchdog(notifier: ServiceNotifier | None) -> None:
-    """systemd's watchdog, from the loop that does the work: a blocked loop stops the pings."""
+async def watchdog_pings(notifier: ServiceNotifier | None) -> None:
+    """WATCHDOG=1 every half interval, from the owner's loop, the loop that does the work: a blocked loop stops the pings."""
     interval = notifier.watchdog_interval() if notifier else None
     if not interval:
         return
@@ -96,7 +101,8 @@ class Daemon:
         session_factory: SessionFactory,
         notifier: ServiceNotifier | None = None,
         voice: VoiceStage | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
+        clock_sync: Callable[[], ClockSync] = check_clock_sync,
     ):
         self.settings = settings
         self.source = source
@@ -104,15 +110,18 @@ class Daemon:
         self.notifier = notifier
         self._session_factory = session_factory
         speech = settings.speech
+        self.wall_clock = WallClock(clock)
         self.machine = MeetingMachine(
             release_after_s=speech.release_after_minutes * 60 if speech.release_after_minutes else None,
             backoff=Backoff(initial=1.0, cap=speech.reconnect_max_delay),
             auth_retry_s=speech.auth_retry_minutes * 60,
-            clock=clock,
+            clock=self.wall_clock.now,
         )
-        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice)
-        self.accounting = AudioAccounting(self.audio_path, settings, output, source, clock)
-        self.publish = Publisher(settings, output, notifier, clock)
+        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice,
+                                    clock=clock.monotonic, wall_offset=lambda: self.wall_clock.offset)
+        self.accounting = AudioAccounting(self.audio_path, settings, output, source, self.wall_clock)
+        self.publish = Publisher(settings, output, notifier, self.wall_clock.now)
+        self.clock_watch = ClockWatch(self.wall_clock, clock_sync, self.publish, self.machine, self._publish_state)
         self.sessions = SessionKeeper(self.audio_path)
         self.words = PhraseKeeper(speech.phrases, self.publish, self.sessions)
         self._timers = Timers()
@@ -161,8 +170,9 @@ class Daemon:
         self._publish_state()
         if self.settings.meeting.autostart:
             self._command("start", None)
-        watchdog = asyncio.create_task(ping_watchdog(self.notifier), name="watchdog")
-        accounting = asyncio.create_task(self.accounting.run(), name="audio-accounting")
+        tasks = [asyncio.create_task(work, name=name) for name, work in (
+            ("watchdog", watchdog_pings(self.notifier)), ("audio-accounting", self.accounting.run()),
+            ("clock-watch", self.clock_watch.run()))]
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
         try:
@@ -175,8 +185,8 @@ class Daemon:
             await stop.wait()
         finally:
             await self._shutdown()
-            watchdog.cancel()
-            accounting.cancel()
+            for task in tasks:
+                task.cancel()
         return exitcodes.OK
 
     async def _shutdown(self) -> None:
@@ -281,6 +291,7 @@ class Daemon:
         self._timers.schedule(self._loop, name, delay, fire)
 
     def _publish_state(self, request_id: str | None = None) -> None:
+        self.accounting.state_changed(self.machine.state is State.PAUSED)
         self.publish.state(self.machine, request_id)
         if self.machine.state is State.IDLE:
             self._idle.set()

@@ -29,6 +29,7 @@ class Publisher:
         self._seq: dict[str, int] = {}
         self._speech_connected = False
         self.utterances_published = 0
+        self.clock_synchronized = False  # set by the owner's clock watch (app/clockwatch.py)
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
         message = StateMessage(
@@ -41,6 +42,7 @@ class Publisher:
             room=self._settings.room,
             audio=m.audio.value,
             audio_detail=m.audio_detail,
+            clock_synchronized=self.clock_synchronized,
         )
         self._output.publish_state(message)
         if self._notifier:
@@ -73,6 +75,7 @@ class Publisher:
             # Detected with language identification (docs/words.md), else the one locale recognized.
             language=event.language or self._settings.speech.locales[0],
             room=self._settings.room,
+            clock_synchronized=self.clock_synchronized,
         )
         log.info("utterance %d %s: %s", seq, event.speaker, event.text)
         self._output.submit_transcript(utterance)

@@ -232,7 +232,9 @@ class MicrophoneSource:
                 if dropped:
                     self.overflows += 1
                 at = clock.stamp(now, frame_count, dropped=dropped)
-                on_chunk(AudioChunk(bytes(in_data), at + (time.time() - now)))
+                # Kept on the monotonic clock too: the timeline gives it the wall clock's time when it is
+                # published, so a step of the wall clock in between is followed (core/clock.py).
+                on_chunk(AudioChunk(bytes(in_data), at + (time.time() - now), at))
             except Exception:
                 log.exception("capture callback failed", extra={"callback_guard": True})
             return (None, pyaudio.paContinue)

@@ -37,6 +37,9 @@ class AudioSource(Protocol):
 
     def stop(self) -> None: ...
 
+    # Optional: `meeting_started()`, called by the owner when a meeting starts. A file source plays
+    # again from its start (audio/wavfile.py); a microphone, which captures all the time, has none.
+
 
 class AudioSourceError(Exception):
     """The source cannot be used as configured (file unreadable, unsupported format, no such device)."""

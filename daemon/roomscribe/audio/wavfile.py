@@ -2,12 +2,16 @@
 
 A file, unlike a microphone, delivers on demand: it holds its first chunk, offering it once per chunk
 time, until the sink takes it live (the gate opened), and plays from there. So the first sample the
-service receives is the file's first sample, however long the session took to start.
+service receives is the file's first sample, however long the session took to start. Each meeting
+plays it again from the start (`meeting_started`): read again if it changed, reported `lost` if it
+is gone. Its schedule runs on the monotonic clock; chunks carry both times, so the wall-clock times
+follow a step of the wall clock (core/clock.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import struct
 import threading
 import time
@@ -16,6 +20,8 @@ from pathlib import Path
 
 from roomscribe.core.audio_format import CHANNELS, CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk, bytes_to_seconds
 from roomscribe.audio.source import AudioSourceError, ChunkSink, SourceStatus, StatusSink
+from roomscribe.core.backoff import Backoff
+from roomscribe.core.clock import STEP_THRESHOLD_S, SYSTEM_CLOCK, Clock, read_offset
 
 log = logging.getLogger(__name__)
 
@@ -112,14 +118,27 @@ def _to_mono_16k(path: Path, frames: bytes, fmt: WavFormat) -> bytes:
 
 
 class WavFileSource:
-    def __init__(self, path: Path, *, speed: float = 1.0, loop: bool = False):
+    """Plays `path` once per meeting (or in a loop), on demand; reopened at each meeting's start.
+
+    Like a microphone, a file that is gone or no longer readable when a meeting starts is reported
+    `lost` with the reason and tried again (with backoff) until it can be played.
+    """
+
+    def __init__(self, path: Path, *, speed: float = 1.0, loop: bool = False, clock: Clock = SYSTEM_CLOCK,
+                 backoff: Backoff | None = None):
         if not speed > 0:
             raise AudioSourceError(f"audio.speed must be positive (got {speed})")
         self._pcm = load_pcm(path)  # fail at construction: a bad file is a configuration error
+        self._identity = _identity(path)
         self._path = path
         self._speed = speed
         self._loop = loop
+        self._clock = clock
+        self._offset = read_offset(clock)
+        self._backoff = backoff or Backoff(initial=1.0, cap=30.0)
         self._stop = threading.Event()
+        self._reopen = threading.Event()
+        self._reported: str | None = None
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None  # wall clock of the first sample of the latest pass
 
@@ -139,71 +158,128 @@ class WavFileSource:
         if self._thread is not None:
             self._thread.join(timeout=2)
 
-    def _play(self, on_chunk: ChunkSink, on_status: StatusSink) -> None:
-        _report(on_status, SourceStatus("opened", str(self._path)))
-        _report(on_status, SourceStatus("flowing", str(self._path)))  # on demand: ready to deliver at once
-        anchor = self._first_taken(on_chunk)
-        if anchor is None:
-            return
-        # One schedule for all passes, so a looped file neither drifts nor leaves gaps in capture times.
-        start_wall, start_mono = anchor
-        pass_seconds = self.duration / self._speed
-        passes = 0
-        while not self._stop.is_set():
-            offset = passes * pass_seconds
-            self.started_at = start_wall + offset
-            skip = CHUNK_BYTES if passes == 0 else 0  # the first chunk went out while waiting
-            if not self._play_once(on_chunk, start_wall + offset, start_mono + offset, skip):
-                return
-            passes += 1
-            if not self._loop:
-                break
-        _report(on_status, SourceStatus("ended", str(self._path)))
+    def meeting_started(self) -> None:
+        """A meeting starts: play the file again from its first sample, read again if it changed."""
+        self._reopen.set()
 
-    def _first_taken(self, on_chunk: ChunkSink) -> tuple[float, float] | None:
+    def _play(self, on_chunk: ChunkSink, on_status: StatusSink) -> None:
+        opened_once = False
+        while not self._stop.is_set():
+            if opened_once and not self._load(on_status):
+                continue
+            opened_once = True
+            self._reopen.clear()
+            _report(on_status, SourceStatus("opened", str(self._path)))
+            _report(on_status, SourceStatus("flowing", str(self._path)))  # on demand: ready to deliver at once
+            anchor = self._first_taken(on_chunk)
+            if anchor is None:
+                continue  # stopped, or a meeting started and the file changed: read it again
+            if self._play_passes(on_chunk, anchor):
+                _report(on_status, SourceStatus("ended", str(self._path)))
+                while not (self._stop.is_set() or self._reopen.wait(0.1)):
+                    pass  # until the next meeting starts
+
+    def _load(self, on_status: StatusSink) -> bool:
+        """Read the file again if it changed; False (reported `lost`, after a wait) if it cannot be played."""
+        try:
+            identity = _identity(self._path)
+            if identity is None or identity != self._identity:
+                self._pcm, self._identity = load_pcm(self._path), identity
+                log.info("audio.file: %s was read again (%.1f s of audio)", self._path, self.duration)
+            self._backoff.reset()
+            self._reported = None
+            return True
+        except AudioSourceError as exc:
+            problem = str(exc)
+        except Exception as exc:  # noqa: BLE001  (e.g. a file that became 44.1 kHz without numpy/soxr)
+            problem = f"audio.file: {self._path} cannot be read: {exc}"
+        if problem != self._reported:  # like a device: a loss that repeats is reported once
+            self._reported = problem
+            _report(on_status, SourceStatus("lost", problem))
+        self._identity = None  # read it again once it is back
+        delay = self._backoff.next_delay()
+        log.info("%s; trying again in %.1f s", problem, delay)
+        self._stop.wait(delay)
+        return False
+
+    def _wall(self, monotonic: float) -> float:
+        """The wall-clock time of a monotonic instant; follows a step of the wall clock (core/clock.py)."""
+        offset = read_offset(self._clock)
+        if abs(offset - self._offset) > STEP_THRESHOLD_S:
+            self._offset = offset  # below that, the schedule's times stay exactly CHUNK apart
+        return monotonic + self._offset
+
+    def _first_taken(self, on_chunk: ChunkSink) -> float | None:
         """Offer the first chunk once per chunk time until the sink takes it live.
 
-        Returns the (wall, monotonic) time of the file's first sample on the playing schedule, or None
-        if stopped first.
+        Returns the monotonic time of the file's first sample on the playing schedule, or None if
+        stopped first or if a meeting started and the file changed since it was read.
         """
         first = self._pcm[:CHUNK_BYTES]
         step = bytes_to_seconds(len(first)) / self._speed
-        next_offer = time.monotonic() + step
+        next_offer = self._clock.monotonic() + step
         while True:
-            time.sleep(max(0.0, next_offer - time.monotonic()))
+            time.sleep(max(0.0, next_offer - self._clock.monotonic()))
             if self._stop.is_set():
                 return None
-            mono, wall = time.monotonic(), time.time()
+            if self._reopen.is_set():  # a meeting starts before this one was played: play it as it is now
+                self._reopen.clear()
+                if _identity(self._path) != self._identity:
+                    return None
+            at = self._clock.monotonic() - step
             try:
-                taken = on_chunk(AudioChunk(first, wall - step)) is not False
+                taken = on_chunk(AudioChunk(first, self._wall(at), at)) is not False
             except Exception:
                 log.exception("audio chunk sink failed", extra={"callback_guard": True})
                 taken = True
             if taken:
-                self.started_at = wall - step
-                return wall - step, mono - step
-            next_offer = mono + step
+                self.started_at = self._wall(at)
+                return at
+            next_offer = at + 2 * step
 
-    def _play_once(self, on_chunk: ChunkSink, start_wall: float, start_mono: float, skip: int = 0) -> bool:
-        """One pass from byte `skip`; False if stopped on the way.
+    def _play_passes(self, on_chunk: ChunkSink, start: float) -> bool:
+        """Play from the first taken chunk: once, or until stopped when looped. True if the file ended."""
+        pass_seconds = self.duration / self._speed
+        passes = 0  # one schedule for all passes: a looped file neither drifts nor leaves gaps in times
+        while True:
+            offset = passes * pass_seconds
+            self.started_at = self._wall(start + offset)
+            skip = CHUNK_BYTES if passes == 0 else 0  # the first chunk went out while waiting
+            if not self._play_once(on_chunk, start + offset, skip):
+                return False
+            passes += 1
+            if not self._loop:
+                return True
+
+    def _play_once(self, on_chunk: ChunkSink, start: float, skip: int = 0) -> bool:
+        """One pass from byte `skip`; False if stopped, or a meeting started, on the way.
 
         Chunks are released when their last sample would have been captured; the capture time of a
-        chunk is the wall-clock time of its first sample on that (possibly sped-up) schedule.
+        chunk is the time of its first sample on that (possibly sped-up) schedule.
         """
         for begin in range(skip, len(self._pcm), CHUNK_BYTES):
             pcm = self._pcm[begin : begin + CHUNK_BYTES]
-            offset = bytes_to_seconds(begin) / self._speed
-            release = start_mono + offset + bytes_to_seconds(len(pcm)) / self._speed
-            # A plain sleep, then the flag: Event.wait costs several times more CPU per chunk, and
+            at = start + bytes_to_seconds(begin) / self._speed
+            release = at + bytes_to_seconds(len(pcm)) / self._speed
+            # A plain sleep, then the flags: Event.wait costs several times more CPU per chunk, and
             # a stop still takes effect within one chunk.
-            time.sleep(max(0.0, release - time.monotonic()))
-            if self._stop.is_set():
+            time.sleep(max(0.0, release - self._clock.monotonic()))
+            if self._stop.is_set() or self._reopen.is_set():
                 return False
             try:
-                on_chunk(AudioChunk(pcm, start_wall + offset))
+                on_chunk(AudioChunk(pcm, self._wall(at), at))
             except Exception:
                 log.exception("audio chunk sink failed", extra={"callback_guard": True})
         return True
+
+
+def _identity(path: Path) -> tuple[int, int, int] | None:
+    """What tells that a file changed: inode, size, modification time; None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _report(on_status: StatusSink, status: SourceStatus) -> None:

@@ -98,7 +98,7 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
         f"azure speech key: {speech_key_source(settings)}",
         f"mqtt password: {mqtt_password_source(settings)}",
         f"state directory: {settings.mqtt.outbox_path.parent} (checked by `run` when it starts: systemd creates "
-        "its StateDirectory= then)",
+        "its StateDirectory= then, and `run` the default outside systemd)",
         f"archive: {settings.archive.path}, meetings kept {settings.archive.retention_days:g} days" if settings.archive.enabled
         else "archive: off (nothing is kept; catch-up requests are answered `unavailable`)",
     ]

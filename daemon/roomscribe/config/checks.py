@@ -2,7 +2,7 @@
 
 * file_problems: the files a configuration names (WAV format, secret files, TLS CA, certificate and
   key), on plain data, so that `check-config` reports them in the same run as schema problems.
-* state_directory_problems: the outbox's directory exists and is writable.
+* state_directory_problems: the outbox's directory exists (the default is created) and is writable.
 * microphone_problems: PyAudio can be imported when audio.source is microphone.
 * run_problems: what `roomscribe run` must refuse with exit 78 before it starts (the last two).
 
@@ -63,17 +63,21 @@ def file_problems(data: dict, lines: dict[str, int] | None = None, skip: set[str
 def state_directory_problems(outbox_path: Path, create_user_default: bool = True) -> list[ConfigProblem]:
     """The outbox's directory must exist and be writable (SQLite adds -wal and -shm files beside it).
 
-    The per-user default (~/.local/state/roomscribe) is created when missing, as the XDG spec asks;
-    /var/lib/roomscribe, $STATE_DIRECTORY and a configured path are not: systemd or the installer make them.
+    The default outside systemd is created (0700) when missing: ~/.local/state/roomscribe, as the XDG
+    spec asks, and /var/lib/roomscribe for root, as StateDirectory= would. $STATE_DIRECTORY and a
+    configured path are not: systemd or whoever configured them makes them.
     """
     from roomscribe.config.paths import default_state_directory
 
     directory = Path(outbox_path).parent
     key = "mqtt.outbox_path"
-    user_default = default_state_directory(os.environ, os.geteuid())
-    if create_user_default and directory == user_default and os.geteuid() != 0 and "STATE_DIRECTORY" not in os.environ:
+    default = default_state_directory(os.environ, os.geteuid())
+    if create_user_default and directory == default and "STATE_DIRECTORY" not in os.environ and not directory.exists():
         try:
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            directory.mkdir(mode=0o700, parents=True)
+            directory.chmod(0o700)  # whatever the umask: it holds the transcripts
+        except FileExistsError:
+            pass  # made meanwhile (another process): checked below like any other
         except OSError as exc:
             return [ConfigProblem(key, str(outbox_path), f"cannot create the state directory {directory}: {exc.strerror}")]
     if not directory.exists():

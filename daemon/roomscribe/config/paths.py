@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Mapping
 
 DEFAULT_CONFIG_PATH = Path("/etc/roomscribe/config.yaml")
+ROOT_STATE_DIRECTORY = Path("/var/lib/roomscribe")  # root's default outside systemd (what StateDirectory= makes)
 
 
 def state_directory() -> Path:
@@ -22,7 +23,7 @@ def default_state_directory(environ: Mapping[str, str], euid: int) -> Path:
     if environ.get("STATE_DIRECTORY"):
         return Path(environ["STATE_DIRECTORY"].split(":")[0])
     if euid == 0:
-        return Path("/var/lib/roomscribe")
+        return ROOT_STATE_DIRECTORY
     xdg = environ.get("XDG_STATE_HOME", "")
     if os.path.isabs(xdg):  # the spec: a relative path is invalid and ignored
         return Path(xdg) / "roomscribe"

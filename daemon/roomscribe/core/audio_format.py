@@ -37,10 +37,16 @@ def bytes_to_ticks(n: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """A piece of captured audio and the UTC wall-clock time (epoch seconds) of its first sample."""
+    """A piece of captured audio and the UTC wall-clock time (epoch seconds) of its first sample.
+
+    `captured_mono` is the same instant on the monotonic clock (core/clock.py), which the timeline maps
+    to wall-clock times when they are published, so they follow a step of the wall clock; None when
+    the source does not know it (then `captured_at` is taken as it is).
+    """
 
     pcm: bytes
     captured_at: float
+    captured_mono: float | None = None
 
     @property
     def duration(self) -> float:

@@ -35,6 +35,7 @@ class Write:
     pcm: bytes
     wall_clock: float
     live: bool  # captured audio; False for the silence of a tail
+    monotonic: float | None = None  # the same instant on the monotonic clock, when known (AudioChunk.captured_mono)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +58,10 @@ class AudioGate:
         self._ever_closed = False
         self._live_since_close = False
         self._live_end: float | None = None  # wall clock just after the last live sample written
+        self._live_end_mono: float | None = None  # the same on the monotonic clock, if the chunk knew it
         self._tail_due = 0  # silent chunks of a paced tail still to write, one per chunk dropped
         self._tail_wall = 0.0  # wall clock of the next tail chunk
+        self._tail_mono: float | None = None
         self._live = self._silence = self._dropped = self._dropped_after_close = 0
         self._closes = self._opens = 0
 
@@ -106,7 +109,7 @@ class AudioGate:
                 while (stream_bytes + chunks * CHUNK_BYTES) % SDK_FRAME_BYTES != TAIL_FRAME_FILL:
                     chunks += 1
             # The tail continues the time of the audio before it, so utterance times stay truthful.
-            self._tail_due, self._tail_wall = chunks, self._live_end
+            self._tail_due, self._tail_wall, self._tail_mono = chunks, self._live_end, self._live_end_mono
         self._live_since_close = False
         if not at_once:
             return []
@@ -124,12 +127,16 @@ class AudioGate:
         self._live += len(chunk.pcm)
         self._live_since_close = True
         self._live_end = chunk.captured_at + chunk.duration
-        return [Write(chunk.pcm, chunk.captured_at, live=True)]
+        mono = chunk.captured_mono
+        self._live_end_mono = None if mono is None else mono + chunk.duration
+        return [Write(chunk.pcm, chunk.captured_at, live=True, monotonic=mono)]
 
     def _next_tail_chunk(self) -> Write:
-        write = Write(_SILENCE, self._tail_wall, live=False)
+        write = Write(_SILENCE, self._tail_wall, live=False, monotonic=self._tail_mono)
         self._tail_due -= 1
         self._tail_wall += _CHUNK_SECONDS
+        if self._tail_mono is not None:
+            self._tail_mono += _CHUNK_SECONDS
         self._silence += CHUNK_BYTES
         return write
 

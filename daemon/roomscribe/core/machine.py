@@ -144,6 +144,10 @@ class MeetingMachine:
             meeting.detail = meeting.describe()
             meeting.effects.append(PublishState())
 
+    def clock_stepped(self, step_s: float) -> None:
+        """The wall clock stepped by `step_s`: the time of the last change, taken before, moves with it."""
+        self._meeting.since += step_s
+
     def drain_effects(self) -> list[Effect]:
         effects, self._meeting.effects = self._meeting.effects, []
         return effects

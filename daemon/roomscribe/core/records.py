@@ -50,6 +50,8 @@ class Utterance:
     duration_ms: int
     language: str
     room: str
+    # The wall clock was known to be synchronised (NTP) when start and end were computed, at publication.
+    clock_synchronized: bool = True
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -65,6 +67,7 @@ class Utterance:
             "offset_ms": self.offset_ms,
             "duration_ms": self.duration_ms,
             "language": self.language,
+            "clock_synchronized": self.clock_synchronized,
         }
 
 
@@ -101,6 +104,7 @@ class StateMessage:
     room: str
     audio: str = "waiting"  # the audio source: waiting, flowing, lost, ended (core.table.AudioStatus)
     audio_detail: str = ""
+    clock_synchronized: bool = True  # the wall clock is known to be synchronised (system/timesync.py)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -112,6 +116,7 @@ class StateMessage:
             "request_id": self.request_id,
             "detail": self.detail,
             "audio": {"status": self.audio, "detail": self.audio_detail},
+            "clock_synchronized": self.clock_synchronized,
         }
 
 

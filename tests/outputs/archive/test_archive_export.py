@@ -6,6 +6,7 @@ import html
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -165,18 +166,18 @@ def test_unknown_format():
         export(None, "docx")
 
 
-def test_a_three_hour_meeting_exports_in_well_under_a_second(tmp_path):
+def test_a_three_hour_meeting_exports_whole_in_every_format(tmp_path):
+    # How fast is a benchmark's question (bench/bench_archive.py), not a test's: a busy machine must not fail it.
     store = ArchiveStore(tmp_path / "a.sqlite3")
     with store.transaction():
         record_meeting(store, "long", n=2000)
-    t0 = time.perf_counter()
     record = store.record("long")
-    read_s = time.perf_counter() - t0
     assert record.utterances[-1].start - record.meeting.start > 10_000 - 600  # about 3 h
-    for fmt in FORMATS:
-        t0 = time.perf_counter()
-        export(record, fmt)
-        assert time.perf_counter() - t0 + read_s < 0.5, fmt
+    assert len(record.utterances) == 2000
+    cues = webvtt.from_string(export(record, "vtt")).captions
+    assert sum(c.voice is not None for c in cues) == 2000  # one voiced cue an utterance, beside the pause's and epoch's
+    assert len(list(srt.parse(export(record, "srt")))) == len(cues)
+    assert sum(1 for line in export(record, "jsonl").splitlines() if json.loads(line)["record"] == "utterance") == 2000
 
 
 def test_a_mixed_language_meeting_shows_each_lines_language(tmp_path):
@@ -207,3 +208,68 @@ def test_a_mixed_language_meeting_shows_each_lines_language(tmp_path):
     single = ArchiveStore(tmp_path / "b.sqlite3")
     record_meeting(single, "m-one", n=2)
     assert "(en-US)" not in export(single.record("m-one"), "txt") + export(single.record("m-one"), "srt")
+# -- cues stay valid whatever the wall clock did while the meeting was recorded ------------------------
+
+DAY = 86400.0
+
+
+def cue_times(record) -> list[tuple[timedelta, timedelta, str]]:
+    """(start, end, text) of every cue, from both formats, which must agree."""
+    vtt = [(timedelta(milliseconds=vtt_ms(c.start)), timedelta(milliseconds=vtt_ms(c.end)), c.identifier)
+           for c in webvtt.from_string(export(record, "vtt")).captions]
+    subtitles = list(srt.parse(export(record, "srt")))
+    assert [(s.start, s.end) for s in subtitles] == [(start, end) for start, end, _ in vtt]
+    return vtt
+
+
+def assert_valid(cues, length_s: float) -> None:
+    for start, end, name in cues:
+        assert timedelta(0) <= start < end, name
+        assert end - start >= timedelta(milliseconds=100), name
+        assert end <= timedelta(seconds=length_s, milliseconds=100), name
+    assert [c[0] for c in cues] == sorted(c[0] for c in cues)
+
+
+def test_a_meeting_recorded_across_a_step_without_correction_still_gives_valid_cues(tmp_path):
+    """What an older roomscribe stored when NTP stepped the clock by three days mid-meeting: the start and
+    the first half three days back, a pause and an utterance spanning the step, the rest on the new clock."""
+    store = ArchiveStore(tmp_path / "a.sqlite3")
+    back = T0 - 3 * DAY
+    store.meeting_started("m-step", ROOM, back, 1)
+    store.add_utterance(utterance("m-step", 1, back + 3))
+    spanning = utterance("m-step", 2, back + 10)
+    store.add_utterance(replace(spanning, end=T0 + 12))  # 72 h by the wall clock, 2.25 s heard
+    store.pause_started("m-step", back + 15)
+    store.pause_ended("m-step", T0 + 18)
+    store.add_utterance(utterance("m-step", 3, T0 + 20))
+    store.meeting_ended("m-step", T0 + 30)
+    record = store.record("m-step")
+    cues = cue_times(record)
+    assert_valid(cues, record.meeting.end - record.meeting.start)
+    spoken = {name: end - start for start, end, name in cues if name.isdigit()}
+    assert spoken["2"] == timedelta(milliseconds=2250)  # what the service heard, not 72 hours
+
+
+def test_utterances_stamped_before_the_meeting_started_are_not_zero_length_cues(tmp_path):
+    """The file source of an older roomscribe: the meeting started after a step, its audio stamped days back."""
+    store = ArchiveStore(tmp_path / "a.sqlite3")
+    store.meeting_started("m-file", ROOM, T0, 1)
+    for seq in (1, 2, 3):
+        store.add_utterance(utterance("m-file", seq, T0 - 3 * DAY + seq * 5))
+    store.meeting_ended("m-file", T0 + 20)
+    cues = cue_times(store.record("m-file"))
+    assert_valid(cues, 20)
+    assert [c[0] for c in cues] == [timedelta(0)] * 3 and all(c[1] > c[0] for c in cues)
+
+
+def test_a_clock_set_back_mid_meeting_gives_cues_in_order(tmp_path):
+    store = ArchiveStore(tmp_path / "a.sqlite3")
+    store.meeting_started("m-back", ROOM, T0, 1)
+    store.add_utterance(utterance("m-back", 1, T0 + 30))
+    store.add_utterance(utterance("m-back", 2, T0 + 5))  # stepped back by half a minute
+    store.add_utterance(utterance("m-back", 3, T0 + 40))
+    store.meeting_ended("m-back", T0 - 60)  # even an end before the start
+    record = store.record("m-back")
+    cues = cue_times(record)
+    assert [c[2] for c in cues] == ["1", "2", "3"]
+    assert_valid(cues, 0)

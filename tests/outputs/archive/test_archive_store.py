@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from dataclasses import replace
 
 import pytest
 
@@ -227,3 +228,42 @@ def test_readonly_store_cannot_write_and_needs_the_file(tmp_path):
     reader = ArchiveStore(tmp_path / "a.sqlite3", readonly=True)
     with pytest.raises(sqlite3.OperationalError):
         reader.meeting_started("m-1", ROOM, T0)
+
+
+def test_an_archive_of_schema_1_is_upgraded_and_its_utterances_read_as_synchronised(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    with sqlite3.connect(path) as db:  # what roomscribe wrote before utterances kept clock_synchronized
+        db.executescript("""
+            CREATE TABLE meetings (id TEXT PRIMARY KEY, room TEXT NOT NULL, started_at REAL NOT NULL, ended_at REAL,
+                audio_seconds REAL NOT NULL DEFAULT 0, paused_seconds REAL NOT NULL DEFAULT 0);
+            CREATE TABLE utterances (meeting_id TEXT NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+                seq INTEGER NOT NULL, speaker TEXT NOT NULL, speaker_epoch INTEGER NOT NULL, text TEXT NOT NULL,
+                start_at REAL NOT NULL, end_at REAL NOT NULL, offset_ms INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
+                language TEXT NOT NULL, room TEXT NOT NULL, PRIMARY KEY (meeting_id, seq)) WITHOUT ROWID;
+            INSERT INTO meetings (id, room, started_at) VALUES ('m-old', 'boardroom', 1000.0);
+            INSERT INTO utterances VALUES ('m-old', 1, 'Guest-1', 1, 'from before', 1001.0, 1002.0, 0, 1000,
+                'en-US', 'boardroom');
+            PRAGMA user_version = 1;""")
+    store = ArchiveStore(path)
+    [old] = store.utterances("m-old")
+    assert (old.text, old.clock_synchronized) == ("from before", True)
+    store.add_utterance(replace(old, seq=2, clock_synchronized=False))
+    assert [u.clock_synchronized for u in store.utterances("m-old")] == [True, False]
+    assert store._db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+
+
+def test_a_clock_step_moves_only_the_running_meeting(tmp_path):
+    store = ArchiveStore(tmp_path / "a.sqlite3")
+    done = record_meeting(store, "m-done", n=6)
+    running = record_meeting(store, "m-run", start=T0 + DAY, n=6, end=False)
+    store.pause_started("m-run", T0 + DAY + 100)  # an open pause moves too
+    before = store.record("m-run")
+    store.clock_stepped("m-run", 2 * DAY)
+    store.clock_stepped("m-done", 2 * DAY)  # an ended meeting is never moved
+    after = store.record("m-run")
+    assert after.meeting.start == before.meeting.start + 2 * DAY
+    assert [(p.start, p.end) for p in after.pauses] == [
+        (p.start + 2 * DAY, None if p.end is None else p.end + 2 * DAY) for p in before.pauses]
+    assert [at for _, at in after.epochs] == [at + 2 * DAY for _, at in before.epochs]
+    assert [(u.start, u.end) for u in after.utterances] == [(u.start + 2 * DAY, u.end + 2 * DAY) for u in running]
+    assert store.record("m-done").utterances == tuple(done)

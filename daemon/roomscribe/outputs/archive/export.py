@@ -7,7 +7,7 @@ Made from a `store.MeetingRecord`, the same in every format:
 * pauses as markers with their start, end and length; nothing was recorded during them;
 * txt and md show wall-clock times in the time zone given (UTC unless told otherwise; the header
   names it); jsonl carries UTC ISO 8601 like the MQTT payloads; WebVTT and SRT cue times are
-  relative to the meeting start, as players expect.
+  relative to the meeting start, as players expect, and always valid (`_cues`).
 Pure string building, no I/O: a 3-hour meeting of 2,000 utterances takes milliseconds.
 """
 
@@ -54,7 +54,7 @@ def timeline(record: MeetingRecord) -> Iterator[Item]:
 
 
 def duration_text(seconds: float) -> str:
-    total = int(round(seconds))
+    total = max(0, int(round(seconds)))
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
     if hours:
@@ -224,31 +224,40 @@ def to_jsonl(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
 # -- WebVTT and SRT ------------------------------------------------------------------------------------
 
 MARKER_S = 2.0  # how long an epoch marker cue shows
+MIN_CUE_MS = 100  # no cue is shorter: a zero-length cue shows nothing, and some players drop it
+HEARD_SLACK_S = 1.0  # an utterance's wall-clock span may exceed what the service heard by this much
 
 
-def _cue_time(seconds: float, separator: str) -> str:
-    millis = max(0, round(seconds * 1000))
+def _cue_time(millis: int, separator: str) -> str:
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}{separator}{rest % 1000:03d}"
 
 
-def _cues(record: MeetingRecord) -> Iterator[tuple[str, float, float, Item]]:
-    """(kind, start, end, item), times relative to the meeting start; an end is always after its start."""
-    origin = record.meeting.start
-    last = max([u.end for u in record.utterances] + [record.meeting.end or origin])
+def _cues(record: MeetingRecord) -> Iterator[tuple[str, int, int, Item]]:
+    """(kind, start, end, item) in milliseconds from the meeting start, valid whatever the wall clock did:
+    no cue starts before 0, before the cue before it or after the meeting's end (while it runs, the latest
+    time recorded); none is shorter than MIN_CUE_MS, and an utterance lasts what the service heard
+    (`duration_ms`) when its wall-clock span is longer than that by more than HEARD_SLACK_S."""
+    origin, horizon = record.meeting.start, record.meeting.end
+    if horizon is None:
+        horizon = max([origin] + [u.end for u in record.utterances] + [p.end or p.start for p in record.pauses])
+    length, floor = max(0, round((horizon - origin) * 1000)), 0
+
+    def cue(start_s: float, end_s: float) -> tuple[int, int]:
+        nonlocal floor
+        floor = start = min(max(round(start_s * 1000), floor), length)
+        return start, max(min(round(end_s * 1000), length), start + MIN_CUE_MS)
+
     for item in timeline(record):
         if isinstance(item, Utterance):
-            start = item.start - origin
-            yield "utterance", start, max(item.end - origin, start + 0.001), item
+            start, span, heard = item.start - origin, item.end - item.start, item.duration_ms / 1000
+            yield ("utterance", *cue(start, start + (span if 0 < span <= heard + HEARD_SLACK_S else heard)), item)
         elif isinstance(item, Pause):
-            start = item.start - origin
-            end = (item.end if item.end is not None else last) - origin
-            yield "pause", start, max(end, start + 0.001), item
+            yield ("pause", *cue(item.start - origin, (item.end if item.end is not None else horizon) - origin), item)
         else:
-            first = next(u for u in record.utterances if u.speaker_epoch == item)
-            yield "epoch", first.start - origin, first.start - origin + MARKER_S, item
+            first = next(u for u in record.utterances if u.speaker_epoch == item).start - origin
+            yield ("epoch", *cue(first, first + MARKER_S), item)
 
 
 def _vtt_escape(text: str) -> str:

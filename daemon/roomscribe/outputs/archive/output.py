@@ -2,7 +2,8 @@
 
 It derives what the archive keeps from the records every output gets, so the owner tells it nothing
 extra: `meeting_started`, `speaker_epoch_changed` and `meeting_ended` events (the last with the
-`audio_sent_s` the meeting cost), the state entering and leaving `paused` (the pause's start and end,
+`audio_sent_s` the meeting cost and its monotonic `paused_s`), `clock_stepped` (the running meeting's
+times so far move with the clock), the state entering and leaving `paused` (the pause's start and end,
 its `since`), and each final utterance, which `store_transcript` hands to the writer; the fan-out
 publishes it elsewhere once the returned future says it is durable. Every call only queues for the
 writer's thread (outputs/archive/writer.py): nothing here touches the disk on the owner's loop.
@@ -58,10 +59,14 @@ class ArchiveOutput:
             self.writer.meeting_started(meeting_id, self._room, event.at, 1)  # the first session is epoch 1
         elif event.kind == "speaker_epoch_changed" and isinstance(detail.get("speaker_epoch"), int):
             self.writer.speaker_epoch(meeting_id, detail["speaker_epoch"], event.at)
+        elif event.kind == "clock_stepped" and isinstance(detail.get("step_s"), (int, float)):
+            # What was recorded of the running meeting is on the clock before the step: it moves with it.
+            self.writer.submit("clock_stepped", meeting_id, float(detail["step_s"]))
         elif event.kind == "meeting_ended":
             if isinstance(detail.get("audio_sent_s"), (int, float)):
                 self.writer.audio_seconds(meeting_id, float(detail["audio_sent_s"]))
-            self.writer.meeting_ended(meeting_id, event.at)
+            paused_s = detail.get("paused_s")  # measured on the monotonic clock
+            self.writer.meeting_ended(meeting_id, event.at, float(paused_s) if isinstance(paused_s, (int, float)) else None)
             if self._paused == meeting_id:
                 self._paused = None
             if self._on_meeting_ended is not None:

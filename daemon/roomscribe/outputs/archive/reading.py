@@ -19,7 +19,8 @@ from roomscribe.outputs.archive.meetings import (
     meeting_from_row,
 )
 
-UTTERANCE_COLUMNS = "meeting_id, seq, speaker, speaker_epoch, text, start_at, end_at, offset_ms, duration_ms, language, room"
+UTTERANCE_COLUMNS = ("meeting_id, seq, speaker, speaker_epoch, text, start_at, end_at, offset_ms, duration_ms, language, room, "
+                     "clock_synchronized")
 MEETING_SUMMARY = """
 SELECT m.id, m.room, m.started_at, m.ended_at, m.audio_seconds, m.paused_seconds,
        (SELECT COUNT(*) FROM utterances u WHERE u.meeting_id = m.id),
@@ -72,7 +73,7 @@ class ArchiveReading:
             f"SELECT {UTTERANCE_COLUMNS} FROM utterances WHERE meeting_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (meeting_id, after_seq, -1 if limit is None else limit),
         ).fetchall()
-        return [Utterance(*row) for row in rows]
+        return [Utterance(*row[:-1], clock_synchronized=bool(row[-1])) for row in rows]
 
     def record(self, meeting_id: str) -> MeetingRecord:
         """Everything about one meeting, read in one transaction (a consistent picture while it runs)."""

@@ -28,7 +28,8 @@ from roomscribe.outputs.sqlite_files import move_aside
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+_UPGRADES = {1: "ALTER TABLE utterances ADD COLUMN clock_synchronized INTEGER NOT NULL DEFAULT 1;"}  # from version
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meetings (
     id TEXT PRIMARY KEY,
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS utterances (
     duration_ms INTEGER NOT NULL,
     language TEXT NOT NULL,
     room TEXT NOT NULL,
+    clock_synchronized INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (meeting_id, seq)
 ) WITHOUT ROWID;
 """
@@ -104,11 +106,13 @@ class ArchiveStore(ArchiveReading):
             if speaker_epoch is not None:
                 self._epoch(meeting_id, speaker_epoch, at)
 
-    def meeting_ended(self, meeting_id: str, at: float) -> None:
-        """Ends the meeting and a pause still open; a second end keeps the first."""
+    def meeting_ended(self, meeting_id: str, at: float, paused_s: float | None = None) -> None:
+        """Ends the meeting and a pause still open; a second end keeps the first. `paused_s`: the paused time
+        measured on the monotonic clock (the `meeting_ended` event's), which no step of the wall clock skews."""
         with self.transaction():
             self.pause_ended(meeting_id, at)
-            self._db.execute("UPDATE meetings SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (at, meeting_id))
+            self._db.execute("UPDATE meetings SET ended_at = ?, paused_seconds = coalesce(?, paused_seconds) "
+                             "WHERE id = ? AND ended_at IS NULL", (at, paused_s, meeting_id))
 
     def pause_started(self, meeting_id: str, at: float) -> None:
         with self.transaction():
@@ -154,14 +158,24 @@ class ArchiveStore(ArchiveReading):
                 (u.meeting_id, u.room, u.start),
             )
             cursor = self._db.execute(
-                f"INSERT INTO utterances ({UTTERANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"INSERT INTO utterances ({UTTERANCE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (meeting_id, seq) DO NOTHING",
                 (u.meeting_id, u.seq, u.speaker, u.speaker_epoch, u.text, u.start, u.end, u.offset_ms,
-                 u.duration_ms, u.language, u.room),
+                 u.duration_ms, u.language, u.room, u.clock_synchronized),
             )
             if cursor.rowcount:
                 self._epoch(u.meeting_id, u.speaker_epoch, u.start)
             return bool(cursor.rowcount)
+
+    def clock_stepped(self, meeting_id: str, step_s: float) -> None:
+        """The wall clock stepped during this running meeting: its times recorded so far move by `step_s`."""
+        with self.transaction():
+            if self._db.execute("SELECT 1 FROM meetings WHERE id = ? AND ended_at IS NULL", (meeting_id,)).fetchone():
+                for table, columns in (("meetings", ("started_at",)), ("pauses", ("started_at", "ended_at")),
+                                       ("epochs", ("first_at",)), ("utterances", ("start_at", "end_at"))):
+                    moved = ", ".join(f"{c} = {c} + :step" for c in columns)
+                    key = "id" if table == "meetings" else "meeting_id"
+                    self._db.execute(f"UPDATE {table} SET {moved} WHERE {key} = :id", {"step": step_s, "id": meeting_id})
 
     def set_audio_seconds(self, meeting_id: str, total_seconds: float) -> None:
         """The meeting's total of audio sent to the speech service so far (a total: repeating it is harmless)."""
@@ -264,7 +278,8 @@ def _connect(path: Path) -> sqlite3.Connection:
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"archive schema {version} is newer than this roomscribe ({SCHEMA_VERSION})")
         if version < SCHEMA_VERSION:
-            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
+            upgrade = _UPGRADES.get(version, "")
+            db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} {upgrade} PRAGMA user_version={SCHEMA_VERSION}; COMMIT;")
     except sqlite3.DatabaseError:
         db.close()
         raise

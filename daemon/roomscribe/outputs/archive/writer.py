@@ -96,8 +96,8 @@ class ArchiveWriter:
     def meeting_started(self, meeting_id: str, room: str, at: float, speaker_epoch: int | None = None) -> Future:
         return self.submit("meeting_started", meeting_id, room, at, speaker_epoch)
 
-    def meeting_ended(self, meeting_id: str, at: float) -> Future:
-        return self.submit("meeting_ended", meeting_id, at)
+    def meeting_ended(self, meeting_id: str, at: float, paused_s: float | None = None) -> Future:
+        return self.submit("meeting_ended", meeting_id, at, paused_s)
 
     def pause_started(self, meeting_id: str, at: float) -> Future:
         return self.submit("pause_started", meeting_id, at)

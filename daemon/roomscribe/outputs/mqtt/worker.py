@@ -123,7 +123,7 @@ class LinkWorker(requests.WorkerExtras):
             self._send(self.topics.transcript, self._unstored.popleft())
         cfg = self.settings.mqtt
         if reconnect:
-            offline_s = self._clock() - self._disconnected_at if self._disconnected_at else None
+            offline_s = time.monotonic() - self._disconnected_at if self._disconnected_at else None
             log.info("MQTT: reconnected to %s:%d after %.1f s", cfg.host, cfg.port, offline_s or 0.0)
             detail = {
                 "offline_s": round(offline_s, 3) if offline_s is not None else None,
@@ -157,7 +157,7 @@ class LinkWorker(requests.WorkerExtras):
     def disconnected_job(self, reason: str) -> None:
         self.connected = self.announced = False
         self._online_mid = None
-        self._disconnected_at = self._clock()
+        self._disconnected_at = time.monotonic()  # a duration: never skewed by a step of the wall clock
         if not self._stopping:
             log.warning("MQTT: connection lost (%s); %d utterances wait in the outbox", reason, len(self._outbox))
         self._notify(False)

@@ -1,0 +1,174 @@
+"""The owner and a wall clock that steps (app/clockwatch.py, core/clock.py), on its protocols alone: a clock
+the test steps, a synchronisation check the test answers, a fake speech session, a recording output."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from roomscribe.app.daemon import Daemon
+from roomscribe.audio.source import SourceStatus
+from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_ticks
+from roomscribe.core.table import State
+from roomscribe.system.timesync import ClockSync
+from tests.app.test_owner import Cmd, HandSource, RecordingOutput, settings, until
+from tests.support.clocks import SteppedClock
+from tests.support.fake_speech import FakeSessions
+
+DAY = 86400.0
+CHUNK_S = CHUNK_MS / 1000
+CHUNK_TICKS = bytes_to_ticks(CHUNK_BYTES)
+
+
+class StampedSource(HandSource):
+    """Chunks stamped as the real sources do: monotonic capture time, and the wall clock's time then."""
+
+    def __init__(self, clock: SteppedClock):
+        self.clock = clock
+        self.captured: list[AudioChunk] = []
+
+    def chunks(self, n: int) -> None:
+        """n chunks back to back, as if captured over the last n * 10 ms."""
+        first = time.monotonic() - n * CHUNK_S
+        for i in range(n):
+            mono = first + i * CHUNK_S
+            chunk = AudioChunk(b"\x01\x00" * (CHUNK_BYTES // 2), mono + (self.clock.wall() - time.monotonic()), mono)
+            self.captured.append(chunk)
+            self.on_chunk(chunk)
+
+
+class Sync:
+    def __init__(self, synchronized: bool):
+        self.synchronized = synchronized
+
+    def __call__(self) -> ClockSync:
+        return ClockSync(self.synchronized, "the test says so")
+
+
+def clock_steps(output: RecordingOutput) -> list[dict]:
+    return [e.detail for e in output.events if e.kind == "clock_stepped"]
+
+
+def test_steps_in_a_meeting_and_a_pause_are_announced_and_durations_stay_monotonic(tmp_path):
+    clock, sync = SteppedClock(offset=-3 * DAY), Sync(False)
+    output, sessions, source = RecordingOutput(), FakeSessions(), StampedSource(clock)
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions, clock=clock,
+                    clock_sync=sync)
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("opened", "hand"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        began = time.monotonic()
+        daemon.on_command(Cmd("start"))
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        session = sessions.made[0]
+        source.chunks(100)  # 1 s of audio, captured three days back
+        session.transcribed("before the step", "Guest-1", 0, 50 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 1)
+        since = daemon.machine.since
+
+        clock.step(2 * DAY)  # NTP, during the meeting: the next tick announces it
+        daemon.clock_watch.tick()
+        [step] = clock_steps(output)
+        assert step["meeting_id"] == daemon.machine.meeting_id and step["step_s"] == pytest.approx(2 * DAY, abs=0.01)
+        assert step["at"] == pytest.approx(clock.wall(), abs=0.5)
+        assert daemon.machine.since == pytest.approx(since + 2 * DAY, abs=0.01)  # the state's since moved with it
+        assert output.states[-1].since == daemon.machine.since
+        # Audio captured before the step, published after it: on the new clock, as long as the service heard.
+        session.transcribed("captured before, published after", "Guest-2", 50 * CHUNK_TICKS, 50 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 2)
+
+        daemon.on_command(Cmd("pause"))
+        await until(lambda: daemon.machine.state is State.PAUSED)
+        paused = time.monotonic()
+        await asyncio.sleep(0.3)
+        clock.step(DAY)
+        sync.synchronized = True
+        daemon.clock_watch.tick()
+        assert len(clock_steps(output)) == 2 and output.states[-1].clock_synchronized
+        await asyncio.sleep(0.2)
+        daemon.on_command(Cmd("resume"))
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        resumed = time.monotonic()
+        source.chunks(50)
+        session.transcribed("after the steps", "Guest-1", 100 * CHUNK_TICKS + 10 * CHUNK_TICKS, 40 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 3)
+        daemon.on_command(Cmd("stop"))
+        await until(lambda: daemon.machine.state is State.IDLE)
+        ended = time.monotonic()
+        stop.set()
+        assert await run == 0
+        return began, paused, resumed, ended
+
+    began, paused, resumed, ended = asyncio.run(meeting())
+    first, second, third = output.utterances
+    captured = source.captured
+    assert first.start == pytest.approx(captured[0].captured_at, abs=0.002)  # on the clock of its time
+    assert first.end - first.start == pytest.approx(0.5, abs=0.002)
+    assert second.start == pytest.approx(captured[50].captured_at + 2 * DAY, abs=0.002)
+    assert second.end - second.start == pytest.approx(0.5, abs=0.002)  # never 48 hours long
+    assert third.start == pytest.approx(captured[110].captured_at, abs=0.002)  # captured on the final clock
+    assert [u.clock_synchronized for u in output.utterances] == [False, False, True]
+    assert [s.clock_synchronized for s in output.states][0] is False and output.states[-1].clock_synchronized
+    [ended_event] = [e.detail for e in output.events if e.kind == "meeting_ended"]
+    assert ended_event["duration_s"] == pytest.approx(ended - began, abs=0.15)
+    assert ended_event["paused_s"] == pytest.approx(resumed - paused, abs=0.15)
+    assert ended_event["paused_s"] >= 0.5
+
+
+def test_what_is_stamped_before_a_step_is_announced_stays_on_the_old_clock(tmp_path):
+    """Until the watch ticks, the owner stamps on the old offset; the event then marks the change, so an
+    output that moves what it holds by step_s when the event comes moves exactly what came before it."""
+    clock = SteppedClock()
+    output, sessions, source = RecordingOutput(), FakeSessions(), StampedSource(clock)
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions, clock=clock,
+                    clock_sync=Sync(True))
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        daemon.on_command(Cmd("start"))
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        source.chunks(20)
+        clock.step(-DAY)  # stepped back; the watch has not ticked yet
+        sessions.made[0].transcribed("stamped before the announcement", "Guest-1", 0, 10 * CHUNK_TICKS)
+        await until(lambda: output.utterances)
+        daemon.clock_watch.tick()
+        stop.set()
+        await run
+
+    asyncio.run(meeting())
+    [utterance] = output.utterances
+    assert utterance.start == pytest.approx(source.captured[0].captured_at, abs=0.002)  # the old clock
+    [step] = clock_steps(output)
+    assert step["step_s"] == pytest.approx(-DAY, abs=0.01)
+
+
+def test_the_state_says_whether_the_clock_is_synchronised_and_follows_it(tmp_path):
+    sync, output, source = Sync(False), RecordingOutput(), HandSource()
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=FakeSessions(),
+                    clock_sync=sync)
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        assert output.states[0].clock_synchronized is False
+        sync.synchronized = True
+        await until(lambda: output.states[-1].clock_synchronized, timeout=5)  # the watch's own tick, once a second
+        count = len(output.states)
+        daemon.clock_watch.tick()
+        assert len(output.states) == count  # no change, no new state
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    assert output.states[-1].to_payload()["clock_synchronized"] is True
