@@ -6,7 +6,7 @@ stream and places a symbol's onset and end in it (docs/tonespeech.md, decoder st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,10 +40,10 @@ class FrameGrid:
     hop: int
     window: int
     base: int = 0  # sample index of the stream's first sample
+    lead: int = field(init=False)
 
-    @property
-    def lead(self) -> int:
-        return self.window - self.hop
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "lead", self.window - self.hop)  # frozen: computed once, read per frame block
 
     def center(self, frame: float) -> int:
         """The sample at the centre of (fractional) frame `frame`."""

@@ -65,6 +65,8 @@ class ToneRecognizer:
             self._analyse(self._buffer[start : start + span], BLOCK_FRAMES)
             start += BLOCK_FRAMES * hop
         self._buffer = self._buffer[start:]
+        if not start:
+            return []  # no frame analysed: no event, and nothing settled that was not before
         events = self._phrases.take_events()
         self._settle(events)
         return events
