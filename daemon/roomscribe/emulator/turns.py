@@ -1,5 +1,5 @@
-"""The pieces of a USP connection that are plain data: turns, diarization sessions, queued replies,
-the positions they count in, and what a turn's speech.context says."""
+"""The pieces of a USP connection that are plain data: turns, diarization sessions, the positions they
+count in, and what a turn's speech.context says; and what a connection needs of its server."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from roomscribe.core.audio_format import SAMPLE_RATE, SAMPLE_WIDTH, TICKS_PER_SECOND
-from roomscribe.emulator import usp
 from roomscribe.emulator.faults import FaultState
 from roomscribe.emulator.hearing import Hearing
 from roomscribe.emulator.record import Record, RecordedPhrase
@@ -65,15 +64,6 @@ class Turn:
     @property
     def base_samples(self) -> int:
         return self.base // SAMPLE_WIDTH
-
-
-@dataclass(frozen=True)
-class Send:
-    due: float  # monotonic time before which it must not leave
-    message: usp.Outgoing | None = None
-    phrase: RecordedPhrase | None = None
-    acknowledges: tuple[str, int] | None = None  # (audio session, stream bytes) the SDK may free once sent
-    close: tuple[int, str] | None = None
 
 
 class ConnectionHost(Protocol):
