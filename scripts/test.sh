@@ -2,13 +2,14 @@
 # Sets up everything the tests need on a Debian machine, then runs the whole suite, then the
 # timing-sensitive tests again under CPU contention (scripts/contention.sh).
 # System packages: Mosquitto (the tests start their own broker), PortAudio + PulseAudio (real
-# capture through a null sink), sox, espeak-ng (real speech for the VAD tests), systemd-analyze.
+# capture through a null sink), sox, espeak-ng (real speech for the VAD tests), systemd-analyze,
+# chromium (the live page's tests drive it through Playwright).
 # Python packages go into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mosquitto mosquitto-clients portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins
-          alsa-utils sox espeak-ng systemd openssl python3-venv util-linux)
+          alsa-utils sox espeak-ng systemd openssl python3-venv util-linux chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,10 +1,12 @@
 """Where a secret is looked for, in order: the one lookup the settings (schema.py) read secrets by
 and check-config (checkconfig.py) describes them by.
 
-1. the configuration file (`speech.key`, `mqtt.password`),
-2. the environment (`AZURE_SPEECH_KEY`, `ROOMSCRIBE_MQTT_PASSWORD`), when not empty,
-3. a file of its own (`speech.key_file`, `mqtt.password_file`), when one is configured,
-4. else systemd's credential (`$CREDENTIALS_DIRECTORY/azure-speech-key`, `…/mqtt-password`).
+1. the configuration file (`speech.key`, `mqtt.password`, `web.access_token`, `web.command_token`),
+2. the environment (`AZURE_SPEECH_KEY`, `ROOMSCRIBE_MQTT_PASSWORD`, `ROOMSCRIBE_WEB_ACCESS_TOKEN`,
+   `ROOMSCRIBE_WEB_COMMAND_TOKEN`), when not empty,
+3. a file of its own (`speech.key_file`, `mqtt.password_file`, `web.access_token_file`, …), when one is configured,
+4. else systemd's credential (`$CREDENTIALS_DIRECTORY/azure-speech-key`, `…/mqtt-password`,
+   `…/web-access-token`, `…/web-command-token`).
 
 Standard library only: check-config imports it before anything heavy.
 """
@@ -26,7 +28,12 @@ class SecretSpec:
 
 SPEECH_KEY = SecretSpec("speech.key", "AZURE_SPEECH_KEY", "speech.key_file", "azure-speech-key")
 MQTT_PASSWORD = SecretSpec("mqtt.password", "ROOMSCRIBE_MQTT_PASSWORD", "mqtt.password_file", "mqtt-password")
-SECRETS = (SPEECH_KEY, MQTT_PASSWORD)
+# The live page's tokens (docs/security.md): one to read it, one to command from it.
+WEB_ACCESS_TOKEN = SecretSpec("web.access_token", "ROOMSCRIBE_WEB_ACCESS_TOKEN", "web.access_token_file",
+                              "web-access-token")
+WEB_COMMAND_TOKEN = SecretSpec("web.command_token", "ROOMSCRIBE_WEB_COMMAND_TOKEN", "web.command_token_file",
+                               "web-command-token")
+SECRETS = (SPEECH_KEY, MQTT_PASSWORD, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN)
 
 
 @dataclass(frozen=True)
