@@ -22,7 +22,7 @@ from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
 from roomscribe.outputs.web.hub import LiveHub
-from roomscribe.outputs.web.server import Context, build_app
+from roomscribe.outputs.web.server import COMMAND_ANSWER_S, Context, build_app
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ SHUTDOWN_S = 2.0  # open feeds are told to end first; this is only for requests 
 
 
 class WebOutput:
-    def __init__(self, *, room: str, host: str, port: int, tokens: Tokens, history: MeetingHistory | None):
+    def __init__(self, *, room: str, host: str, port: int, tokens: Tokens, history: MeetingHistory | None,
+                 command_answer_s: float = COMMAND_ANSWER_S):
         self.host = host
         self.port = port
         self.listening = threading.Event()  # set once the server accepts connections
@@ -38,6 +39,7 @@ class WebOutput:
         self._room = room
         self._tokens = tokens
         self._history = history
+        self._command_answer_s = command_answer_s
         self._on_command: Callable[[Command], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -65,7 +67,7 @@ class WebOutput:
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
         self._context = Context(hub=self.hub, history=self._history, tokens=self._tokens, executor=self._executor,
-                                on_command=self._on_command, room=self._room)
+                                on_command=self._on_command, command_answer_s=self._command_answer_s, room=self._room)
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
         self._thread.start()
 
@@ -121,7 +123,7 @@ class WebOutput:
         await runner.setup()
         try:
             try:
-                await web.TCPSite(runner, self.host, self.port, shutdown_timeout=SHUTDOWN_S).start()
+                await web.TCPSite(runner, self.host, self.port).start()
             except OSError as exc:
                 self.failed = f"{type(exc).__name__}: {exc.strerror or exc}"
                 log.error("web: the live page cannot listen on %s:%d (%s); transcribing without it. Set web.port "

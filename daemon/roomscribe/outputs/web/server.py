@@ -74,7 +74,7 @@ def build_app(context: Context) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC)
     app.router.add_get("/api/info", _info)
-    app.router.add_get("/api/feed", lambda request: feed.stream(request, context))
+    app.router.add_get("/api/feed", _feed)
     app.router.add_get("/api/meetings", _meetings)
     app.router.add_get(f"/api/meetings/{MEETING_REFERENCE}", _transcript)
     app.router.add_get(f"/api/meetings/{MEETING_REFERENCE}/export/{{fmt}}", _export)
@@ -136,6 +136,10 @@ def _token_to_cookie(request: web.Request, token: str) -> web.Response:
 
 async def _index(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+async def _feed(request: web.Request) -> web.StreamResponse:
+    return await feed.stream(request, request.app[CONTEXT])
 
 
 async def _info(request: web.Request) -> web.Response:
