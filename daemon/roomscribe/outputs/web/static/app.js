@@ -30,17 +30,17 @@
     controls: false,
     viewing: null, // a past meeting shown instead of the live one
   };
-  // Paint times for the tests and bench/bench_web.py: when each record was received and painted.
+  // For the tests and bench/bench_web.py: when each record was received, put in the page, and painted.
   const metrics = [];
   window.roomscribe = { metrics, page };
 
   const now = () => performance.timeOrigin + performance.now();
-  function mark(kind, key, received) {
-    // After the next frame is drawn: requestAnimationFrame runs before the paint, the timeout after it.
-    requestAnimationFrame(() => setTimeout(() => {
-      metrics.push({ kind, key, received, painted: now() });
-      if (metrics.length > METRICS_KEPT) metrics.splice(0, metrics.length - METRICS_KEPT);
-    }, 0));
+  function mark(kind, key, received, extra) {
+    const entry = { kind, key, received, drawn: now(), painted: null, ...extra };
+    metrics.push(entry);
+    if (metrics.length > METRICS_KEPT) metrics.splice(0, metrics.length - METRICS_KEPT);
+    // Painted: requestAnimationFrame runs just before the next frame is painted, the timeout just after it.
+    requestAnimationFrame(() => setTimeout(() => { entry.painted = now(); }, 0));
   }
 
   // -- speakers ------------------------------------------------------------------------------------
@@ -148,7 +148,7 @@
     el.hidden = Boolean(page.viewing);
     updateEmpty();
     followOrCount(0);
-    mark("partial", p.text, received);
+    mark("partial", p.text, received, { speaker: p.speaker, shown: el.querySelector(".who").textContent });
   }
 
   function hidePartial() {
