@@ -98,6 +98,11 @@ class WebOutput:
     def publish_stats(self, stats: AudioStats) -> None:
         self._hand(self.hub.stats, stats)
 
+    def publish_speakers(self, meeting_id: str, names: list[dict]) -> None:
+        """Names given to a meeting's voices, [{"speaker_epoch", "speaker", "name"}]: the page shows them in
+        place of the labels. Not part of `Output` yet: speaker naming will hand them over here."""
+        self._hand(self.hub.speakers, meeting_id, names)
+
     # -- the server's thread -------------------------------------------------------------------
 
     def _hand(self, call: Callable, *args: Any) -> None:
