@@ -27,6 +27,7 @@
     retryMs: 1000,
     connected: false,
     status: null,
+    stats: null,
     controls: false,
     viewing: null, // a past meeting shown instead of the live one
   };
@@ -232,11 +233,25 @@
     } else {
       running.textContent = "";
     }
+    $("sent").textContent = page.viewing ? "" : audioSent();
   }
 
   function renderStats(stats) {
-    const sent = stats && stats.audio_sent_meeting_s;
-    $("sent").textContent = typeof sent === "number" ? `audio sent ${duration(sent)}` : "";
+    page.stats = stats;
+    tick();
+  }
+
+  function audioSent() {
+    // The daemon publishes its stats when sending starts or stops, and once a minute: while it sends,
+    // the stream runs in real time, so the figure grows by the time since it was published.
+    const stats = page.stats;
+    if (!stats || typeof stats.audio_sent_meeting_s !== "number") return "";
+    let sent = stats.audio_sent_meeting_s;
+    const state = page.status && page.status.state && page.status.state.state;
+    if (stats.sending && state === "transcribing") {
+      sent += Math.max(0, (Date.now() + page.clockOffset - new Date(stats.at).getTime()) / 1000);
+    }
+    return `audio sent ${duration(sent)}`;
   }
 
   function linkState(up) {
