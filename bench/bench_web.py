@@ -17,6 +17,7 @@ time against one emulator and one broker: A serves the page, B has `web.enabled:
 windows A has no page open, then 10 pages (10 browser windows, each with its feed); their CPU time comes from
 /proc. B runs through the same windows as the control for the machine's noise: the figure is A's CPU over B's,
 with 10 pages against none. Their resident memory is the page server's cost (aiohttp imported, server up).
+`--control` runs both without the page (A/A): the spread between two like processes.
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def daemon_config(path: Path, *, name: str, broker: Mosquitto, emulator_url: str
     return path
 
 
-def bench_cost(window_s: float, rounds: int, browser) -> None:
+def bench_cost(window_s: float, rounds: int, browser, *, page_off: bool = False) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-web-cost-") as tmp_name, EmulatorThread(key="k") as emulator:
         tmp = Path(tmp_name)
         broker = Mosquitto(tmp).start()
@@ -196,7 +197,7 @@ def bench_cost(window_s: float, rounds: int, browser) -> None:
         wav, planned = write_script_wav(tmp, meeting_script(12, seed=5))
         configs = {
             "page": daemon_config(tmp / "page.yaml", name="page", broker=broker, emulator_url=emulator.host_url,
-                                  wav=wav, web={"port": port}),
+                                  wav=wav, web={"enabled": False} if page_off else {"port": port}),
             "no-page": daemon_config(tmp / "no-page.yaml", name="no-page", broker=broker,
                                      emulator_url=emulator.host_url, wav=wav, web={"enabled": False}),
         }
@@ -208,7 +209,7 @@ def bench_cost(window_s: float, rounds: int, browser) -> None:
             contexts = []
             windows = []
             for round_ in range(rounds):
-                for pages in (0, 10):
+                for pages in ((0, 0) if page_off else (0, 10)):
                     while len(contexts) > pages:
                         contexts.pop().close()
                     while len(contexts) < pages:
@@ -228,6 +229,11 @@ def bench_cost(window_s: float, rounds: int, browser) -> None:
             for child in children.values():
                 child.wait(30)
             broker.stop()
+    if page_off:
+        print("A/A control: both daemons without the page; the ratios show the noise between two processes:")
+        for _, w in windows:
+            print(f"  {w['page'] / window_s * 60:10.3f} {w['no-page'] / window_s * 60:10.3f} {w['page'] / w['no-page']:7.3f}")
+        return
     print(f"daemon CPU, s per minute of wall time ({rounds} rounds of {window_s:g} s windows each):")
     print(f"  {'pages open':>10s} {'with page':>10s} {'no page':>10s} {'ratio':>7s}")
     for pages in (0, 10):
@@ -253,6 +259,8 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=30.0, help="seconds per CPU window")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of (no page, 10 pages) windows")
     parser.add_argument("--only", choices=("latency", "cost"))
+    parser.add_argument("--control", action="store_true",
+                        help="cost: an A/A run, both daemons without the page (the noise between two processes)")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -262,7 +270,7 @@ def main() -> int:
         if args.only in (None, "latency"):
             bench_latency(args.utterances, browser)
         if args.only in (None, "cost"):
-            bench_cost(args.window, args.rounds, browser)
+            bench_cost(args.window, args.rounds, browser, page_off=args.control)
         browser.close()
     return 0
 

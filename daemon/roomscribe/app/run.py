@@ -112,8 +112,8 @@ def build_archive(settings: Settings, link: MqttLink) -> Output | None:
 
 
 def build_web(settings: Settings, archive: Output | None) -> Output | None:
-    """The live page's output, or None with `web.enabled: false`. aiohttp is imported only then: it adds
-    about 10 MB to the daemon's memory (docs/BENCHMARKS.md, the live page)."""
+    """The live page's output, or None with `web.enabled: false`. The output binds its address at start and
+    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page."""
     if not settings.web.enabled:
         return None
     from roomscribe.config.web import web_problems

@@ -257,3 +257,25 @@ def test_a_port_in_use_leaves_the_daemon_without_the_page_and_nothing_else(archi
         output.publish_state(live_state())
         output.stop()
     assert any("cannot listen" in r.getMessage() and "web.port" in r.getMessage() for r in caplog.records)
+
+
+PROBE = """
+import sys, urllib.request
+from roomscribe.outputs.web.auth import Tokens
+from roomscribe.outputs.web.output import WebOutput
+output = WebOutput(room="r", host="127.0.0.1", port=int(sys.argv[1]), tokens=Tokens(), history=None)
+output.start()
+assert output.listening.wait(10), output.failed
+before = "aiohttp" in sys.modules
+status = urllib.request.urlopen(output.url, timeout=10).status
+print(before, "aiohttp" in sys.modules, status)
+output.stop()
+"""
+
+
+def test_aiohttp_is_loaded_only_when_someone_opens_the_page():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", PROBE, str(free_port())], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["False", "True", "200"], done.stderr

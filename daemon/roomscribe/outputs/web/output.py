@@ -5,28 +5,32 @@ the record to the server's loop with `call_soon_threadsafe`: it never waits for 
 the disk. The server's loop is made in `start()`, before the thread runs, so records that come before
 it listens are queued, not lost. If the address cannot be bound (a port in use), the daemon logs it and
 transcribes on without the page: the page is not a reason to stop.
+
+The address is bound at start, but aiohttp (about 12 MB of the daemon's memory, docs/BENCHMARKS.md) is
+imported only when the first connection arrives: a room whose page nobody opens does not pay for it.
+That first connection is handed to aiohttp's server as it is, and the listening socket with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
-
-from aiohttp import web
 
 from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
 from roomscribe.outputs.web.hub import LiveHub
-from roomscribe.outputs.web.server import COMMAND_ANSWER_S, Context, build_app
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_S = 2.0  # open feeds are told to end first; this is only for requests still running
+COMMAND_ANSWER_S = 10.0  # a page's command waits this long for the state (or refusal) that answers it
+BACKLOG = 128
 
 
 class WebOutput:
@@ -34,7 +38,7 @@ class WebOutput:
                  command_answer_s: float = COMMAND_ANSWER_S):
         self.host = host
         self.port = port
-        self.listening = threading.Event()  # set once the server accepts connections
+        self.listening = threading.Event()  # set once the address is bound (aiohttp loads on the first visit)
         self.failed: str | None = None  # why it does not, if it could not start
         self._room = room
         self._tokens = tokens
@@ -46,7 +50,7 @@ class WebOutput:
         self._thread: threading.Thread | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-archive")
         self.hub = LiveHub(room)
-        self._context: Context | None = None
+        self._context = None  # server.Context, once aiohttp is loaded
 
     @property
     def url(self) -> str:
@@ -66,8 +70,6 @@ class WebOutput:
             return
         self._loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
-        self._context = Context(hub=self.hub, history=self._history, tokens=self._tokens, executor=self._executor,
-                                on_command=self._on_command, command_answer_s=self._command_answer_s, room=self._room)
         self._thread = threading.Thread(target=self._run, name="web", daemon=True)
         self._thread.start()
 
@@ -124,19 +126,64 @@ class WebOutput:
             self._loop.close()
 
     async def _serve(self) -> None:
+        try:
+            listener = _listen(self.host, self.port)
+        except OSError as exc:
+            self.failed = f"{type(exc).__name__}: {exc.strerror or exc}"
+            log.error("web: the live page cannot listen on %s:%d (%s); transcribing without it. Set web.port "
+                      "to a free port, or web.enabled: false", self.host, self.port, self.failed)
+            return
+        log.info("web: the live page is at %s", self.url)
+        self.listening.set()
+        try:
+            first = await self._first_connection(listener)
+            if first is not None:
+                await self._serve_with_aiohttp(listener, first)
+        finally:
+            listener.close()
+
+    async def _first_connection(self, listener: socket.socket) -> socket.socket | None:
+        """The first connection to the page, or None if the daemon stops before anyone came."""
+        loop = asyncio.get_running_loop()
+        accept = asyncio.ensure_future(loop.sock_accept(listener))
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait({accept, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if not accept.done():
+            accept.cancel()
+            return None
+        return accept.result()[0]
+
+    async def _serve_with_aiohttp(self, listener: socket.socket, first: socket.socket) -> None:
+        from aiohttp import web
+
+        from roomscribe.outputs.web.server import Context, build_app
+
+        self._context = Context(hub=self.hub, history=self._history, tokens=self._tokens, executor=self._executor,
+                                on_command=self._on_command, command_answer_s=self._command_answer_s,
+                                room=self._room)
         runner = web.AppRunner(build_app(self._context), access_log=None, shutdown_timeout=SHUTDOWN_S)
         await runner.setup()
         try:
-            try:
-                await web.TCPSite(runner, self.host, self.port).start()
-            except OSError as exc:
-                self.failed = f"{type(exc).__name__}: {exc.strerror or exc}"
-                log.error("web: the live page cannot listen on %s:%d (%s); transcribing without it. Set web.port "
-                          "to a free port, or web.enabled: false", self.host, self.port, self.failed)
-                return
-            log.info("web: the live page is at %s", self.url)
-            self.listening.set()
+            await asyncio.get_running_loop().connect_accepted_socket(runner.server, first)
+            await web.SockSite(runner, listener).start()
             await self._stop.wait()
             self.hub.close_all()  # open feeds end now, so the runner need not wait for them
         finally:
             await runner.cleanup()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on the first address `host` resolves to (SO_REUSEADDR, as aiohttp's would be)."""
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                         flags=socket.AI_PASSIVE)[0]
+    listener = socket.socket(family, kind, proto)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(BACKLOG)
+        listener.setblocking(False)
+    except OSError:
+        listener.close()
+        raise
+    return listener

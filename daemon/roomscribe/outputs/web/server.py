@@ -21,7 +21,7 @@ import asyncio
 import logging
 import secrets
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timezone
 from pathlib import Path
 from typing import Callable
@@ -39,7 +39,6 @@ from roomscribe.outputs.web.hub import LiveHub
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
-COMMAND_ANSWER_S = 10.0
 COOKIE_MAX_AGE_S = 365 * 86400
 MEETING_REFERENCE = r"{meeting:[A-Za-z0-9-]{1,128}}"
 SECURITY_HEADERS = {
@@ -60,9 +59,9 @@ class Context:
     history: MeetingHistory | None
     tokens: auth.Tokens
     executor: Executor
-    on_command: Callable[[Command], None] | None = None
-    command_answer_s: float = COMMAND_ANSWER_S
-    room: str = field(default="")
+    on_command: Callable[[Command], None] | None
+    command_answer_s: float
+    room: str
 
 
 CONTEXT = web.AppKey("context", Context)
