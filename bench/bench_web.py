@@ -66,7 +66,8 @@ def spread(values: list[float]) -> str:
         return "no samples"
     ordered = sorted(values)
     p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-    return f"p50 {statistics.median(ordered):7.1f} ms   p99 {p99:7.1f} ms   max {ordered[-1]:7.1f} ms   (n={len(ordered)})"
+    median = statistics.median(ordered)
+    return f"p50 {median:7.1f} ms   p99 {p99:7.1f} ms   max {ordered[-1]:7.1f} ms   (n={len(ordered)})"
 
 
 def words(text: str) -> list[str]:
@@ -232,7 +233,8 @@ def bench_cost(window_s: float, rounds: int, browser, *, page_off: bool = False)
     if page_off:
         print("A/A control: both daemons without the page; the ratios show the noise between two processes:")
         for _, w in windows:
-            print(f"  {w['page'] / window_s * 60:10.3f} {w['no-page'] / window_s * 60:10.3f} {w['page'] / w['no-page']:7.3f}")
+            a, b = w["page"] / window_s * 60, w["no-page"] / window_s * 60
+            print(f"  {a:10.3f} {b:10.3f} {w['page'] / w['no-page']:7.3f}")
         return
     print(f"daemon CPU, s per minute of wall time ({rounds} rounds of {window_s:g} s windows each):")
     print(f"  {'pages open':>10s} {'with page':>10s} {'no page':>10s} {'ratio':>7s}")

@@ -207,7 +207,8 @@ def test_the_banner_follows_speech_service_and_microphone_problems_and_the_page_
         """The lines of the first or second meeting, as published."""
         published = transcripts(rec)
         ids = list(dict.fromkeys(u["meeting_id"] for u in published))
-        return [(u["seq"], u["speaker"], u["text"]) for u in published if len(ids) > meeting and u["meeting_id"] == ids[meeting]]
+        return [(u["seq"], u["speaker"], u["text"]) for u in published
+                if len(ids) > meeting and u["meeting_id"] == ids[meeting]]
 
     try:
         with DaemonThread(load_config(config)):

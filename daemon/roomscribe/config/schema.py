@@ -23,7 +23,8 @@ from roomscribe.config.fields import Secret, Section as _Section, option as _opt
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
 from roomscribe.config.paths import default_config_path, state_directory
 from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
-from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN, SecretSpec, lookup_order
+from roomscribe.config.secrets import (MQTT_PASSWORD, SPEECH_KEY, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN, SecretSpec,
+                                       lookup_order)
 from roomscribe.config.web import WebSettings
 
 __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",

@@ -54,7 +54,8 @@ def web_problems(settings) -> list[ConfigProblem]:
         return []
     problems: list[ConfigProblem] = []
     tokens = {}
-    for key, read in (("web.access_token", settings.web_access_token), ("web.command_token", settings.web_command_token)):
+    readers = (("web.access_token", settings.web_access_token), ("web.command_token", settings.web_command_token))
+    for key, read in readers:
         try:
             tokens[key] = read()
         except (OSError, UnicodeDecodeError) as exc:  # the file's own problem is reported by file_problems
@@ -81,5 +82,6 @@ def token_problem(token: str) -> str | None:
     if len(token) < MIN_TOKEN_CHARS:
         return f"too short: at least {MIN_TOKEN_CHARS} characters (make one with {MAKE_TOKEN})"
     if not TOKEN_PATTERN.match(token):
-        return "may hold only letters, digits and . _ ~ + / - (then = at the end): it travels in HTTP headers and cookies"
+        return ("may hold only letters, digits and . _ ~ + / - (then = at the end): it travels in HTTP headers "
+                "and cookies")
     return None

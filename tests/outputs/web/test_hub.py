@@ -40,7 +40,8 @@ def test_hello_has_the_whole_picture():
         hub.utterance(utterance(1))  # the final replaces the line in flight
         assert hub.hello()["partial"] is None
         hub.state(state("idle", None))
-        assert hub.hello()["status"]["meeting"] is None and hub.hello()["status"]["banner"]["kind"] == "not_transcribing"
+        status = hub.hello()["status"]
+        assert status["meeting"] is None and status["banner"]["kind"] == "not_transcribing"
 
     run(body())
 
