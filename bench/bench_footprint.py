@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import MACHINE, Broker, traceable_meeting, write_pcm_wav
+from common import MACHINE, Broker, free_port, traceable_meeting, write_pcm_wav
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_MS
 
@@ -188,7 +188,7 @@ class Child:
 
 
 def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path, workdir: Path,
-                  vad: bool = False) -> Path:
+                  vad: bool = False, page: bool = True) -> Path:
     """The daemon on a WAV file at real time. The voice stage is off unless asked for: tone speech is no
     speech to a voice activity detector (bench_vad_daemon.py measures the stage on voiced audio)."""
     path.write_text(
@@ -198,6 +198,8 @@ def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path,
         f"speech:\n  host: {emulator_url}\n  key: bench\n"
         f"audio:\n  source: file\n  file: {wav}\n  speed: 1.0\n  vad:\n    enabled: {'true' if vad else 'false'}\n"
         "log:\n  level: warning\n"
+        # The live page is on by default (on a free port here, nobody opens it): --no-page switches it off.
+        + (f"web:\n  port: {free_port()}\n" if page else "web:\n  enabled: false\n")
     )
     return path
 
@@ -228,6 +230,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="length of the meeting, played at real time")
     parser.add_argument("--sequential", action="store_true", help="run the two processes one after the other")
+    parser.add_argument("--no-page", action="store_true", help="the daemon with web.enabled: false (the live page off)")
     args = parser.parse_args()
 
     from roomscribe.emulator import EmulatorThread
@@ -241,7 +244,7 @@ def main() -> int:
         wav = write_pcm_wav(workdir / "meeting.wav", pcm)
         print(f"meeting: {len(pcm) / BYTES_PER_SECOND:.1f} s of audio, {len(planned)} utterances", flush=True)
         config = daemon_config(workdir / "roomscribe.yaml", broker_port=broker.port,
-                               emulator_url=daemon_emu.host_url, wav=wav, workdir=workdir)
+                               emulator_url=daemon_emu.host_url, wav=wav, workdir=workdir, page=not args.no_page)
         daemon = Child("roomscribe", [sys.executable, "-m", "roomscribe", "run", "-c", str(config)],
                        daemon_emu, len(pcm), workdir / "roomscribe.log", stop_when_done=True)
         bare_argv = [sys.executable, str(BENCH_DIR / "bare_push.py"), "--wav", str(wav), "--chunk-ms", str(CHUNK_MS)]

@@ -3,13 +3,14 @@
 # timing-sensitive tests again under CPU contention (scripts/contention.sh).
 # System packages: Mosquitto (the tests start their own broker), PortAudio + PulseAudio (real
 # capture through a null sink), sox, espeak-ng (real speech for the VAD tests), systemd-analyze, gcc
-# (the wall-clock shim of the clock-step tests, tests/support/clock_shim.c).
+# (the wall-clock shim of the clock-step tests, tests/support/clock_shim.c), chromium (the live page's tests
+# drive it through Playwright).
 # Python packages go into ./.venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(mosquitto mosquitto-clients portaudio19-dev pulseaudio pulseaudio-utils libasound2-plugins
-          alsa-utils sox espeak-ng systemd openssl python3-venv util-linux gcc libc6-dev)
+          alsa-utils sox espeak-ng systemd openssl python3-venv util-linux gcc libc6-dev chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

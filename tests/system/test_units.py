@@ -127,7 +127,8 @@ def test_each_credential_has_an_empty_fallback_and_the_config_reads_it(name, tmp
     unit = UNITS / name
     loaded = dict(v.split(":", 1) for v in values(unit, "LoadCredential"))
     fallbacks = dict(v.split(":", 1) for v in values(unit, "SetCredential"))
-    assert set(loaded) == set(fallbacks) == {"azure-speech-key", "mqtt-password"}
+    assert set(loaded) == set(fallbacks) == {"azure-speech-key", "mqtt-password", "web-access-token",
+                                             "web-command-token"}
     prefix = "/etc/roomscribe/%i/" if "@" in name else "/etc/roomscribe/"
     assert loaded == {cred: prefix + cred for cred in loaded}
     assert set(fallbacks.values()) == {r"\n"}  # a lone newline: "no secret" once stripped
@@ -135,17 +136,19 @@ def test_each_credential_has_an_empty_fallback_and_the_config_reads_it(name, tmp
     # The same ids are the file names the configuration reads from $CREDENTIALS_DIRECTORY.
     for cred in loaded:
         (tmp_path / cred).write_text(f"secret-of-{cred}\n")
-    for name_ in ("AZURE_SPEECH_KEY", "ROOMSCRIBE_MQTT_PASSWORD"):
+    for name_ in ("AZURE_SPEECH_KEY", "ROOMSCRIBE_MQTT_PASSWORD", "ROOMSCRIBE_WEB_ACCESS_TOKEN",
+                  "ROOMSCRIBE_WEB_COMMAND_TOKEN"):
         monkeypatch.delenv(name_, raising=False)
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     settings = settings_from_data({"mqtt": {"username": "rs"}})
-    assert settings.speech_key() == "secret-of-azure-speech-key"
-    assert settings.mqtt_password() == "secret-of-mqtt-password"
+    readers = (settings.speech_key, settings.mqtt_password, settings.web_access_token, settings.web_command_token)
+    assert [read() for read in readers] == [f"secret-of-{cred}" for cred in (
+        "azure-speech-key", "mqtt-password", "web-access-token", "web-command-token")]
 
     # The fallback, as systemd writes it when a file is missing, counts as no secret.
     for cred in loaded:
         (tmp_path / cred).write_text("\n")
-    assert not settings.speech_key() and not settings.mqtt_password()
+    assert not any(read() for read in readers)
 
 
 def test_the_template_differs_from_the_unit_only_by_instance():

@@ -111,6 +111,25 @@ def build_archive(settings: Settings, link: MqttLink) -> Output | None:
         link.topics.meeting, encode(meeting.to_json())))
 
 
+def build_web(settings: Settings, archive: Output | None) -> Output | None:
+    """The live page's output, or None with `web.enabled: false`. The output binds its address at start and
+    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page."""
+    if not settings.web.enabled:
+        return None
+    from roomscribe.config.web import web_problems
+
+    problems = web_problems(settings)  # `run` checked already; the daemon on a thread (tests, demo) did not
+    if problems:
+        raise ConfigError("web", problems)
+    from roomscribe.outputs.web.auth import Tokens
+    from roomscribe.outputs.web.history import ArchiveHistory
+    from roomscribe.outputs.web.output import WebOutput
+
+    return WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
+                     tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
+                     history=ArchiveHistory(settings.archive.path) if archive is not None else None)
+
+
 async def run_daemon(
     settings: Settings,
     *,
@@ -142,7 +161,9 @@ async def run_daemon(
         base_topic=settings.mqtt.base_topic, publish=link.publish_response,
         reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
     link.add_request_handler(responder.request_topic, responder.submit)
-    outputs: list[Output] = [archive, link] if archive is not None else [link]
+    web = build_web(settings, archive)
+    # The page before the link: it only queues, and so gets each record without waiting for the outbox.
+    outputs: list[Output] = [o for o in (archive, web, link) if o is not None]
     daemon = Daemon(
         settings,
         source=source,
@@ -152,6 +173,8 @@ async def run_daemon(
         voice=build_voice_stage(settings),
     )
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
+    if web is not None:
+        web.set_command_handler(daemon.on_command)  # the page's commands take the MQTT commands' path
     if on_built is not None:
         on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
     try:

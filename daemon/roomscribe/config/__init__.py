@@ -15,7 +15,7 @@ _HOMES = {
     "DEFAULT_CONFIG_PATH": "paths", "default_config_path": "paths", "default_state_directory": "paths",
     **dict.fromkeys((
         "ROOM_PATTERN", "AudioSettings", "LogSettings", "MeetingSettings", "MqttSettings",
-        "MqttTls", "Secret", "Settings", "SpeechSettings",
+        "MqttTls", "Secret", "Settings", "SpeechSettings", "WebSettings",
         "load_config", "parse_config", "redacted_dump", "settings_from_data", "settings_to_data",
     ), "schema"),
 }

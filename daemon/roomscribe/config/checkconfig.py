@@ -22,17 +22,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from roomscribe.config.secrets import MQTT_PASSWORD, SECRETS, SPEECH_KEY, SecretSpec, lookup_order
+from roomscribe.config.secrets import (MQTT_PASSWORD, SECRETS, SPEECH_KEY, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN,
+                                       SecretSpec, lookup_order)
 from roomscribe.system import exitcodes
 
 REDACTED = "***"
-SECRET_KEYS = frozenset({"key", "password"})
+SECRET_KEYS = frozenset({"key", "password", "access_token", "command_token"})
 SECRET_ENV = tuple(spec.env for spec in SECRETS)
 CREDENTIALS = tuple(spec.credential for spec in SECRETS)
 MIN_MASKED_LENGTH = 4  # shorter strings are masked structurally only: masking "on" everywhere helps nobody
 
 _YAML_NULLS = frozenset({"null", "~", "''", '""'})
-_SECRET_LINE = re.compile(r"^\s*(?:-\s*)?(?:key|password)\s*:\s*(.+?)\s*$")
+_SECRET_LINE = re.compile(r"^\s*(?:-\s*)?(?:key|password|access_token|command_token)\s*:\s*(.+?)\s*$")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -63,6 +64,10 @@ def main(args: argparse.Namespace) -> int:
         audio = data.get("audio") if isinstance(data.get("audio"), dict) else {}
         source = audio.get("source", "microphone")
         problems += microphone_problems(source) if "audio.source" not in {p.path for p in problems} else []
+    if settings is not None and not problems:
+        from roomscribe.config.web import web_problems
+
+        problems += web_problems(settings)
     if problems:
         return _report(path, sorted(problems, key=lambda p: p.line or 0), masker)
     masker.add(_secrets_of(settings))
@@ -101,6 +106,7 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
         "its StateDirectory= then, and `run` the default outside systemd)",
         f"archive: {settings.archive.path}, meetings kept {settings.archive.retention_days:g} days" if settings.archive.enabled
         else "archive: off (nothing is kept; catch-up requests are answered `unavailable`)",
+        web_page_note(settings),
     ]
     data = masker.within(redacted_dump(settings))  # inside the data, so that the YAML stays valid
     if output_format == "json":
@@ -133,6 +139,17 @@ def mqtt_password_source(settings) -> str:
         return "none: no username, the broker is used without authentication"
     found = _source_text(MQTT_PASSWORD, mqtt.password is not None, mqtt.password_file)
     return found or f"none: user {mqtt.username!r} logs in without a password"
+
+
+def web_page_note(settings) -> str:
+    web = settings.web
+    if not web.enabled:
+        return "web page: off"
+    host = f"[{web.host}]" if ":" in web.host else web.host
+    access = _source_text(WEB_ACCESS_TOKEN, web.access_token is not None, web.access_token_file)
+    command = _source_text(WEB_COMMAND_TOKEN, web.command_token is not None, web.command_token_file)
+    return (f"web page: http://{host}:{web.port}/; access token: {access or 'none (this device only)'}; "
+            f"command token: {command or 'none (the page is read-only)'}")
 
 
 def _source_text(spec: SecretSpec, configured: bool, file: Path | None) -> str | None:
@@ -249,7 +266,7 @@ def _secrets_outside_the_file() -> list[str]:
 
 def _secrets_of(settings) -> list[str]:
     found = []
-    for read in (settings.speech_key, settings.mqtt_password):
+    for read in (settings.speech_key, settings.mqtt_password, settings.web_access_token, settings.web_command_token):
         try:
             found.append(read() or "")
         except (OSError, UnicodeDecodeError):

@@ -46,7 +46,7 @@ def file_problems(data: dict, lines: dict[str, int] | None = None, skip: set[str
     def add(key_path: str, value: str, reason: str) -> None:
         problems.append(ConfigProblem(key_path, value, reason, lines.get(key_path)))
 
-    for key_path in ("speech.key_file", "mqtt.password_file"):
+    for key_path in ("speech.key_file", "mqtt.password_file", "web.access_token_file", "web.command_token_file"):
         if (path := named(key_path)) is not None:
             if (reason := _secret_file_problem(Path(path))) is not None:
                 add(key_path, path, reason)
@@ -109,8 +109,11 @@ def microphone_problems(source: str) -> list[ConfigProblem]:
 
 def run_problems(settings) -> list[ConfigProblem]:
     """What `roomscribe run` refuses with exit 78 before it starts: a missing or unwritable state
-    directory, and a microphone source without PyAudio."""
-    return state_directory_problems(settings.mqtt.outbox_path) + microphone_problems(settings.audio.source)
+    directory, a microphone source without PyAudio, and the page's problems (config/web.py)."""
+    from roomscribe.config.web import web_problems
+
+    return (state_directory_problems(settings.mqtt.outbox_path) + microphone_problems(settings.audio.source)
+            + web_problems(settings))
 
 
 # -- the single checks -----------------------------------------------------------------------------

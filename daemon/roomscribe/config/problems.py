@@ -17,7 +17,7 @@ from typing import Any, Callable
 import msgspec
 import yaml
 
-SECRET_KEYS = {"key", "password"}
+SECRET_KEYS = {"key", "password", "access_token", "command_token"}
 MAX_PROBLEMS = 50  # a file with more is not worth reading further
 
 

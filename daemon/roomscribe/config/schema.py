@@ -14,31 +14,25 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import msgspec
 import yaml
 
+from roomscribe.config.fields import Secret, Section as _Section, option as _option
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
 from roomscribe.config.paths import default_config_path, state_directory
 from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
 from roomscribe.core.locales import LOCALE_PATTERN, locale_problems
 from roomscribe.core.phrases import MAX_PHRASE_CHARS, MAX_PHRASES, PhraseError, check_phrases
-from roomscribe.config.secrets import MQTT_PASSWORD, SPEECH_KEY, Secret, SecretSpec, lookup_order
+from roomscribe.config.secrets import (MQTT_PASSWORD, SPEECH_KEY, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN, SecretSpec,
+                                       lookup_order)
+from roomscribe.config.web import WebSettings
 
 __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_config", "settings_from_data",
            "settings_to_data", "redacted_dump", "default_config_path", "SECRET_KEYS"]
 
 ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
-
-
-def _option(kind: Any, description: str, **constraints: Any) -> Any:
-    """A field type with its description and constraints (constraints go on the non-None type: `_option(...) | None`)."""
-    return Annotated[kind, msgspec.Meta(description=description, **constraints)]
-
-
-class _Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
 
 
 class MqttTls(_Section):
@@ -197,6 +191,7 @@ class Settings(_Section):
     meeting: MeetingSettings = msgspec.field(default_factory=MeetingSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     archive: ArchiveSettings = msgspec.field(default_factory=ArchiveSettings)
+    web: WebSettings = msgspec.field(default_factory=WebSettings)
 
     def speech_key(self) -> str | None:
         """The Azure key from the first place that holds it (config/secrets.py has the order)."""
@@ -206,6 +201,12 @@ class Settings(_Section):
         if self.mqtt.username is None:
             return None
         return _read_secret(MQTT_PASSWORD, self.mqtt.password, self.mqtt.password_file)
+
+    def web_access_token(self) -> str | None:
+        return _read_secret(WEB_ACCESS_TOKEN, self.web.access_token, self.web.access_token_file)
+
+    def web_command_token(self) -> str | None:
+        return _read_secret(WEB_COMMAND_TOKEN, self.web.command_token, self.web.command_token_file)
 
     def mqtt_client_id(self) -> str:
         return self.mqtt.client_id or f"roomscribe-{self.room}"
@@ -289,7 +290,7 @@ def _encode(value: Any) -> Any:
 def redacted_dump(settings: Settings) -> dict[str, Any]:
     """The effective configuration as plain data, secrets replaced by '***'."""
     data = settings_to_data(settings)
-    for section, key in (("speech", "key"), ("mqtt", "password")):
+    for section, key in (("speech", "key"), ("mqtt", "password"), ("web", "access_token"), ("web", "command_token")):
         if data[section].get(key) is not None:
             data[section][key] = "***"
     return data

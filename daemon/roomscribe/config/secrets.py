@@ -1,12 +1,14 @@
 """Where a secret is looked for, in order: the one lookup the settings (schema.py) read secrets by
 and check-config (checkconfig.py) describes them by.
 
-1. the configuration file (`speech.key`, `mqtt.password`),
-2. the environment (`AZURE_SPEECH_KEY`, `ROOMSCRIBE_MQTT_PASSWORD`), when not empty,
-3. a file of its own (`speech.key_file`, `mqtt.password_file`), when one is configured,
-4. else systemd's credential (`$CREDENTIALS_DIRECTORY/azure-speech-key`, `…/mqtt-password`).
+1. the configuration file (`speech.key`, `mqtt.password`, `web.access_token`, `web.command_token`),
+2. the environment (`AZURE_SPEECH_KEY`, `ROOMSCRIBE_MQTT_PASSWORD`, `ROOMSCRIBE_WEB_ACCESS_TOKEN`,
+   `ROOMSCRIBE_WEB_COMMAND_TOKEN`), when not empty,
+3. a file of its own (`speech.key_file`, `mqtt.password_file`, `web.access_token_file`, …), when one is configured,
+4. else systemd's credential (`$CREDENTIALS_DIRECTORY/azure-speech-key`, `…/mqtt-password`,
+   `…/web-access-token`, `…/web-command-token`).
 
-`Secret` is how a secret value is held once read: it never prints.
+`Secret` (config/fields.py) is how a secret value is held once read: it never prints.
 
 Standard library only: check-config imports it before anything heavy.
 """
@@ -28,7 +30,12 @@ class SecretSpec:
 
 SPEECH_KEY = SecretSpec("speech.key", "AZURE_SPEECH_KEY", "speech.key_file", "azure-speech-key")
 MQTT_PASSWORD = SecretSpec("mqtt.password", "ROOMSCRIBE_MQTT_PASSWORD", "mqtt.password_file", "mqtt-password")
-SECRETS = (SPEECH_KEY, MQTT_PASSWORD)
+# The live page's tokens (docs/security.md): one to read it, one to command from it.
+WEB_ACCESS_TOKEN = SecretSpec("web.access_token", "ROOMSCRIBE_WEB_ACCESS_TOKEN", "web.access_token_file",
+                              "web-access-token")
+WEB_COMMAND_TOKEN = SecretSpec("web.command_token", "ROOMSCRIBE_WEB_COMMAND_TOKEN", "web.command_token_file",
+                               "web-command-token")
+SECRETS = (SPEECH_KEY, MQTT_PASSWORD, WEB_ACCESS_TOKEN, WEB_COMMAND_TOKEN)
 
 
 @dataclass(frozen=True)
@@ -49,26 +56,3 @@ def lookup_order(spec: SecretSpec, *, configured: bool, file: Path | None, envir
     elif environ.get("CREDENTIALS_DIRECTORY"):
         order.append(Source("credential", Path(environ["CREDENTIALS_DIRECTORY"]) / spec.credential))
     return order
-
-
-class Secret:
-    """A key or password: its value only through get_secret_value(), never in a repr, a log or a dump."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str):
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)

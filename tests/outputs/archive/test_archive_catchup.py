@@ -128,6 +128,10 @@ def test_an_utterance_larger_than_a_page_goes_alone(tmp_path):
         (b'{"request_id": ["r"]}', "request_id must be a string"),
         (b'{"request_id": "\\ud800"}', "lone surrogates"),
         (b'{"meeting_id": "current", "limit": 5}', "unknown keys"),
+        (b'{"reply_to": "dash/1"}', "one topic level"),
+        (b'{"reply_to": "dash-#"}', "one topic level"),
+        (b'{"reply_to": 7}', "reply_to must be a string"),
+        (b'{"reply_to": ""}', "1 to 128"),
         (b"[" * 3000 + b"]" * 3000, "too large"),
         (b"[" * 2000, "neither empty nor JSON"),
         (b"[" * 2040 + b"]" * 2040, "neither empty nor JSON"),  # too deep for the parser, within the size
@@ -160,6 +164,14 @@ def test_a_megabyte_is_refused_before_it_is_parsed(archive, monkeypatch):
     elapsed = time.perf_counter() - t0
     monkeypatch.undo()
     assert "too large" in loads(page)["error"]["message"] and elapsed < 0.1
+
+
+def test_reply_to_names_the_asker_s_own_topic_even_when_the_rest_is_bad():
+    assert catchup.parse_request(b'{"reply_to": "dash-kitchen"}').reply_to == "dash-kitchen"
+    assert catchup.reply_to(b'{"reply_to": "dash-kitchen", "since_seq": -1}') == "dash-kitchen"  # its error goes there
+    for payload in (b"", b"{}", b'{"reply_to": "a/b"}', b'{"reply_to": "+"}', b"[1]", b"\xff", b'{"reply_to": 1}',
+                    b'{"reply_to": "x' + b"y" * MAX_REQUEST_BYTES + b'"}'):
+        assert catchup.reply_to(payload) is None, payload
 
 
 def test_unknown_ambiguous_and_unavailable(archive, tmp_path):
@@ -199,7 +211,7 @@ def valid_by_schema(payload: bytes) -> bool:
 requests = st.one_of(
     st.binary(max_size=64),
     st.dictionaries(
-        st.sampled_from(["meeting_id", "since_seq", "request_id", "other"]),
+        st.sampled_from(["meeting_id", "since_seq", "request_id", "reply_to", "other"]),
         st.one_of(st.integers(-3, 2**54), st.text(max_size=5), st.booleans(), st.none(), st.floats(),
                   st.lists(st.integers(), max_size=2)),
         max_size=4,

@@ -1,11 +1,13 @@
 """The Mosquitto set-up of docs/security.md, as shipped in systemd/mosquitto/, on a real broker.
 
 The broker runs the shipped conf snippet (its auth lines, with the paths of this test) and the shipped ACL,
-with a password file made by mosquitto_passwd as the snippet's comments say. Clients are plain paho.
+with a password file made by mosquitto_passwd as the snippet's comments say. Clients are plain paho; the
+catch-up test runs the real daemon (as the `roomscribe` user) against the emulator.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import threading
 import time
@@ -13,6 +15,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from tests.support.mosquitto import Mosquitto, Recorder
@@ -122,3 +126,85 @@ def test_no_anonymous_login_and_home_assistant_may_command(broker):
         assert ha.publish("meeting/transcript", b"{}").is_failure  # only the daemon writes transcripts
     finally:
         ha.close()
+
+
+# -- catch-up for a read-only dashboard: its own response topic, and nobody else's -------------------------
+
+
+class Dashboard:
+    """A dashboard as the docs tell it to catch up: subscribe to its own response topic, then ask."""
+
+    def __init__(self, broker: Mosquitto, client_id: str, topics: list[str], *, protocol=mqtt.MQTTv311):
+        self.client_id = client_id
+        self.messages: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=protocol)
+        self.client.username_pw_set("dashboard", PASSWORDS["dashboard"])
+        self.client.on_connect = lambda c, u, f, rc, p: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *a: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(10), f"{client_id} did not subscribe"
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self._lock:
+            self.messages.append((msg.topic, msg.payload))
+
+    def pages(self) -> list[dict]:
+        with self._lock:
+            return [json.loads(p) for t, p in self.messages if t.startswith("meeting/response/")]
+
+    def ask(self, request: dict, properties=None) -> None:
+        self.client.publish("meeting/request/transcript", json.dumps(request), qos=1,
+                            properties=properties).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def test_a_read_only_dashboard_catches_up_on_its_own_topic_and_cannot_read_others(broker, emulator, tmp_path):
+    from roomscribe.config import settings_from_data
+    from tests.support.daemon_harness import TONE_SPEECH, DaemonThread, write_script_wav
+
+    wav, planned = write_script_wav(tmp_path, "Guest-1: First line here.\nGuest-2: And the second one.\n"
+                                              "Guest-1: The third line too.\n[silence 30]\n")
+    settings = settings_from_data({
+        "room": "acl", "mqtt": {"host": broker.host, "port": broker.port, "username": "roomscribe", "protocol": "5",
+                                "password": PASSWORDS["roomscribe"], "outbox_path": str(tmp_path / "outbox.sqlite3")},
+        "archive": {"path": str(tmp_path / "archive.sqlite3")}, "web": {"enabled": False},
+        "speech": {"host": emulator.host_url, "key": "test-key"},
+        "audio": {"source": "file", "file": str(wav), "speed": 2.0, **TONE_SPEECH}})
+    watcher = Recorder(broker, "meeting/transcript", username="roomscribe", password=PASSWORDS["roomscribe"])
+    everything = ["meeting/response/#", "meeting/request/#"]
+    first, second = Dashboard(broker, "dash-kitchen", everything), Dashboard(broker, "dash-lobby", everything)
+    spy = Dashboard(broker, "dash-spy", everything)  # the dashboard user too, asking nothing
+    mqtt5 = Dashboard(broker, "dash-five", ["meeting/response/transcript/dash-five"], protocol=mqtt.MQTTv5)
+    try:
+        with DaemonThread(settings):
+            watcher.wait_for(lambda: len(watcher.on("meeting/transcript")) >= len(planned), 60, "the meeting")
+            first.ask({"since_seq": 0, "request_id": "kitchen-1", "reply_to": "dash-kitchen"})
+            second.ask({"since_seq": 1, "request_id": "lobby-1", "reply_to": "dash-lobby"})
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.ResponseTopic = "meeting/response/transcript/dash-five"
+            properties.CorrelationData = b"five"
+            mqtt5.ask({"since_seq": 2, "request_id": "five-1"}, properties)
+            for dash in (first, second, mqtt5):
+                watcher.wait_for(lambda d=dash: d.pages() and not d.pages()[-1]["more"], 20, f"{dash.client_id}'s answer")
+            time.sleep(0.5)  # had the broker passed on anyone else's answer, it would be here by now
+        texts = [p.text for p in planned]
+        assert [u["text"] for page in first.pages() for u in page["utterances"]] == texts
+        assert [u["text"] for page in second.pages() for u in page["utterances"]] == texts[1:]
+        assert [u["text"] for page in mqtt5.pages() for u in page["utterances"]] == texts[2:]
+        assert {p["request_id"] for p in first.pages()} == {"kitchen-1"}
+        assert {p["request_id"] for p in second.pages()} == {"lobby-1"}
+        # Each got its own answers on its own topic, nothing else: not the others', not the requests.
+        assert {t for t, _ in first.messages} == {"meeting/response/transcript/dash-kitchen"}
+        assert {t for t, _ in second.messages} == {"meeting/response/transcript/dash-lobby"}
+        assert spy.messages == []
+    finally:
+        for client in (first, second, spy, mqtt5):
+            client.close()
+        watcher.close()

@@ -1,7 +1,7 @@
 """Catch-up for late dashboards: `<base>/request/transcript` answered on `<base>/response/transcript`.
 
 A request (schemas/transcript_request.schema.json), every key optional:
-    {"meeting_id": "current"|"last"|ID|ID-prefix, "since_seq": N, "request_id": "…"}
+    {"meeting_id": "current"|"last"|ID|ID-prefix, "since_seq": N, "request_id": "…", "reply_to": "…"}
 is answered by one or more pages (schemas/transcript_response.schema.json), each under `page_bytes`:
     {"status": "ok", "request_id", "room", "meeting_id", "running", "since_seq", "next_since_seq",
      "more", "utterances": [transcript payloads with seq > since_seq, in seq order]}
@@ -12,7 +12,9 @@ since_seq = next_since_seq". A bad request gets one error page, `{"status": "err
 Pure apart from reading the archive through `TranscriptSource` (a read-only `ArchiveStore` will do).
 The reads touch the disk: the integrator calls this off the asyncio loop (an executor), ignores
 retained requests, and publishes the pages to the MQTT 5 response topic with the correlation data when
-the request carried them, else to `<base>/response/transcript`.
+the request carried them, else to `<base>/response/transcript/<reply_to>` when the request names one
+(a read-only dashboard's own topic: the shipped Mosquitto ACL lets each client read only the one named
+after its client id), else to `<base>/response/transcript`.
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 DEFAULT_PAGE_BYTES = 16 * 1024
 MIN_PAGE_BYTES = 1024
 DEFAULT_MAX_UTTERANCES = 500
-_KEYS = {"meeting_id", "since_seq", "request_id"}
+_KEYS = {"meeting_id", "since_seq", "request_id", "reply_to"}
 _JSON_WHITESPACE = b" \t\r\n"
 _FORBIDDEN = re.compile("[\u0000-\u001f\u007f\ud800-\udfff]")
+_FORBIDDEN_IN_TOPIC_LEVEL = re.compile("[\u0000-\u001f\u007f\ud800-\udfff/+#]")
 _ENVELOPE_SLACK = 48  # room for next_since_seq's digits and "false" when estimating a page
 
 
@@ -61,6 +64,7 @@ class TranscriptRequest:
     meeting_id: str = "current"
     since_seq: int = 0
     request_id: str | None = None
+    reply_to: str | None = None  # answer on <response topic>/<reply_to>: one topic level, the asker's own
 
 
 class BadRequest(ValueError):
@@ -92,8 +96,11 @@ def parse_request(payload: bytes) -> TranscriptRequest:
         raise BadRequest(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
     try:
         meeting_id = _identifier(document, "meeting_id", "current")
+        reply_to = _identifier(document, "reply_to", None)
     except BadRequest as exc:
         raise BadRequest(exc.message, request_id) from None
+    if reply_to is not None and _FORBIDDEN_IN_TOPIC_LEVEL.search(reply_to):
+        raise BadRequest("reply_to must be one topic level: no '/', '+' or '#'", request_id)
     since_seq = document.get("since_seq", 0)
     if isinstance(since_seq, float) and since_seq.is_integer():
         since_seq = int(since_seq)  # JSON Schema counts 3.0 as an integer; so do we
@@ -101,7 +108,20 @@ def parse_request(payload: bytes) -> TranscriptRequest:
         raise BadRequest(f"since_seq must be an integer, not {type(since_seq).__name__}", request_id)
     if not 0 <= since_seq <= MAX_SEQ:
         raise BadRequest(f"since_seq must be between 0 and {MAX_SEQ}", request_id)
-    return TranscriptRequest(meeting_id, since_seq, request_id)
+    return TranscriptRequest(meeting_id, since_seq, request_id, reply_to)
+
+
+def reply_to(payload: bytes) -> str | None:
+    """The `reply_to` a request asks to be answered on, if it names a valid one (even when the rest of the
+    request is bad, so that its error reaches the asker); never raises."""
+    if len(payload) > MAX_REQUEST_BYTES:
+        return None
+    try:
+        document = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
+        value = _identifier(document, "reply_to", None) if isinstance(document, dict) else None
+    except (ValueError, RecursionError):  # BadRequest and UnicodeDecodeError are ValueErrors
+        return None
+    return None if value is None or _FORBIDDEN_IN_TOPIC_LEVEL.search(value) else value
 
 
 def handle_request(

@@ -109,6 +109,8 @@ class CatchUpResponder:
 
     def _answer(self, request: Request, pages: list[bytes]) -> None:
         topic = self.response_topic
+        if request.response_topic is None and (own := catchup.reply_to(request.payload)) is not None:
+            topic = f"{self.response_topic}/{own}"  # the asker's own topic (an ACL `pattern` with %c)
         if request.response_topic is not None:
             problem = self._response_topic_problem(request.response_topic)
             if problem is None:
