@@ -221,6 +221,27 @@ def test_a_file_plays_in_order_at_its_pace_then_ends(tmp_path, speed):
     assert abs(times[0] - time.time()) < 60  # wall-clock epoch seconds, not monotonic time
 
 
+def test_played_says_how_much_of_the_file_was_handed_on(tmp_path):
+    data = varied(1.0)
+    source = WavFileSource(write(tmp_path / "m.wav", data), speed=5.0)
+    assert source.played_s == 0.0
+    handed: list[float] = []
+
+    def sink(chunk):
+        handed.append(source.played_s)  # read during the hand-over: only what came before counts
+        return True
+
+    source.start(sink, lambda status: None)
+    try:
+        deadline = time.monotonic() + 20
+        while source.played_s < source.duration and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        source.stop()
+    assert source.played_s == pytest.approx(source.duration)
+    assert handed == pytest.approx([i * CHUNK_S for i in range(len(handed))])  # 0, then one chunk more each time
+
+
 def test_the_last_chunk_may_be_short(tmp_path):
     data = pcm16(sine(440, 0.2))[: 5 * CHUNK_BYTES + 20]
     _, recorder, _ = play(write(tmp_path / "m.wav", data), speed=10.0)

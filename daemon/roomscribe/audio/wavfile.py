@@ -141,6 +141,16 @@ class WavFileSource:
         self._reported: str | None = None
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None  # wall clock of the first sample of the latest pass
+        self._played_bytes = 0  # of the current pass, handed to the sink (written by the file's thread only)
+
+    @property
+    def played_s(self) -> float:
+        """Seconds of the file (at speed 1) handed on in the current pass: what has really been "captured".
+
+        A controller that must act at a point of the recording (the demo pauses before a sentence and
+        resumes after it) waits for this, not for the clock: a starved thread delivers late, in a burst.
+        """
+        return bytes_to_seconds(self._played_bytes)
 
     @property
     def duration(self) -> float:
@@ -234,6 +244,7 @@ class WavFileSource:
                 taken = True
             if taken:
                 self.started_at = self._wall(at)
+                self._played_bytes = len(first)
                 return at
             next_offer = at + 2 * step
 
@@ -270,6 +281,7 @@ class WavFileSource:
                 on_chunk(AudioChunk(pcm, self._wall(at), at))
             except Exception:
                 log.exception("audio chunk sink failed", extra={"callback_guard": True})
+            self._played_bytes = begin + len(pcm)
         return True
 
 

@@ -112,7 +112,11 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
             time.sleep(0.01)
 
         def wait_audio(seconds: float) -> None:
-            time.sleep(max(0.0, source.started_at + seconds / speed - time.time()))
+            # By what the source has delivered, not by the clock: on a busy machine its thread can fall
+            # behind and catch up in a burst, and a resume timed by the clock would then let through
+            # audio of the private sentence that was delivered after it (the gate works by order).
+            while source.played_s < seconds:
+                time.sleep(0.005)
 
         # The controller acts well clear of the secret: 0.6 s of audio after the sentence before it
         # (the pause tail finishes that sentence), and 0.5 s after the secret ends.
