@@ -244,7 +244,7 @@ def command_latency_run(directory: Path, archive: bool, rounds: int, load: float
             if feeder is not None:
                 runner.call(feeder.cancel)
             runner.stop()
-    return latencies, fed[0] + daemon.utterances_published
+    return latencies, fed[0] + daemon.publish.utterances_published
 
 
 def bench_command_latency(directory: Path, rounds: int, load: float, runs: int) -> None:

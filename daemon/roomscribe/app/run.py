@@ -1,8 +1,9 @@
 """The composition root of `roomscribe run`: builds the real adapters and hands them to the owner.
 
 This is the one module that knows them all: the audio sources (audio/), the Azure speech session
-(speech/azure.py, which imports the SDK), the MQTT link and its outbox (outputs/mqtt/), systemd's
-notifier (system/systemd.py). The owner (app/daemon.py) sees only their protocols.
+(speech/azure.py, which imports the SDK), the journal (outputs/journal/), the MQTT link that delivers
+from it (outputs/mqtt/), systemd's notifier (system/systemd.py). The owner (app/daemon.py) sees only
+their protocols.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.config.storage import deprecations
 from roomscribe.core.records import encode
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
 from roomscribe.outputs.archive.responder import CatchUpResponder
-from roomscribe.outputs.base import Output
 from roomscribe.outputs.fanout import FanOut
+from roomscribe.outputs.journal.journal import Journal
+from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.speech.azure import AzureSpeechSession
 from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
 from roomscribe.system import exitcodes, logs
@@ -45,6 +47,8 @@ def main(args: argparse.Namespace) -> int:
             log.error("configuration error in %s: %s", exc.source, problem)
         return exitcodes.CONFIG
     logs.apply_config_level(args, settings.log.level)
+    for deprecated in deprecations(settings):
+        log.warning("configuration: %s", deprecated)
     problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
     if problems:
         for problem in problems:
@@ -91,23 +95,11 @@ def session_factory_for(settings: Settings) -> SessionFactory:
     return make
 
 
-def build_archive(settings: Settings, link: MqttLink) -> Output | None:
-    """The archive's output with its writer started, or None (switched off, or it cannot be opened:
-    the daemon runs on without it and says so in the log)."""
-    if not settings.archive.enabled:
-        return None
-    from roomscribe.outputs.archive.output import ArchiveOutput
-    from roomscribe.outputs.archive.writer import ArchiveWriter
-
-    writer = ArchiveWriter(settings.archive.path, retention_days=settings.archive.retention_days)
-    try:
-        writer.start()
-    except Exception as exc:  # noqa: BLE001  (the archive is not a reason to stop transcribing)
-        log.error("the meeting archive %s cannot be opened (%s: %s); running without it",
-                  settings.archive.path, type(exc).__name__, exc)
-        return None
-    # The summary goes out once the meeting's end is durable (on the writer's thread: the link only queues).
-    return ArchiveOutput(writer, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
+def build_journal(settings: Settings, link: MqttLink, journal: Journal) -> JournalOutput:
+    """The journal's output. The meeting summary goes out once a meeting's end is stored (on the writer's
+    thread: the link only queues), and every commit that stored utterances wakes the link."""
+    journal.writer.on_stored = link.wake
+    return JournalOutput(journal, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
         link.topics.meeting, encode(meeting.to_json())))
 
 
@@ -133,29 +125,26 @@ async def run_daemon(
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError):
             pass  # not the main thread (tests run the daemon in one)
-    outbox = Outbox(settings.mqtt.outbox_path, max_messages=settings.mqtt.outbox_max_messages,
-                    max_age_s=settings.mqtt.outbox_max_age_days * 86400)
-    link = MqttLink(settings, outbox=outbox)
-    archive = build_archive(settings, link)
+    journal = Journal.from_settings(settings)  # nothing touches the disk until the writer's thread starts
+    link = MqttLink(settings, transcripts=journal.deliveries)
     responder = CatchUpResponder(
-        settings.archive.path if archive is not None else None, room=settings.room,
+        journal.path if settings.archive.enabled else None, room=settings.room,
         base_topic=settings.mqtt.base_topic, publish=link.publish_response,
         reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
     link.add_request_handler(responder.request_topic, responder.submit)
-    outputs: list[Output] = [archive, link] if archive is not None else [link]
     daemon = Daemon(
         settings,
         source=source,
-        output=FanOut(outputs),
+        output=FanOut([build_journal(settings, link, journal), link]),
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
     )
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
+    journal.set_health_handler(daemon.storage_report)
     if on_built is not None:
         on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
     try:
         return await daemon.run(stop)
     finally:
         await asyncio.to_thread(responder.stop)
-        outbox.close()

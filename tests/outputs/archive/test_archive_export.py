@@ -16,15 +16,16 @@ import webvtt
 
 from roomscribe.core.records import from_iso_utc
 from roomscribe.outputs.archive.export import FORMATS, export
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal.reader import JournalReader
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
+from tests.support.journal import JournalUnderTest
 
 
 @pytest.fixture
 def stored(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    said = record_meeting(store, "3f2a9c1e-6b1d", n=12)
-    return store.record("3f2a9c1e-6b1d"), said
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        said = record_meeting(journal, "3f2a9c1e-6b1d", n=12)
+    return JournalReader(tmp_path / "j.sqlite3").record("3f2a9c1e-6b1d"), said
 
 
 def one_line(text: str) -> str:
@@ -138,11 +139,11 @@ def test_local_time_zone_is_named_and_used(stored):
 
 
 def test_a_running_meeting_and_an_open_pause_export(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3", clock=lambda: T0 + 100)
-    store.meeting_started("m-run", ROOM, T0, 1)
-    store.add_utterance(utterance("m-run", 1, T0 + 1))
-    store.pause_started("m-run", T0 + 10)
-    record = store.record("m-run")
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        journal.meeting_started("m-run", ROOM, T0, 1)
+        journal.add_utterance(utterance("m-run", 1, T0 + 1))
+        journal.pause_started("m-run", T0 + 10)
+    record = JournalReader(tmp_path / "j.sqlite3", clock=lambda: T0 + 100).record("m-run")
     for fmt in FORMATS:
         assert export(record, fmt)
     assert "(still paused)" in export(record, "txt") and "running" in export(record, "md")
@@ -151,10 +152,10 @@ def test_a_running_meeting_and_an_open_pause_export(tmp_path):
 
 
 def test_an_empty_meeting_exports(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    store.meeting_started("m-empty", ROOM, T0)
-    store.meeting_ended("m-empty", T0 + 60)
-    record = store.record("m-empty")
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        journal.meeting_started("m-empty", ROOM, T0)
+        journal.meeting_ended("m-empty", T0 + 60)
+    record = JournalReader(tmp_path / "j.sqlite3").record("m-empty")
     assert list(srt.parse(export(record, "srt"))) == []
     assert webvtt.from_string(export(record, "vtt")).captions == []
     assert "Speakers:** none" in export(record, "md")
@@ -166,11 +167,12 @@ def test_unknown_format():
 
 
 def test_a_three_hour_meeting_exports_in_well_under_a_second(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    with store.transaction():
-        record_meeting(store, "long", n=2000)
+    with JournalUnderTest(tmp_path / "j.sqlite3", wait=False) as journal:
+        record_meeting(journal, "long", n=2000)
+        journal.flush()
+    reader = JournalReader(tmp_path / "j.sqlite3")
     t0 = time.perf_counter()
-    record = store.record("long")
+    record = reader.record("long")
     read_s = time.perf_counter() - t0
     assert record.utterances[-1].start - record.meeting.start > 10_000 - 600  # about 3 h
     for fmt in FORMATS:
