@@ -16,9 +16,13 @@ class JournalUnderTest:
     """`Journal` plus blocking calls: each queues its write on the writer's thread and waits for the commit."""
 
     def __init__(self, path: Path | str, policy: Policy = Policy(), *, wait: bool = True, **kwargs):
-        """`wait=False`: calls only queue (many writes share a commit); `flush()` waits for them all."""
+        """`wait=False`: calls only queue (many writes share a commit); `flush()` waits for them all.
+        `reports` lists what the journal tells the owner (StorageReport), from before it starts."""
         self.path = Path(path)
-        self.journal = Journal(self.path, policy, **kwargs).start()
+        self.reports: list = []
+        self.journal = Journal(self.path, policy, **kwargs)
+        self.journal.set_health_handler(self.reports.append)
+        self.journal.start()
         self.writer = self.journal.writer
         self.wait = wait
 
@@ -28,6 +32,9 @@ class JournalUnderTest:
 
     def flush(self) -> None:
         assert self.journal.flush(TIMEOUT)
+
+    def events(self, kind: str | None = None) -> list:
+        return [r.event for r in self.reports if r.event is not None and kind in (None, r.event.kind)]
 
     def meeting_started(self, meeting_id: str, room: str, at: float, speaker_epoch: int | None = None) -> None:
         self._do(writes.meeting_started, meeting_id, room, at, speaker_epoch)

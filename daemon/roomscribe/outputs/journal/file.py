@@ -21,7 +21,7 @@ from roomscribe.core.records import Utterance
 from roomscribe.outputs.journal import migrate, salvage, writes
 from roomscribe.outputs.journal.health import Reporter
 from roomscribe.outputs.journal.recover import salvage_journal
-from roomscribe.outputs.journal.schema import is_corrupt, is_transient, open_for_writing
+from roomscribe.outputs.journal.schema import is_corrupt, is_transient, open_for_reading, open_for_writing
 from roomscribe.outputs.journal.waiting import Pending, Waiting
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,17 @@ class Write:
     utterance: Utterance | None = None
     pending: Pending | None = None
     stored_at: float = 0.0
+
+
+Outcome = tuple[Write, Any, "BaseException | None"]  # a write, its result, or what it failed with
+
+
+class PartlyCommitted(Exception):
+    """A batch applied one write at a time stopped at a transient failure: these were committed, those not."""
+
+    def __init__(self, outcomes: list[Outcome], remaining: list[Write], cause: BaseException):
+        super().__init__(str(cause))
+        self.outcomes, self.remaining, self.cause = outcomes, remaining, cause
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +89,34 @@ class JournalFile:
                 self._db = open_for_writing(self.path)
             self.next_id = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0]
             self._waiting.stored(total=writes.waiting_count(self._db))
+            self._waiting.new_file()  # a reader that had to read the file as it lay on disk reads it live now
         if self._salvaged is not None:
-            self._transaction(self._salvaged)
-            self._salvaged = None
-            self._waiting.stored(total=writes.waiting_count(self._db))
+            self._put_salvaged()
         if self._legacy_pending:
             self._take_legacy()
+
+    def _put_salvaged(self) -> None:
+        self._transaction(self._salvaged)
+        self._salvaged = None
+        self.next_id = max(self.next_id, self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
+        self._waiting.stored(total=writes.waiting_count(self._db))
+
+    def peek(self) -> None:
+        """The file could not be opened for writing (a full disk): read what it holds as it lies on disk, so
+        that the ids given to utterances meanwhile follow its rows, and its waiting ones are counted."""
+        try:
+            db = open_for_reading(self.path)
+        except (sqlite3.Error, OSError):
+            return
+        if db is None:
+            return
+        try:
+            self.next_id = max(self.next_id, db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
+            self._waiting.stored(total=writes.waiting_count(db))
+        except sqlite3.Error:
+            pass
+        finally:
+            db.close()
 
     def close(self) -> None:
         if self._db is not None:
@@ -92,25 +125,36 @@ class JournalFile:
 
     # -- a batch ---------------------------------------------------------------------------------
 
-    def commit(self, batch: list[Write]) -> list[tuple[Write, Any, BaseException | None]]:
+    def commit(self, batch: list[Write]) -> list[Outcome]:
         """Apply the batch, the pending acknowledgements and the bounds in one transaction. Returns each
-        write's result or error (after the commit). Raises a transient failure: nothing was committed."""
+        write's result or error (after the commit). Raises a transient failure: nothing was committed
+        (or PartlyCommitted, when the batch was being applied one write at a time)."""
         try:
             return self._commit(batch)
         except sqlite3.Error as exc:
-            if not is_corrupt(exc):
+            if is_transient(exc):
                 raise
+            if not is_corrupt(exc):  # a write that is wrong only at COMMIT (a deferred constraint): find it
+                return self._one_by_one(batch)
             self._set_aside(exc)
             self._db = open_for_writing(self.path)
-            self.next_id = max(self.next_id, self._db.execute(
-                "SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
-            self._transaction(self._salvaged)
-            self._salvaged = None
+            self._put_salvaged()
             return self._commit(batch)
 
-    def _commit(self, batch: list[Write]) -> list[tuple[Write, Any, BaseException | None]]:
+    def _one_by_one(self, batch: list[Write]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        for index, write in enumerate(batch):
+            try:
+                outcomes += self._commit([write])
+            except sqlite3.Error as exc:
+                if is_transient(exc) or is_corrupt(exc):
+                    raise PartlyCommitted(outcomes, batch[index:], exc) from exc
+                outcomes.append((write, None, exc))
+        return outcomes
+
+    def _commit(self, batch: list[Write]) -> list[Outcome]:
         db = self._db
-        outcomes: list[tuple[Write, Any, BaseException | None]] = []
+        outcomes: list[Outcome] = []
         added = 0
         acks = self._waiting.take_acks()
         db.execute("BEGIN IMMEDIATE")
@@ -216,7 +260,7 @@ class JournalFile:
             self._event("storage_quarantined", {"path": str(path), "moved_to": str(aside), "error": "corrupt"})
         if taken.anything:
             log.warning("journal: took in the stores of an older roomscribe: %d undelivered utterances, %d meetings "
-                        "with %d utterances; removed %s", taken.waiting, taken.meetings, taken.utterances,
+                        "and %d more utterances; removed %s", taken.waiting, taken.meetings, taken.utterances,
                         ", ".join(map(str, taken.done)) or "nothing")
 
     def _set_aside(self, exc: BaseException) -> None:

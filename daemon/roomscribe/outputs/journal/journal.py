@@ -58,8 +58,10 @@ class Journal:
         return self.writer.flush(timeout)
 
     def close(self) -> None:
-        self.writer.close()
+        """After the link stopped: its reading connection first, so that the writer's close, the last one,
+        checkpoints the WAL and removes it."""
         self.deliveries.close()
+        self.writer.close()
 
     def __enter__(self) -> "Journal":
         return self.start()

@@ -49,10 +49,10 @@ def import_legacy(db: sqlite3.Connection, outbox: Path, archive: Path, *, keep_r
     Raises what a transient failure raised (then nothing is removed, and the caller rolls back)."""
     result = LegacyImport()
     if _exists(outbox):
-        _take(outbox, result, lambda old: _outbox(old, db, result, now))
+        _take(outbox, result, lambda old, strict: _outbox(old, db, result, now, strict))
     if _exists(archive):
         if keep_record:
-            _take(archive, result, lambda old: _archive(old, db, result, now))
+            _take(archive, result, lambda old, strict: _archive(old, db, result, now, strict))
         else:
             log.warning("journal: the archive %s of an older roomscribe is left as it is: archive.enabled is false",
                         archive)
@@ -63,12 +63,13 @@ def _exists(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 
 
-def _take(path: Path, result: LegacyImport, take: Callable[[sqlite3.Connection], None]) -> None:
-    """Opens an old store and takes what it holds; a corrupt one gives what can be read, and is set aside."""
+def _take(path: Path, result: LegacyImport, take: Callable[[sqlite3.Connection, bool], None]) -> None:
+    """Opens an old store and takes what it holds (every read strict: any failure is raised); a corrupt one
+    then gives what can still be read, and is set aside."""
     try:
         old = sqlite3.connect(path, isolation_level=None, timeout=10)
         try:
-            take(old)
+            take(old, True)
         finally:
             old.close()
         result.done.append(path)
@@ -83,15 +84,15 @@ def _take(path: Path, result: LegacyImport, take: Callable[[sqlite3.Connection],
     old = salvage.open_damaged(path)
     if old is not None:
         try:
-            take(old)  # what the first attempt took stays: every insert is idempotent
+            take(old, False)  # what the first attempt took stays: every insert is idempotent
         finally:
             old.close()
     result.corrupt.append(path)
 
 
-def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float) -> None:
+def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool) -> None:
     next_id = _next_free(db)
-    for _, stored_at, payload in salvage.keyed_rows(old, "id, stored_at, payload", "outbox", "id"):
+    for _, stored_at, payload in salvage.keyed_rows(old, "id, stored_at, payload", "outbox", "id", strict=strict):
         payload = bytes(payload)
         try:
             data = json.loads(payload)
@@ -104,21 +105,23 @@ def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImpor
             next_id += 1
 
 
-def _archive(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float) -> None:
-    for row in salvage.rows(old, "SELECT id, room, started_at, ended_at, audio_seconds, paused_seconds FROM meetings"):
+def _archive(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool) -> None:
+    for row in salvage.rows(old, "SELECT id, room, started_at, ended_at, audio_seconds, paused_seconds FROM meetings",
+                            strict=strict):
         db.execute("INSERT INTO meetings (id, room, started_at, ended_at, audio_seconds, paused_seconds) "
                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET started_at = excluded.started_at, "
                    "ended_at = excluded.ended_at, audio_seconds = excluded.audio_seconds, "
                    "paused_seconds = excluded.paused_seconds", row)
         result.meetings += 1
     next_id = _next_free(db)
-    for row in salvage.rows(old, f"SELECT {_ARCHIVE_UTTERANCE} FROM utterances ORDER BY meeting_id, seq"):
+    for row in salvage.rows(old, f"SELECT {_ARCHIVE_UTTERANCE} FROM utterances ORDER BY meeting_id, seq",
+                            strict=strict):
         u = Utterance(*row)
         if writes.add_utterance(db, next_id, u, encode(u.to_payload()), now, DELIVERED):
             result.utterances += 1
             next_id += 1
     for table, columns in (("epochs", "meeting_id, epoch, first_at"), ("pauses", "meeting_id, started_at, ended_at")):
-        for row in salvage.rows(old, f"SELECT {columns} FROM {table}"):
+        for row in salvage.rows(old, f"SELECT {columns} FROM {table}", strict=strict):
             _insert_known(db, table, columns, row)
 
 

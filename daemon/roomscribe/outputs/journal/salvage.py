@@ -33,8 +33,11 @@ def open_damaged(path: Path) -> sqlite3.Connection | None:
     return None
 
 
-def rows(db: sqlite3.Connection, sql: str, args: tuple = ()) -> list[tuple]:
-    """Every row a query yields until SQLite fails (the rows before the failure are kept)."""
+def rows(db: sqlite3.Connection, sql: str, args: tuple = (), *, strict: bool = False) -> list[tuple]:
+    """Every row a query yields until SQLite fails (the rows before the failure are kept); `strict`: the
+    failure is raised instead, for a file that is not known to be broken."""
+    if strict:
+        return db.execute(sql, args).fetchall()
     found: list[tuple] = []
     try:
         for row in db.execute(sql, args):
@@ -44,12 +47,16 @@ def rows(db: sqlite3.Connection, sql: str, args: tuple = ()) -> list[tuple]:
     return found
 
 
-def keyed_rows(db: sqlite3.Connection, columns: str, table: str, key: str, where: str = "") -> Iterator[tuple]:
-    """Rows of a table with an integer key, in key order; keys that cannot be read are stepped over.
-    The key must be the first column."""
+def keyed_rows(db: sqlite3.Connection, columns: str, table: str, key: str, where: str = "", *,
+               strict: bool = False) -> Iterator[tuple]:
+    """Rows of a table with an integer key, in key order; keys that cannot be read are stepped over (`strict`:
+    the failure is raised). The key must be the first column."""
     condition = f" AND ({where})" if where else ""
     sql = f"SELECT {columns} FROM {table} WHERE {key} > ?{condition} ORDER BY {key}"
     after = -(2**63)
+    if strict:
+        yield from db.execute(sql, (after,))
+        return
     while True:
         try:
             for row in db.execute(sql, (after,)):

@@ -102,6 +102,8 @@ def describe(exc: BaseException) -> str:
     """`database or disk is full (SQLITE_FULL)`: the message with SQLite's name for it, when there is one."""
     name = getattr(exc, "sqlite_errorname", None)
     text = str(exc) or type(exc).__name__
+    if name == "SQLITE_IOERR_SHMSIZE":  # opening the WAL's index on a full disk
+        text = "no room on the disk for the journal's WAL index (the disk is full)"
     return f"{text} ({name})" if name else text
 
 
@@ -133,13 +135,36 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
 
 
 def open_for_reading(path: Path) -> sqlite3.Connection | None:
-    """A read-only connection, or None where there is no journal yet (no file, or an empty one)."""
+    """A read-only connection, or None where there is no journal yet (no file, or an empty one).
+
+    On a full disk SQLite cannot make the WAL's shared-memory file (SQLITE_IOERR_SHMSIZE) that every
+    reader needs: then nobody holds the journal open (a writer would have made that file), and it is
+    read as it is on disk (`immutable`), which is all there is to read. What waited for the broker
+    still goes out, and the commands still list the meetings.
+    """
     try:
         if path.stat().st_size == 0:
             return None
     except FileNotFoundError:
         return None
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=10,
+    try:
+        return _reader(path, "mode=ro")
+    except sqlite3.Error as exc:
+        if not is_transient(exc) or isinstance(exc, NotAJournal) or _wal_index_in_use(path):
+            raise
+        return _reader(path, "mode=ro&immutable=1")
+
+
+def _wal_index_in_use(path: Path) -> bool:
+    """A connection in WAL mode holds a shared-memory file of at least 32 KiB; a smaller one was never made whole."""
+    try:
+        return Path(f"{path}-shm").stat().st_size >= 32768
+    except FileNotFoundError:
+        return False
+
+
+def _reader(path: Path, query: str) -> sqlite3.Connection | None:
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, isolation_level=None, timeout=10,
                          check_same_thread=False)
     try:
         if _version(db, path) == 0:

@@ -25,7 +25,7 @@ from concurrent.futures import Future
 from typing import Callable
 
 from roomscribe.core.records import Utterance, encode
-from roomscribe.outputs.journal.file import JournalFile, Write
+from roomscribe.outputs.journal.file import JournalFile, Outcome, PartlyCommitted, Write
 from roomscribe.outputs.journal.health import Health, Reporter, Trouble
 from roomscribe.outputs.journal.held import HeldWrites, renumber
 from roomscribe.outputs.journal.waiting import Pending, Waiting
@@ -115,6 +115,8 @@ class JournalWriter:
     def _run(self) -> None:
         if self._try(self.file.open):
             self._try(self.file.tidy)
+        else:
+            self.file.peek()
         next_tidy = self._monotonic() + TIDY_INTERVAL_S
         acks_due: float | None = None
         while True:
@@ -178,21 +180,30 @@ class JournalWriter:
                 opened = True
                 self.file.next_id = renumber(writes, self.file.next_id, self.waiting)
             outcomes = self.file.commit(writes)
+        except PartlyCommitted as partly:
+            self._done(partly.outcomes)
+            self.trouble.failed(partly.cause, len(partly.remaining))
+            self._hold(partly.remaining)
+            return False
         except Exception as exc:  # noqa: BLE001  (whatever it was, the writes are kept)
-            self.trouble.failed(exc, len(self._held) + len(writes))
+            self.trouble.failed(exc, len(writes))
             self._hold(writes)
             return False
         self.trouble.recovered()
+        self._done(outcomes)
+        if opened:
+            self._try(self.file.tidy)
+        return True
+
+    def _done(self, outcomes: list[Outcome]) -> None:
+        """Committed: each write's future is told, and the link woken for the utterances among them."""
         for write, result, error in outcomes:
             if error is not None:
                 log.error("journal write failed: %s", error)
             if write.done is not None and write.done.set_running_or_notify_cancel():
                 write.done.set_exception(error) if error is not None else write.done.set_result(result)
-        if any(w.utterance is not None for w in writes):
+        if any(write.utterance is not None for write, _, _ in outcomes):
             self._wake_link()
-        if opened:
-            self._try(self.file.tidy)
-        return True
 
     def _hold(self, writes: list[Write]) -> None:
         """Keep writes the disk refused; their utterances go out from memory meanwhile."""
