@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from contextlib import closing
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from roomscribe.core.records import Utterance
-from roomscribe.outputs.journal import migrate, salvage, writes
+from roomscribe.outputs.journal import migrate, writes
 from roomscribe.outputs.journal.health import Reporter
-from roomscribe.outputs.journal.recover import salvage_journal
+from roomscribe.outputs.journal.recover import set_aside
 from roomscribe.outputs.journal.schema import is_corrupt, is_transient, open_for_reading, open_for_writing
 from roomscribe.outputs.journal.waiting import Pending, Waiting
 
@@ -87,8 +88,8 @@ class JournalFile:
                     raise
                 self._set_aside(exc)
                 self._db = open_for_writing(self.path)
-            self.next_id = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0]
-            self._waiting.stored(total=writes.waiting_count(self._db))
+            self.next_id = 1
+            self._count(self._db)
             self._waiting.new_file()  # a reader that had to read the file as it lay on disk reads it live now
         if self._salvaged is not None:
             self._put_salvaged()
@@ -98,25 +99,21 @@ class JournalFile:
     def _put_salvaged(self) -> None:
         self._transaction(self._salvaged)
         self._salvaged = None
-        self.next_id = max(self.next_id, self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
-        self._waiting.stored(total=writes.waiting_count(self._db))
+        self._count(self._db)
+
+    def _count(self, db: sqlite3.Connection) -> None:
+        """Utterance ids go on after the file's last; the waiting ones are counted afresh."""
+        self.next_id = max(self.next_id, db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
+        self._waiting.stored(total=writes.waiting_count(db))
 
     def peek(self) -> None:
         """The file could not be opened for writing (a full disk): read what it holds as it lies on disk, so
         that the ids given to utterances meanwhile follow its rows, and its waiting ones are counted."""
         try:
-            db = open_for_reading(self.path)
+            with closing(open_for_reading(self.path) or sqlite3.connect(":memory:")) as db:
+                self._count(db)
         except (sqlite3.Error, OSError):
-            return
-        if db is None:
-            return
-        try:
-            self.next_id = max(self.next_id, db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0])
-            self._waiting.stored(total=writes.waiting_count(db))
-        except sqlite3.Error:
-            pass
-        finally:
-            db.close()
+            pass  # nothing to read either: ids start at 1, and are moved behind the file's rows once it opens
 
     def close(self) -> None:
         if self._db is not None:
@@ -209,25 +206,15 @@ class JournalFile:
 
     def tidy(self) -> None:
         """Retention and the age bound: at open and then daily, on the writer's thread."""
-        now = self._clock()
         policy = self.policy
-
-        def run(db: sqlite3.Connection) -> None:
-            too_old = writes.stop_delivering(db, None, now - policy.max_waiting_s, policy.keep_record)
-            if too_old:
-                self._dropped("max_age", *too_old)
-            if policy.keep_record:
-                where = ("WHERE ended_at IS NOT NULL AND ended_at < ?", (now - policy.retention_days * 86400,))
-            else:  # kept until delivered: what was delivered goes, and the meetings that hold nothing else
-                db.execute("DELETE FROM utterances WHERE delivery != 0")
-                where = ("WHERE ended_at IS NOT NULL", ())
-            gone = writes.forget(db, *where, except_waiting=True)
-            if gone:
-                log.info("journal retention (%s) deleted %d meeting(s): %s", f"{policy.retention_days:g} days"
-                         if policy.keep_record else "kept until delivered", len(gone), ", ".join(gone))
-
-        self._transaction(run)
-        self._waiting.stored(total=writes.waiting_count(self._db))
+        too_old, gone = self._transaction(lambda db: writes.tidy(
+            db, self._clock(), policy.keep_record, policy.retention_days * 86400, policy.max_waiting_s))
+        if too_old:
+            self._dropped("max_age", *too_old)
+        if gone:
+            log.info("journal retention (%s) deleted %d meeting(s): %s", f"{policy.retention_days:g} days"
+                     if policy.keep_record else "kept until delivered", len(gone), ", ".join(gone))
+        self._count(self._db)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # deleted text leaves the WAL too
         if self._legacy_pending:
             self._take_legacy()
@@ -251,28 +238,16 @@ class JournalFile:
         taken = self._transaction(lambda db: migrate.import_legacy(
             db, outbox, archive, keep_record=self.policy.keep_record, now=self._clock()))
         self._legacy_pending = False
-        self.next_id = self._db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM utterances").fetchone()[0]
-        self._waiting.stored(total=writes.waiting_count(self._db))
-        for path in taken.done:
-            salvage.remove(path)
-        for path in taken.corrupt:
-            aside = salvage.move_aside(path, self._clock())
+        self._count(self._db)
+        for path, aside in migrate.settle(taken, self._clock()):  # held by the journal now: removed, or set aside
             self._event("storage_quarantined", {"path": str(path), "moved_to": str(aside), "error": "corrupt"})
-        if taken.anything:
-            log.warning("journal: took in the stores of an older roomscribe: %d undelivered utterances, %d meetings "
-                        "and %d more utterances; removed %s", taken.waiting, taken.meetings, taken.utterances,
-                        ", ".join(map(str, taken.done)) or "nothing")
 
     def _set_aside(self, exc: BaseException) -> None:
         """The journal is corrupt: take out what it still holds, waiting utterances first, and set it aside."""
         self.close()
-        taken = salvage_journal(self.path)
-        aside = salvage.move_aside(self.path, self._clock())
+        taken, aside = set_aside(self.path, exc, self._clock())
         self._salvaged = taken.put
         self._waiting.new_file()
-        log.error("journal %s is corrupt (%s): moved it to %s; %d meetings and %d utterances (%d waiting) "
-                  "could still be read", self.path, exc, aside, len(taken.meetings), len(taken.utterances),
-                  taken.waiting)
         self._event("storage_quarantined", {"path": str(self.path), "moved_to": str(aside), "error": str(exc),
                                             "meetings": len(taken.meetings), "utterances": len(taken.utterances),
                                             "waiting": taken.waiting})
@@ -280,9 +255,8 @@ class JournalFile:
     def _dropped(self, reason: str, count: int, first: tuple, last: tuple) -> None:
         log.warning("journal: %d undelivered utterances are no longer sent (%s), from %s#%d to %s#%d",
                     count, reason, *first, *last)
-        detail = {"reason": reason, "count": count, "first": {"meeting_id": first[0], "seq": first[1]},
-                  "last": {"meeting_id": last[0], "seq": last[1]}}
-        self._event("outbox_dropped", detail, "warning")
+        self._event("outbox_dropped", {"reason": reason, "count": count, "first": {"meeting_id": first[0], "seq": first[1]},
+                                       "last": {"meeting_id": last[0], "seq": last[1]}}, "warning")
 
     def _event(self, kind: str, detail: dict, level: str = "error") -> None:
         self._reporter.report(event=self._reporter.event(kind, detail, level))

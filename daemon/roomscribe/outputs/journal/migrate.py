@@ -59,6 +59,19 @@ def import_legacy(db: sqlite3.Connection, outbox: Path, archive: Path, *, keep_r
     return result
 
 
+def settle(taken: LegacyImport, now: float) -> list[tuple[Path, Path]]:
+    """After the journal's commit: the old files it holds are removed, the corrupt ones set aside (their new
+    names returned)."""
+    for path in taken.done:
+        salvage.remove(path)
+    aside = [(path, salvage.move_aside(path, now)) for path in taken.corrupt]
+    if taken.anything:
+        log.warning("journal: took in the stores of an older roomscribe: %d undelivered utterances, %d meetings and "
+                    "%d more utterances; removed %s", taken.waiting, taken.meetings, taken.utterances,
+                    ", ".join(map(str, taken.done)) or "nothing")
+    return aside
+
+
 def _exists(path: Path) -> bool:
     return path.is_file() and path.stat().st_size > 0
 

@@ -55,6 +55,15 @@ class Salvaged:
                                "ON CONFLICT DO NOTHING", row)
 
 
+def set_aside(path: Path, exc: BaseException, now: float) -> tuple[Salvaged, Path]:
+    """What a corrupt journal still holds, and where the file went (`<name>.corrupt-<now>`, kept)."""
+    taken = salvage_journal(path)
+    aside = salvage.move_aside(path, now)
+    log.error("journal %s is corrupt (%s): moved it to %s; %d meetings and %d utterances (%d waiting) could still "
+              "be read", path, exc, aside, len(taken.meetings), len(taken.utterances), taken.waiting)
+    return taken, aside
+
+
 def salvage_journal(path: Path) -> Salvaged:
     found = Salvaged()
     db = salvage.open_damaged(path)

@@ -169,6 +169,19 @@ def forget(db: sqlite3.Connection, where: str, args: tuple, *, except_waiting: b
     return ids
 
 
+def tidy(db: sqlite3.Connection, now: float, keep: bool, retention_s: float, max_waiting_s: float) -> tuple:
+    """Retention and the age bound of what waits: what is no longer sent (stop_delivering's answer, or None)
+    and the ids of the meetings deleted. Kept until delivered (`keep` false): what was delivered goes, and
+    the meetings that hold nothing else; a meeting with utterances still waiting never goes."""
+    too_old = stop_delivering(db, None, now - max_waiting_s, keep)
+    if keep:
+        gone = forget(db, "WHERE ended_at IS NOT NULL AND ended_at < ?", (now - retention_s,), except_waiting=True)
+    else:
+        db.execute(f"DELETE FROM utterances WHERE delivery != {WAITING}")
+        gone = forget(db, "WHERE ended_at IS NOT NULL", (), except_waiting=True)
+    return too_old, gone
+
+
 def waiting_count(db: sqlite3.Connection) -> int:
     return db.execute(f"SELECT COUNT(*) FROM utterances WHERE delivery = {WAITING}").fetchone()[0]
 
