@@ -217,6 +217,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the roomscribe to compare with")
     parser.add_argument("--utterances", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--latency-only", action="store_true", help="skip the strace runs")
     args = parser.parse_args()
     versions = {"before": args.before.resolve(), "after": REPO}
     results: dict[str, list[dict]] = {name: [] for name in versions}
@@ -227,7 +228,7 @@ def main() -> None:
         try:
             with EmulatorThread(key=KEY) as emulator:
                 for round_ in range(args.rounds):
-                    for strace in (True, False):
+                    for strace in ((False,) if args.latency_only else (True, False)):
                         for name, version in versions.items():
                             print(f"round {round_ + 1}: {name}, {'counts' if strace else 'latency'}", flush=True)
                             results[name].append(one_run(version, f"{name}-{round_}", wav, work, broker, emulator,
@@ -240,12 +241,15 @@ def main() -> None:
         counted = [r for r in runs if "syncs" in r]
         timed = [r for r in runs if "latency" in r]
         n = sum(r["utterances"] for r in counted) or 1
-        print(f"{name:7s} files: {', '.join(counted[0]['files'])}")
-        print(f"{name:7s} fsync+fdatasync per utterance: {sum(r['syncs'] for r in counted) / n:.2f} "
-              f"({[r['syncs'] for r in counted]} for {[r['utterances'] for r in counted]})")
+        print(f"{name:7s} files: {', '.join(runs[0]['files'])}")
+        if counted:
+            print(f"{name:7s} fsync+fdatasync per utterance: {sum(r['syncs'] for r in counted) / n:.2f} "
+                  f"({[r['syncs'] for r in counted]} for {[r['utterances'] for r in counted]})")
         print(f"{name:7s} bytes written per utterance: "
               f"{[round(r['write_bytes'] / max(1, r['utterances'])) for r in runs]} (counts, latency runs)")
-        print(f"{name:7s} SDK final -> PUBLISH: {quantiles([v for r in timed for v in r['latency']])}")
+        print(f"{name:7s} SDK final -> PUBLISH: {quantiles([v for r in timed for v in r['latency']])}; "
+              f"per run p50 {[round(statistics.median(r['latency']) * 1000, 2) for r in timed]} ms, "
+              f"the five slowest {sorted(round(v * 1000) for r in timed for v in r['latency'])[-5:]} ms")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from roomscribe.outputs.journal.file import Policy
 from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.journal.reader import JournalReader
 
-TIMEOUT = 10
+TIMEOUT = 30  # a commit on a busy shared machine can take seconds
 
 
 class JournalUnderTest:
@@ -87,8 +87,7 @@ def read_records(path: Path | str):
 def waiting_on_disk(path: Path | str) -> list[tuple[str, int]]:
     """(meeting_id, seq) of the utterances a journal holds for the broker, in delivery order: what a daemon
     started on it would deliver first (read through the journal's own delivery view, read-only)."""
-    from roomscribe.outputs.journal.deliveries import Deliveries
-    from roomscribe.outputs.journal.waiting import Waiting
+    from roomscribe.outputs.journal.waiting import Deliveries, Waiting
 
     view = Deliveries(Path(path), Waiting())
     try:

@@ -6,8 +6,7 @@ from __future__ import annotations
 import itertools
 
 from roomscribe.config import settings_from_data
-from roomscribe.outputs.journal.deliveries import Deliveries
-from roomscribe.outputs.journal.waiting import Waiting
+from roomscribe.outputs.journal.waiting import Deliveries, Waiting
 from roomscribe.outputs.mqtt.topics import AVAILABLE, Topics
 from roomscribe.outputs.mqtt.worker import LinkWorker
 

@@ -22,7 +22,7 @@ from roomscribe.core.records import Utterance
 from roomscribe.outputs.journal import migrate, writes
 from roomscribe.outputs.journal.health import Reporter
 from roomscribe.outputs.journal.recover import set_aside
-from roomscribe.outputs.journal.schema import is_corrupt, is_transient, open_for_reading, open_for_writing
+from roomscribe.outputs.journal.schema import WAITING, is_corrupt, is_transient, open_for_reading, open_for_writing
 from roomscribe.outputs.journal.waiting import Pending, Waiting
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ class JournalFile:
         if write.utterance is None:
             return write.apply(db)
         p = write.pending
-        return writes.add_utterance(db, p.row_id, write.utterance, p.payload, write.stored_at)
+        return add_utterance(db, p.row_id, write.utterance, p.payload, write.stored_at)
 
     def _bounds(self, db: sqlite3.Connection, added: int) -> list[tuple]:
         if self._waiting.count + added <= self.policy.max_waiting:  # the usual case, without counting rows
@@ -236,7 +236,7 @@ class JournalFile:
     def _take_legacy(self) -> None:
         outbox, archive = self.policy.legacy
         taken = self._transaction(lambda db: migrate.import_legacy(
-            db, outbox, archive, keep_record=self.policy.keep_record, now=self._clock()))
+            db, outbox, archive, keep_record=self.policy.keep_record, now=self._clock(), add=add_utterance))
         self._legacy_pending = False
         self._count(self._db)
         for path, aside in migrate.settle(taken, self._clock()):  # held by the journal now: removed, or set aside
@@ -260,3 +260,19 @@ class JournalFile:
 
     def _event(self, kind: str, detail: dict, level: str = "error") -> None:
         self._reporter.report(event=self._reporter.event(kind, detail, level))
+
+
+def add_utterance(db: sqlite3.Connection, row_id: int, u, payload: bytes, stored_at: float,
+                  delivery: int = WAITING) -> bool:
+    """Idempotent on (meeting_id, seq): the first copy is kept. True if it was new. An utterance of a meeting
+    never started here (the record was switched on mid-meeting) starts the meeting at its start."""
+    db.execute("INSERT INTO meetings (id, room, started_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+               (u.meeting_id, u.room, u.start))
+    cursor = db.execute(
+        "INSERT INTO utterances (id, meeting_id, seq, speaker, speaker_epoch, start_at, end_at, stored_at, delivery, "
+        "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meeting_id, seq) DO NOTHING",
+        (row_id, u.meeting_id, u.seq, u.speaker, u.speaker_epoch, u.start, u.end, stored_at, delivery, payload))
+    if cursor.rowcount:  # its speaker epoch, seen from its start if it is the first of that epoch
+        db.execute("INSERT INTO epochs (meeting_id, epoch, first_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                   (u.meeting_id, u.speaker_epoch, u.start))
+    return bool(cursor.rowcount)

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Callable
 
 from roomscribe.config import storage
-from roomscribe.outputs.journal.deliveries import Deliveries
 from roomscribe.outputs.journal.file import JournalFile, Policy
 from roomscribe.outputs.journal.health import Health, Reporter
-from roomscribe.outputs.journal.waiting import Waiting
+from roomscribe.outputs.journal.waiting import Deliveries, Waiting
 from roomscribe.outputs.journal.writer import JournalWriter
 
 

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Callable
 
 from roomscribe.core.records import Utterance, encode, from_iso_utc
-from roomscribe.outputs.journal import salvage, writes
+from roomscribe.outputs.journal import salvage
 from roomscribe.outputs.journal.queries import utterance_of
 from roomscribe.outputs.journal.schema import DELIVERED, WAITING, is_corrupt, is_transient
 
 log = logging.getLogger(__name__)
 
+# file.add_utterance(db, row_id, utterance, payload, stored_at, delivery) -> new?
+AddUtterance = Callable[[sqlite3.Connection, int, Utterance, bytes, float, int], bool]
 _ARCHIVE_UTTERANCE = ("meeting_id, seq, speaker, speaker_epoch, text, start_at, end_at, offset_ms, duration_ms, "
                       "language, room")
 
@@ -44,15 +46,16 @@ class LegacyImport:
 
 
 def import_legacy(db: sqlite3.Connection, outbox: Path, archive: Path, *, keep_record: bool,
-                  now: float) -> LegacyImport:
-    """Take the old outbox and archive (where they exist) into the journal's open transaction.
-    Raises what a transient failure raised (then nothing is removed, and the caller rolls back)."""
+                  now: float, add: AddUtterance) -> LegacyImport:
+    """Take the old outbox and archive (where they exist) into the journal's open transaction; `add` inserts
+    an utterance (file.add_utterance). Raises what a transient failure raised (then nothing is removed, and
+    the caller rolls back)."""
     result = LegacyImport()
     if _exists(outbox):
-        _take(outbox, result, lambda old, strict: _outbox(old, db, result, now, strict))
+        _take(outbox, result, lambda old, strict: _outbox(old, db, result, now, strict, add))
     if _exists(archive):
         if keep_record:
-            _take(archive, result, lambda old, strict: _archive(old, db, result, now, strict))
+            _take(archive, result, lambda old, strict: _archive(old, db, result, now, strict, add))
         else:
             log.warning("journal: the archive %s of an older roomscribe is left as it is: archive.enabled is false",
                         archive)
@@ -103,7 +106,8 @@ def _take(path: Path, result: LegacyImport, take: Callable[[sqlite3.Connection, 
     result.corrupt.append(path)
 
 
-def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool) -> None:
+def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool,
+            add: AddUtterance) -> None:
     next_id = _next_free(db)
     for _, stored_at, payload in salvage.keyed_rows(old, "id, stored_at, payload", "outbox", "id", strict=strict):
         payload = bytes(payload)
@@ -113,12 +117,13 @@ def _outbox(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImpor
         except (ValueError, TypeError, KeyError) as exc:
             log.error("journal: an outbox row could not be read as a transcript (%s); skipped", exc)
             continue
-        if writes.add_utterance(db, next_id, u, payload, stored_at or now, WAITING):
+        if add(db, next_id, u, payload, stored_at or now, WAITING):
             result.waiting += 1
             next_id += 1
 
 
-def _archive(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool) -> None:
+def _archive(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImport, now: float, strict: bool,
+             add: AddUtterance) -> None:
     for row in salvage.rows(old, "SELECT id, room, started_at, ended_at, audio_seconds, paused_seconds FROM meetings",
                             strict=strict):
         db.execute("INSERT INTO meetings (id, room, started_at, ended_at, audio_seconds, paused_seconds) "
@@ -130,7 +135,7 @@ def _archive(old: sqlite3.Connection, db: sqlite3.Connection, result: LegacyImpo
     for row in salvage.rows(old, f"SELECT {_ARCHIVE_UTTERANCE} FROM utterances ORDER BY meeting_id, seq",
                             strict=strict):
         u = Utterance(*row)
-        if writes.add_utterance(db, next_id, u, encode(u.to_payload()), now, DELIVERED):
+        if add(db, next_id, u, encode(u.to_payload()), now, DELIVERED):
             result.utterances += 1
             next_id += 1
     for table, columns in (("epochs", "meeting_id, epoch, first_at"), ("pauses", "meeting_id, started_at, ended_at")):

@@ -1,4 +1,5 @@
-"""Writing the journal: what the daemon records, what the broker acknowledged, what is deleted.
+"""Writing the journal: what the daemon records besides utterances, what the broker acknowledged, what is
+deleted. (An utterance's row is inserted by file.py, where its delivery state lives.)
 
 Functions of a connection, each run inside the caller's transaction: the writer (writer.py) puts a
 batch of them into one, the command line's `forget` its own. Times are epoch seconds. Repeating a
@@ -90,21 +91,6 @@ def clock_stepped(db: sqlite3.Connection, meeting_id: str, step_s: float) -> Non
         data["start"], data["end"] = iso_utc(start + step_s), iso_utc(end + step_s)
         db.execute("UPDATE utterances SET start_at = ?, end_at = ?, payload = ? WHERE id = ?",
                    (start + step_s, end + step_s, encode(data), row_id))
-
-
-def add_utterance(db: sqlite3.Connection, row_id: int, u, payload: bytes, stored_at: float,
-                  delivery: int = WAITING) -> bool:
-    """Idempotent on (meeting_id, seq): the first copy is kept. True if it was new. An utterance of a meeting
-    never started here (the record was switched on mid-meeting) starts the meeting at its start."""
-    db.execute("INSERT INTO meetings (id, room, started_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
-               (u.meeting_id, u.room, u.start))
-    cursor = db.execute(
-        "INSERT INTO utterances (id, meeting_id, seq, speaker, speaker_epoch, start_at, end_at, stored_at, delivery, "
-        "payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (meeting_id, seq) DO NOTHING",
-        (row_id, u.meeting_id, u.seq, u.speaker, u.speaker_epoch, u.start, u.end, stored_at, delivery, payload))
-    if cursor.rowcount:
-        _epoch(db, u.meeting_id, u.speaker_epoch, u.start)
-    return bool(cursor.rowcount)
 
 
 def delivered(db: sqlite3.Connection, row_ids, keep: bool) -> int:

@@ -22,7 +22,7 @@ class Waiting(Protocol):
 
 
 class TranscriptQueue(Protocol):
-    """What waits for the broker (outputs/journal/deliveries.py `Deliveries`)."""
+    """What waits for the broker (outputs/journal/waiting.py `Deliveries`)."""
 
     def pending(self, limit: int = 100, after: int = 0) -> Sequence[Waiting]: ...
 
