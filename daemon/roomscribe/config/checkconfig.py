@@ -102,7 +102,7 @@ def _print_effective(path: Path, settings, output_format: str, masker: "_Masker"
         "its StateDirectory= then)",
         f"record: meetings kept {settings.archive.retention_days:g} days after they ended" if settings.archive.enabled
         else "record: off (utterances are kept until the broker has them; catch-up is answered `unavailable`)",
-        *(f"deprecated: {text}" for text in deprecations(settings)),
+        *deprecations(settings),
     ]
     data = masker.within(redacted_dump(settings))  # inside the data, so that the YAML stays valid
     if output_format == "json":
