@@ -30,6 +30,8 @@ from roomscribe.outputs.journal.schema import WAITING, describe, open_for_readin
 
 log = logging.getLogger(__name__)
 
+ACK_BATCH = 256  # acknowledgements written at once when this many wait (a backlog being drained)
+
 
 @dataclass(frozen=True, slots=True)
 class Pending:
@@ -59,16 +61,22 @@ class Waiting:
             found = [p for row_id, p in self._held.items() if row_id > after and row_id not in self._acked]
         return found[:limit]
 
-    def acked(self) -> frozenset[int]:
+    def acked_after(self, after: int) -> set[int]:
+        """Acknowledged ids the link could be handed again: those after its place (usually none)."""
         with self._lock:
-            return frozenset(self._acked)
+            return {row_id for row_id in self._acked if row_id > after}
 
     def acknowledge(self, row_ids) -> None:
         with self._lock:
-            first = not self._acked
+            before = len(self._acked)
             self._acked.update(self._renamed.get(row_id, row_id) for row_id in row_ids)
-        if first and row_ids and self.on_ack is not None:
-            self.on_ack()
+            wake = before == 0 or before < ACK_BATCH <= len(self._acked)
+        if wake and row_ids and self.on_ack is not None:
+            self.on_ack()  # the first one starts the writer's clock; a full batch is written at once
+
+    def acks_pending(self) -> int:
+        with self._lock:
+            return len(self._acked)
 
     @property
     def count(self) -> int:
@@ -132,7 +140,7 @@ class Deliveries:
         """Undelivered utterances with row_id > after, oldest first: the held ones read before the stored
         ones, so an utterance being stored right now is found in one or the other (or both: once here)."""
         held = self._waiting.held_after(after, limit)
-        acked = self._waiting.acked()
+        acked = self._waiting.acked_after(after)
         stored = self._stored_after(after, limit + len(acked))
         merged = {p.row_id: p for p in held}
         merged.update((p.row_id, p) for p in stored if p.row_id not in acked)

@@ -28,7 +28,7 @@ from roomscribe.core.records import Utterance, encode
 from roomscribe.outputs.journal.file import JournalFile, Outcome, PartlyCommitted, Write
 from roomscribe.outputs.journal.health import Health, Reporter, Trouble
 from roomscribe.outputs.journal.held import HeldWrites, renumber
-from roomscribe.outputs.journal.waiting import Pending, Waiting
+from roomscribe.outputs.journal.waiting import ACK_BATCH, Pending, Waiting
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,8 @@ class JournalWriter:
             now = self._monotonic()
             if acks_due is None and self.waiting.has_acks():
                 acks_due = now + self.ack_flush_s
+            if self.waiting.acks_pending() >= ACK_BATCH:  # a backlog is being drained: write them now
+                acks_due = now
             troubled = bool(len(self._held)) or not self.file.is_open or self.trouble.failed_at is not None
             if batch or stop or (acks_due is not None and now >= acks_due) or (troubled and self.trouble.retry_due(now)):
                 if self._store(batch, force=stop) and not self.waiting.has_acks():
