@@ -61,7 +61,12 @@ def test_a_30_second_outage_in_the_middle_of_a_meeting_loses_nothing(persistent_
     for _ in range(5):
         say()
     rec.wait_for(lambda: len(delivered(rec)) == 5, what="the first five")
-    time.sleep(1.2)  # let the broker save the dashboard's session (autosave_interval 1)
+    # The broker must have saved the dashboard's session before it dies, or the backlog delivered at the reconnect
+    # (at once) finds no subscription to queue for. Mosquitto saves every autosave_interval, the first time a
+    # second or two after its start: wait for a save that came after the subscription, not for a guessed time.
+    subscribed_at = time.time()
+    saved = broker.dir / "mosquitto.db"
+    rec.wait_for(lambda: saved.exists() and saved.stat().st_mtime > subscribed_at, what="the broker to save the session")
 
     # The broker hangs first, so three utterances are on the wire without an acknowledgement, then dies.
     broker.freeze()
