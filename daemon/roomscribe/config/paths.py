@@ -10,7 +10,7 @@ DEFAULT_CONFIG_PATH = Path("/etc/roomscribe/config.yaml")
 
 
 def state_directory() -> Path:
-    """Where the daemon keeps its state (the outbox), read when the settings are built:
+    """Where the daemon keeps its state (the journal), read when the settings are built:
 
     systemd's StateDirectory= ($STATE_DIRECTORY, its first entry); else /var/lib/roomscribe for root;
     else $XDG_STATE_HOME/roomscribe, by default ~/.local/state/roomscribe (the XDG base directory spec).
