@@ -160,13 +160,20 @@ class JournalWriter:
                 break
             stop = item is _STOP
             items.append(item)
-        batch = [item for item in items if isinstance(item, Write)]
-        for write in batch:
+        batch = []
+        for write in (item for item in items if isinstance(item, Write)):
             if write.utterance is not None:  # its place in the order of delivery, and what will be published
                 u = write.utterance
-                write.pending = Pending(self.file.next_id, u.meeting_id, u.seq, encode(u.to_payload()))
+                try:
+                    payload = encode(u.to_payload())
+                except (ValueError, TypeError, OverflowError) as exc:  # never published either: say so, go on
+                    log.error("journal: utterance %s#%s cannot be encoded (%s); dropped", u.meeting_id, u.seq, exc)
+                    write.done.set_exception(exc)
+                    continue
+                write.pending = Pending(self.file.next_id, u.meeting_id, u.seq, payload)
                 write.stored_at = self.reporter.clock()
                 self.file.next_id += 1
+            batch.append(write)
         return batch, [item for item in items if isinstance(item, threading.Event)], stop
 
     def _store(self, batch: list[Write], force: bool = False) -> bool:
