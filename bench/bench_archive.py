@@ -1,4 +1,4 @@
-"""Archive benchmarks: the ordered writer, the asyncio loop beside it, exports and catch-up.
+"""Record benchmarks: the journal's writer, the asyncio loop beside it, exports and catch-up.
 
     python bench/bench_archive.py [--utterances 20000] [--meeting-utterances 2000] [--repeat 5]
 
@@ -8,17 +8,15 @@
 2. Durability latency at a meeting's pace (and 20× it): submit → future done, p50/p99. This is what
    "stored before published" adds to a transcript's way out.
 3. The loop beside the disk: lag of a 10 ms timer on an asyncio loop while utterances are stored
-   at 200/s, through the writer (new) and with `Outbox.put` on the loop (how the daemon stores
-   today), next to an idle loop. A proxy for the command latency of the daemon, which is not wired
-   to the archive yet.
-4. Export of a 3-hour meeting (~2,000 utterances): reading it from the archive, then each format;
+   at 200/s through the journal's writer, next to an idle loop.
+4. Export of a 3-hour meeting (~2,000 utterances): reading it from the journal, then each format;
    and answering a catch-up request for it from seq 0.
-5. The daemon's command latency with the archive wired: the real daemon (emulator, Mosquitto, a
-   tone-speech meeting) takes pause commands the way paho hands them over (`Daemon.on_command` from
-   another thread); measured in-process from that call to the gate closed on the owner's loop, while
-   the loop also submits `--load` utterances per second on top of the meeting's own. Without the
-   archive (today: the outbox commits on the loop) and with it (archive and outbox commit on their
-   own threads), alternating runs, side by side.
+5. The daemon's command latency: the real daemon (emulator, Mosquitto, a tone-speech meeting) takes
+   pause commands the way paho hands them over (`Daemon.on_command` from another thread); measured
+   in-process from that call to the gate closed on the owner's loop, while the loop also submits
+   `--load` utterances per second on top of the meeting's own. With the record switched off
+   (utterances kept only until delivered) and on, alternating runs, side by side: in neither does a
+   commit run on the loop.
 Figures, not assertions: the machines are shared, compare the ratios.
 """
 
@@ -37,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import MACHINE, Broker  # noqa: E402
 from roomscribe.core.records import Utterance  # noqa: E402
-from roomscribe.outputs.mqtt.outbox import Outbox  # noqa: E402
 from roomscribe.outputs.archive.catchup import handle_request  # noqa: E402
 from roomscribe.outputs.archive.export import FORMATS, export  # noqa: E402
-from roomscribe.outputs.archive.store import ArchiveStore  # noqa: E402
-from roomscribe.outputs.archive.writer import ArchiveWriter  # noqa: E402
+from roomscribe.outputs.journal import writes  # noqa: E402
+from roomscribe.outputs.journal.journal import Journal  # noqa: E402
+from roomscribe.outputs.journal.reader import JournalReader  # noqa: E402
 
 ROOM = "bench"
 TEXT = "and that is why the numbers for the third quarter look better than we expected in March"
@@ -59,9 +57,10 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def bench_throughput(directory: Path, n: int) -> None:
-    with ArchiveWriter(directory / "throughput.sqlite3") as writer:
-        writer.meeting_started("m-bench", ROOM, time.time()).result(30)
-        commits_before = writer.commits
+    with Journal(directory / "throughput.sqlite3") as journal:
+        writer = journal.writer
+        writer.submit(writes.meeting_started, "m-bench", ROOM, time.time(), 1).result(30)
+        commits_before = journal.file.commits
         submit_times = []
         t0 = time.perf_counter()
         for seq in range(1, n + 1):
@@ -70,15 +69,16 @@ def bench_throughput(directory: Path, n: int) -> None:
             submit_times.append(time.perf_counter() - s0)
         future.result(300)
         elapsed = time.perf_counter() - t0
-        commits = writer.commits - commits_before
+        commits = journal.file.commits - commits_before
     print(f"writer: {n} utterances durable in {elapsed:.2f} s = {n / elapsed:,.0f}/s "
           f"in {commits} commits ({n / commits:.0f} per fsync); one submit call: "
           f"p50 {percentile(submit_times, 50) * 1e6:.1f} µs, p99 {percentile(submit_times, 99) * 1e6:.1f} µs")
 
 
 def bench_durability_latency(directory: Path, rate: float, count: int) -> None:
-    with ArchiveWriter(directory / f"latency-{rate:g}.sqlite3") as writer:
-        writer.meeting_started("m-bench", ROOM, time.time()).result(30)
+    with Journal(directory / f"latency-{rate:g}.sqlite3") as journal:
+        writer = journal.writer
+        writer.submit(writes.meeting_started, "m-bench", ROOM, time.time(), 1).result(30)
         latencies = []
         done = threading.Event()
 
@@ -130,38 +130,33 @@ def bench_loop(directory: Path, seconds: float, rate: float) -> None:
               f"max {max(lags) * 1000:.2f} ms")
 
     describe("idle loop", loop_lag(None, seconds, rate))
-    with ArchiveWriter(directory / "loop.sqlite3") as writer:
-        writer.meeting_started("m-loop", ROOM, time.time())
-        describe(f"archive writer, {rate:g}/s",
-                 loop_lag(lambda seq: writer.utterance(utterance("m-loop", seq, time.time())), seconds, rate))
-    outbox = Outbox(directory / "outbox.sqlite3")
-    describe(f"Outbox.put on the loop (today), {rate:g}/s",
-             loop_lag(lambda seq: outbox.put(utterance("m-loop", seq, time.time())), seconds, rate))
-    outbox.close()
+    with Journal(directory / "loop.sqlite3") as journal:
+        journal.writer.submit(writes.meeting_started, "m-loop", ROOM, time.time(), 1)
+        describe(f"journal writer, {rate:g}/s",
+                 loop_lag(lambda seq: journal.writer.utterance(utterance("m-loop", seq, time.time())), seconds, rate))
 
 
 def bench_export(directory: Path, n: int, repeat: int) -> None:
     path = directory / "export.sqlite3"
-    store = ArchiveStore(path)
     start = time.time() - 3 * 3600
     spacing = 3 * 3600 / n
-    with store.transaction():
-        store.meeting_started("m-3h", ROOM, start, 1)
+    with Journal(path) as journal:
+        writer = journal.writer
+        writer.submit(writes.meeting_started, "m-3h", ROOM, start, 1)
         for seq in range(1, n + 1):
             at = start + seq * spacing
             if seq == n // 2:
-                store.pause_started("m-3h", at - 1)
-                store.pause_ended("m-3h", at - 0.5)
-            store.add_utterance(utterance("m-3h", seq, at, epoch=1 if seq < n * 3 // 4 else 2))
-        store.meeting_ended("m-3h", start + 3 * 3600 + 5)
-    store.close()
-    reader = ArchiveStore(path, readonly=True)
+                writer.submit(writes.pause_started, "m-3h", at - 1)
+                writer.submit(writes.pause_ended, "m-3h", at - 0.5)
+            writer.utterance(utterance("m-3h", seq, at, epoch=1 if seq < n * 3 // 4 else 2))
+        writer.submit(writes.meeting_ended, "m-3h", start + 3 * 3600 + 5).result(60)
+    reader = JournalReader(path)
     reads = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         record = reader.record("m-3h")
         reads.append(time.perf_counter() - t0)
-    print(f"3-hour meeting, {len(record.utterances)} utterances: read from the archive "
+    print(f"3-hour meeting, {len(record.utterances)} utterances: read from the journal "
           f"{statistics.median(reads) * 1000:.1f} ms (median of {repeat})")
     for fmt in FORMATS:
         times = []
@@ -181,7 +176,7 @@ def bench_export(directory: Path, n: int, repeat: int) -> None:
           f"{statistics.median(times) * 1000:.1f} ms")
 
 
-def command_latency_run(directory: Path, archive: bool, rounds: int, load: float, tag: str) -> tuple[list[float], int]:
+def command_latency_run(directory: Path, record: bool, rounds: int, load: float, tag: str) -> tuple[list[float], int]:
     """(pause → gate closed latencies, utterances submitted) for one run of the real daemon."""
     from roomscribe.config import settings_from_data
     from roomscribe.demo.background import DaemonThread
@@ -199,9 +194,9 @@ def command_latency_run(directory: Path, archive: bool, rounds: int, load: float
     with Broker() as broker, EmulatorThread(key="bench") as emu:
         settings = settings_from_data({
             "room": ROOM,
-            "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"),
-                     "discovery": False},
-            "archive": {"enabled": archive, "path": str(work / "archive.sqlite3")},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "discovery": False},
+            "journal": {"path": str(work / "journal.sqlite3")},
+            "archive": {"enabled": record},
             "speech": {"host": emu.host_url, "key": "bench"},
             "audio": {"source": "file", "file": str(wav), "speed": 2.0, "vad": {"enabled": False}},
         })
@@ -244,25 +239,25 @@ def command_latency_run(directory: Path, archive: bool, rounds: int, load: float
             if feeder is not None:
                 runner.call(feeder.cancel)
             runner.stop()
-    return latencies, fed[0] + daemon.utterances_published
+    return latencies, fed[0] + daemon.publish.utterances_published
 
 
 def bench_command_latency(directory: Path, rounds: int, load: float, runs: int) -> None:
     results: dict[bool, list[float]] = {False: [], True: []}
     written: dict[bool, int] = {False: 0, True: 0}
     for run in range(runs):
-        for archive in (False, True):
-            lat, n = command_latency_run(directory, archive, rounds, load, f"run{run}-{'archive' if archive else 'none'}")
-            results[archive] += lat
-            written[archive] += n
+        for record in (False, True):
+            lat, n = command_latency_run(directory, record, rounds, load, f"run{run}-{'record' if record else 'none'}")
+            results[record] += lat
+            written[record] += n
     print(f"command latency, pause -> gate closed, the real daemon, {runs}×{rounds} pauses per setting, "
           f"{load:g} extra utterances/s on the loop:")
-    for archive, name in ((False, "without the archive (outbox on the loop)"), (True, "with archive + outbox (own threads)")):
-        lat = results[archive]
+    for record, name in ((False, "record off (kept until delivered)"), (True, "record kept")):
+        lat = results[record]
         print(f"  {name:44}: p50 {percentile(lat, 50) * 1000:.3f} ms, p99 {percentile(lat, 99) * 1000:.3f} ms, "
-              f"max {max(lat) * 1000:.3f} ms; {written[archive]} utterances stored")
+              f"max {max(lat) * 1000:.3f} ms; {written[record]} utterances stored")
     for p in (50, 99):
-        print(f"  ratio p{p} with/without: {percentile(results[True], p) / percentile(results[False], p):.2f}×")
+        print(f"  ratio p{p} kept/off: {percentile(results[True], p) / percentile(results[False], p):.2f}×")
 
 
 def main() -> None:

@@ -47,8 +47,8 @@ def one_round(work: Path, pulse: PulseServer, broker: Mosquitto) -> list[tuple[s
     after_wav, after_plan = write_script_wav(work, AFTER)
     settings = settings_from_data({
         "room": "benchroom",
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": False},
-        "archive": {"path": str(work / "archive.sqlite3")},
+        "mqtt": {"host": "127.0.0.1", "port": broker.port, "discovery": False},
+        "journal": {"path": str(work / "journal.sqlite3")},
         "speech": {"host": emulator.host_url, "key": "bench-key"},
         "audio": {"source": "microphone", "device": "default", **TONE_SPEECH},
     })

@@ -4,7 +4,7 @@
 
 Two separate processes play the same meeting at real time against two emulators in this process:
 `python -m roomscribe run -c CONFIG` (the whole daemon: file source, gate, state machine, MQTT to a real
-Mosquitto, SQLite outbox) and `python bench/bare_push.py` (PushAudioInputStream + ConversationTranscriber and
+Mosquitto, SQLite journal) and `python bench/bare_push.py` (PushAudioInputStream + ConversationTranscriber and
 nothing else) in the daemon's chunk size, twice: taking the final results only, and taking the partial
 results too, as the daemon does to publish them. Each child's CPU time comes from os.wait4 (the kernel's
 rusage of that child), its peak RSS from /proc.
@@ -193,8 +193,8 @@ def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path,
     speech to a voice activity detector (bench_vad_daemon.py measures the stage on voiced audio)."""
     path.write_text(
         "room: footprint\n"
-        f"mqtt:\n  host: 127.0.0.1\n  port: {broker_port}\n  outbox_path: {workdir / 'outbox.sqlite3'}\n"
-        f"archive:\n  path: {workdir / 'archive.sqlite3'}\n"
+        f"mqtt:\n  host: 127.0.0.1\n  port: {broker_port}\n"
+        f"journal:\n  path: {workdir / 'journal.sqlite3'}\n"
         f"speech:\n  host: {emulator_url}\n  key: bench\n"
         f"audio:\n  source: file\n  file: {wav}\n  speed: 1.0\n  vad:\n    enabled: {'true' if vad else 'false'}\n"
         "log:\n  level: warning\n"

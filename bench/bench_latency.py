@@ -2,14 +2,14 @@
 
     python bench/bench_latency.py [--utterances 40] [--speed 2] [--seed 3]
 
-The daemon runs as `roomscribe run` does (real Speech SDK, real MQTT link, durable outbox) in a thread of
+The daemon runs as `roomscribe run` does (real Speech SDK, real MQTT link, the journal) in a thread of
 this process, on a tone-speech meeting played from a WAV file at `--speed` times real time. The emulator
 records when it sent each `speech.phrase` (and `speech.hypothesis`); a subscriber on the same machine
 records when each transcript (and partial) arrived. Both clocks are this process's `time.time()`.
 
 Printed, p50 / p99 / max over the meeting:
 * transcripts: phrase sent -> transcript at the subscriber, split where the SDK raised its callback and
-  where the owner handed the utterance to its MQTT link (SDK | owner | outbox + link + broker);
+  where the owner handed the utterance to its outputs (SDK | owner | journal + link + broker);
 * partials: hypothesis sent -> partial at the subscriber (QoS 0), with the same split.
 The probes wrap the session factory and the link's methods of the running daemon (timestamps only);
 the meeting is started after they are in place, handed to the owner as a parsed MQTT command is.
@@ -128,9 +128,8 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
         with EmulatorThread(key=KEY) as emulator:
             settings = settings_from_data({
                 "room": "bench",
-                "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / "outbox.sqlite3"),
-                         "discovery": False},
-                "archive": {"path": str(directory / "archive.sqlite3")},
+                "mqtt": {"host": broker.host, "port": broker.port, "discovery": False},
+                "journal": {"path": str(directory / "journal.sqlite3")},
                 "speech": {"host": emulator.host_url, "key": KEY},
                 "audio": {"source": "file", "file": str(wav), "speed": speed, **TONE_SPEECH},
                 "meeting": {"autostart": False},
@@ -181,7 +180,7 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
     print(f"  total                          {summary(total)}")
     print(f"  SDK (to its callback)          {summary(sdk)}")
     print(f"  owner (callback -> link)       {summary(owner)}")
-    print(f"  outbox + link + broker         {summary(mqtt_side)}")
+    print(f"  journal + link + broker        {summary(mqtt_side)}")
     print(f"partials ({len(partial_total)} of {len(hypotheses)} hypotheses sent; {len(partial_seen)} received)")
     print(f"  total                          {summary(partial_total)}")
     print(f"  SDK (to its callback)          {summary(partial_sdk)}")

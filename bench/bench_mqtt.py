@@ -1,13 +1,15 @@
-"""MQTT benchmarks that need no daemon: the outbox after an outage, and the link's own publish latency.
+"""MQTT benchmarks that need no daemon: the journal's backlog after an outage, and the publish latency of
+journal + link.
 
     python bench/bench_mqtt.py [--utterances 5000] [--latency-samples 300]
 
-1. Outage: the broker is down while N utterances are submitted (stored durably, synchronous=FULL);
-   then the broker comes up and the outbox drains. Printed: store rate, drain rate (from the
-   reconnect to the last utterance at a subscriber), and, as a baseline measured in the same run,
-   a bare paho client publishing the same payloads at QoS 1 with the same in-flight window.
-2. Latency added by the link: `submit_transcript` (store + publish) to arrival at a subscriber on
-   loopback, p50/p99, next to a bare paho QoS 1 publish measured the same way.
+1. Outage: the broker is down while N utterances are handed to the journal as fast as they come (stored
+   durably, synchronous=FULL, in batches); then the broker comes up and the link delivers the backlog.
+   Printed: store rate, drain rate (from the reconnect to the last utterance at a subscriber), and, as a
+   baseline measured in the same run, a bare paho client publishing the same payloads at QoS 1 with the
+   same in-flight window.
+2. Latency added: an utterance handed to the journal (commit, then the link reads it and publishes) to
+   arrival at a subscriber on loopback, p50/p99, next to a bare paho QoS 1 publish measured the same way.
 Figures, not assertions: the machines are shared, compare the ratios.
 """
 
@@ -29,8 +31,8 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from roomscribe.config import Settings, settings_from_data  # noqa: E402
 from roomscribe.core.records import encode  # noqa: E402
 from roomscribe.outputs.mqtt.connection import set_nodelay  # noqa: E402
+from roomscribe.outputs.journal.journal import Journal  # noqa: E402
 from roomscribe.outputs.mqtt.link import MAX_INFLIGHT, MqttLink  # noqa: E402
-from roomscribe.outputs.mqtt.outbox import Outbox  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 from tests.support.mqtt_link_process import utterance  # noqa: E402
 
@@ -38,9 +40,18 @@ from tests.support.mqtt_link_process import utterance  # noqa: E402
 def settings_for(broker: Mosquitto, directory: Path, name: str) -> Settings:
     return settings_from_data({
         "room": "bench",
-        "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(directory / f"{name}.sqlite3"),
-                 "reconnect_max_delay": 1, "discovery": False},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_delay": 1, "discovery": False},
+        "journal": {"path": str(directory / f"{name}.sqlite3")},
     })
+
+
+def wired(settings: Settings, connected: threading.Event) -> tuple[Journal, MqttLink]:
+    """The journal and the link as the composition root wires them."""
+    journal = Journal.from_settings(settings).start()
+    link = MqttLink(settings, on_command=lambda c: None, transcripts=journal.deliveries,
+                    on_connection_change=lambda up: connected.set() if up else None)
+    journal.writer.on_stored = link.wake
+    return journal, link
 
 
 def wait(predicate, timeout: float = 300.0) -> None:
@@ -55,16 +66,16 @@ def bench_outage(directory: Path, n: int) -> None:
     broker = Mosquitto(directory)  # configured; down for now
     settings = settings_for(broker, directory, "outage")
     connected = threading.Event()
-    outbox = Outbox(settings.mqtt.outbox_path)
-    link = MqttLink(settings, on_command=lambda c: None, outbox=outbox,
-                    on_connection_change=lambda up: connected.set() if up else None)
+    journal, link = wired(settings, connected)
     link.start()
     t0 = time.perf_counter()
-    for seq in range(1, n + 1):
-        link.submit_transcript(utterance("m-bench", seq, "bench", time.time()))
+    stored = [journal.writer.utterance(utterance("m-bench", seq, "bench", time.time())) for seq in range(1, n + 1)]
+    for future in stored:
+        future.result(300)
     store_s = time.perf_counter() - t0
-    payloads = [p.payload for p in outbox.pending(limit=n)]
-    print(f"outage: stored {n} utterances in {store_s:.2f} s = {n / store_s:,.0f}/s (each committed and synced)")
+    payloads = [p.payload for p in journal.deliveries.pending(limit=n)]
+    print(f"outage: stored {n} utterances in {store_s:.2f} s = {n / store_s:,.0f}/s "
+          f"(durable, in {journal.file.commits} commits)")
 
     broker.start()
     try:
@@ -73,11 +84,11 @@ def bench_outage(directory: Path, n: int) -> None:
         t0 = time.perf_counter()
         wait(lambda: len(rec.messages) >= n)
         drain_s = time.perf_counter() - t0
-        wait(lambda: len(outbox) == 0)
+        wait(lambda: len(journal.deliveries) == 0)
         empty_s = time.perf_counter() - t0
         order_ok = [m.payload for m in rec.messages[:n]] == payloads
         print(f"outage: drained {n} in {drain_s:.2f} s = {n / drain_s:,.0f}/s at the subscriber "
-              f"(outbox empty after {empty_s:.2f} s; order {'kept' if order_ok else 'BROKEN'})")
+              f"(all acknowledged after {empty_s:.2f} s; order {'kept' if order_ok else 'BROKEN'})")
         rec.messages.clear()
 
         baseline = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-baseline")
@@ -97,7 +108,7 @@ def bench_outage(directory: Path, n: int) -> None:
         rec.close()
     finally:
         link.stop()
-        outbox.close()
+        journal.close()
         broker.stop()
 
 
@@ -108,10 +119,8 @@ def percentile(values: list[float], q: float) -> float:
 def bench_latency(directory: Path, samples: int) -> None:
     broker = Mosquitto(directory).start()
     settings = settings_for(broker, directory, "latency")
-    outbox = Outbox(settings.mqtt.outbox_path)
     connected = threading.Event()
-    link = MqttLink(settings, on_command=lambda c: None, outbox=outbox,
-                    on_connection_change=lambda up: connected.set() if up else None)
+    journal, link = wired(settings, connected)
     rec = Recorder(broker, "meeting/transcript")
     try:
         link.start()
@@ -120,7 +129,7 @@ def bench_latency(directory: Path, samples: int) -> None:
         for seq in range(1, samples + 1):
             before = len(rec.messages)
             t0 = time.time()
-            link.submit_transcript(utterance("m-lat", seq, "bench", t0))
+            journal.writer.utterance(utterance("m-lat", seq, "bench", t0))
             wait(lambda: len(rec.messages) > before, 30)
             link_ms.append((rec.messages[-1].at - t0) * 1000)
         bare = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-bare")
@@ -137,14 +146,14 @@ def bench_latency(directory: Path, samples: int) -> None:
             bare_ms.append((rec.messages[-1].at - t0) * 1000)
         bare.disconnect()
         bare.loop_stop()
-        for name, values in (("link (store + publish)", link_ms), ("bare paho publish", bare_ms)):
+        for name, values in (("journal + link", link_ms), ("bare paho publish", bare_ms)):
             print(f"latency: {name:24s} p50 {percentile(values, 50):6.2f} ms   p99 {percentile(values, 99):6.2f} ms"
                   f"   ({len(values)} samples)")
         print(f"latency: added by the link at p50: {percentile(link_ms, 50) - percentile(bare_ms, 50):.2f} ms")
     finally:
         rec.close()
         link.stop()
-        outbox.close()
+        journal.close()
         broker.stop()
 
 

@@ -113,9 +113,8 @@ class Roomscribe:
 
         settings = settings_from_data({
             "room": room,
-            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": room,
-                     "outbox_path": str(workdir / f"{room}-outbox.sqlite3"), "discovery": False},
-            "archive": {"path": str(workdir / f"{room}-archive.sqlite3")},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "base_topic": room, "discovery": False},
+            "journal": {"path": str(workdir / f"{room}-journal.sqlite3")},
             "speech": {"host": emu.host_url, "key": "bench", **speech},
             # Tone speech: no voice for the silence-suppressing stage to hear, so it is off here.
             "audio": {"source": "file", "file": str(wav), "speed": 1.0, "vad": {"enabled": False}},

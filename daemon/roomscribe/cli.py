@@ -45,19 +45,19 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                  + _codes("0   done (serve: stopped by SIGINT/SIGTERM)", "1   serve: cannot listen on the port",
                           "69  the 'emulator' extra is not installed", "73  synth: the output file cannot be written")
                  + "\n  (64 also: synth cannot read or parse the script)"),
-    "meetings": ("roomscribe.outputs.archive.commands", "list the meetings in the archive",
+    "meetings": ("roomscribe.outputs.archive.commands", "list the meetings in the journal",
                  "examples:\n  roomscribe meetings\n  roomscribe meetings --json --since 2026-11-01\n\n"
-                 + _codes("0   listed (possibly none)", "66  no archive", "74  the archive cannot be read",
+                 + _codes("0   listed (possibly none, also before anything was recorded)", "74  the journal cannot be read",
                           "78  configuration error")),
     "export": ("roomscribe.outputs.archive.commands", "export a meeting: txt, md (minutes), jsonl, vtt, srt",
                "examples:\n  roomscribe export last --format md -o minutes.md\n  roomscribe export current --format vtt\n\n"
-               + _codes("0   exported", "66  no archive, or no such meeting", "73  the output file cannot be written",
-                        "74  the archive cannot be read", "78  configuration error")
+               + _codes("0   exported", "66  no such meeting", "73  the output file cannot be written",
+                        "74  the journal cannot be read", "78  configuration error")
                + "\n  (64 also: an ambiguous id prefix or an unknown time zone)"),
-    "forget": ("roomscribe.outputs.archive.commands", "delete meetings from the archive, for good",
+    "forget": ("roomscribe.outputs.archive.commands", "delete meetings from the journal, for good",
                "examples:\n  roomscribe forget 3f2a9c1e\n  roomscribe forget --older-than 90\n  roomscribe forget --all\n\n"
-               + _codes("0   deleted (and listed what)", "66  no archive, or no such meeting",
-                        "74  the archive cannot be read or written", "78  configuration error")),
+               + _codes("0   deleted (and listed what)", "66  no such meeting",
+                        "74  the journal cannot be read or written", "78  configuration error")),
     "status": ("roomscribe.outputs.mqtt.remote", "print a running daemon's state",
                "example:\n  roomscribe status -c /etc/roomscribe/config.yaml --json\n\n"
                + _codes("0   a state is published", "69  no state in time (broker unreachable or no daemon)",

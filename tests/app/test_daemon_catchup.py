@@ -61,7 +61,7 @@ def test_a_dashboard_joining_mid_meeting_ends_with_every_utterance_once(tmp_path
         dash.wait_for(lambda: len({u["seq"] for u in transcripts(dash)} | {u["seq"] for p in pages
                                                                             for u in p["utterances"]}) >= LINES,
                       20, "every utterance, live or caught up")
-        # The meeting ends: its summary, retained, once the end is in the archive.
+        # The meeting ends: its summary, retained, once the end is in the journal.
         watcher.publish("meeting/stop")
         summary = watcher.wait_for(lambda: watcher.json_on("meeting/meeting"), 20, "the meeting summary")[-1]
         assert json.loads(retained(mosquitto, "meeting/meeting")) == summary
@@ -77,7 +77,7 @@ def test_a_dashboard_joining_mid_meeting_ends_with_every_utterance_once(tmp_path
     assert sorted(seq for _, seq in seen) == list(range(1, LINES + 1))
     assert len({m for m, _ in seen}) == 1
     assert [seen[k]["text"] for k in sorted(seen)] == [p.text for p in planned]
-    assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(watcher))
+    assert_archive_holds_exactly(tmp_path / "journal.sqlite3", lambda: transcripts(watcher))
     assert summary["meeting_id"] == pages[0]["meeting_id"] and summary["utterances"] == LINES
     assert summary["speakers"] == [{"speaker_epoch": 1, "speaker": "Guest-1"}, {"speaker_epoch": 1, "speaker": "Guest-2"}]
     assert summary["audio_seconds"] > 0 and summary["paused_seconds"] == 0 and summary["end"] > summary["start"]
@@ -107,7 +107,7 @@ def test_malformed_requests_get_error_answers_and_change_nothing(tmp_path, mosqu
     rec.publish("meeting/request/transcript", b'{"request_id": "kept"}', retain=True)
     with DaemonThread(load_config(config)) as runner:
         rec.wait_for(lambda: len(transcripts(rec)) >= 2, 30, "both utterances")
-        before = archived_payloads(tmp_path / "archive.sqlite3")
+        before = archived_payloads(tmp_path / "journal.sqlite3")
         for payload in BAD_REQUESTS.values():
             rec.publish("meeting/request/transcript", payload)
         answers = rec.wait_for(lambda: (lambda r: r if len(r) >= len(BAD_REQUESTS) else None)(responses(rec)), 20,
@@ -116,7 +116,7 @@ def test_malformed_requests_get_error_answers_and_change_nothing(tmp_path, mosqu
         good = rec.wait_for(lambda: [r for r in responses(rec) if r["request_id"] == "good"], 10, "the good answer")
         time.sleep(0.3)
         assert runner.daemon.machine.state.value == "transcribing"
-        assert archived_payloads(tmp_path / "archive.sqlite3") == before
+        assert archived_payloads(tmp_path / "journal.sqlite3") == before
         rec.publish("meeting/request/transcript", b"", retain=True)  # clear the retained request
     assert len(answers) == len(BAD_REQUESTS) and all(a["status"] == "error" for a in answers)
     assert {a["error"]["code"] for a in answers} == {"bad_request"}

@@ -29,8 +29,8 @@ def make_settings(tmp_path, broker, emulator, wav, **speech) -> Settings:
     return settings_from_data(
         {
             "room": "testroom",
-            "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3")},
-            "archive": {"path": str(tmp_path / "archive.sqlite3")},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port},
+            "journal": {"path": str(tmp_path / "journal.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "test-key", **speech},
             "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         }

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from roomscribe.core.records import from_iso_utc
 from roomscribe.outputs.mqtt.link import MqttLink
 from tests.support.daemon_harness import DaemonThread, write_script_wav, TONE_SPEECH
 from tests.support.archive_check import assert_archive_holds_exactly, records
+from tests.support.journal import waiting_on_disk
 from tests.support.mosquitto import Mosquitto, Recorder, retained
 
 SPEED = 2.0
@@ -81,9 +81,8 @@ def write_config(tmp_path: Path, broker: Mosquitto, emulator_url: str, wav: Path
     path.write_text(yaml.safe_dump({
         "room": ROOM,
         # A 30-second outage would grow the default backoff (up to 60 s) far past the broker's return.
-        "mqtt": {"host": broker.host, "port": broker.port, "outbox_path": str(tmp_path / "outbox.sqlite3"),
-                 "reconnect_max_delay": 1},
-        "archive": {"path": str(tmp_path / "archive.sqlite3")},
+        "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_delay": 1},
+        "journal": {"path": str(tmp_path / "journal.sqlite3")},
         "speech": {"host": emulator_url, "key": "test-key"},
         "audio": {"source": "file", "file": str(wav), "speed": SPEED, **TONE_SPEECH},
         "meeting": {"autostart": autostart},
@@ -139,17 +138,10 @@ def assert_daemon_payloads_valid(*recs: Recorder) -> set[str]:
     return used
 
 
-def outbox_rows(path: Path) -> list[tuple[str, int]]:
-    """(meeting_id, seq) waiting in the daemon's outbox, read-only while the daemon may be writing."""
-    if not path.exists():
-        return []
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        return db.execute("SELECT meeting_id, seq FROM outbox ORDER BY id").fetchall()
-    except sqlite3.OperationalError:
-        return []  # the table is not created yet
-    finally:
-        db.close()
+def waiting_rows(path: Path) -> list[tuple[str, int]]:
+    """(meeting_id, seq) the daemon's journal holds for the broker on disk, read-only while the daemon writes.
+    (An acknowledgement is written with the journal's next commit: in memory until then.)"""
+    return waiting_on_disk(path)
 
 
 def wall_time(started_at: float, audio_seconds: float) -> float:
@@ -324,8 +316,8 @@ def test_home_assistant_switch_pauses_and_shows_paused_only_once_the_gate_is_clo
     used = assert_daemon_payloads_valid(rec)
     assert used >= {"state", "availability", "transcript", "event", "speech_connection"}, used
     # The archive: exactly what was published, the pause as its start and end (the state's `since`).
-    assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(rec))
-    [record] = records(tmp_path / "archive.sqlite3")
+    assert_archive_holds_exactly(tmp_path / "journal.sqlite3", lambda: transcripts(rec))
+    [record] = records(tmp_path / "journal.sqlite3")
     [pause] = record.pauses
     assert pause.start == pytest.approx(from_iso_utc(paused["since"]), abs=0.001)  # the payload has milliseconds
     assert pause.end == pytest.approx(from_iso_utc(resumed["since"]), abs=0.001)
@@ -336,12 +328,12 @@ def test_home_assistant_switch_pauses_and_shows_paused_only_once_the_gate_is_clo
 OUTAGE_S = 30.0
 OUTAGE_LINES = [
     "Guest-2: The broker is down while I say this.",
-    "Guest-1: Then this waits in the outbox.",
+    "Guest-1: Then this waits in the journal.",
     "Guest-3: Item three is the budget for next year.",
     "Guest-2: We keep the order of what was said.",
     "Guest-1: Nothing may be lost in between.",
     "Guest-3: Sequence numbers have no gaps.",
-    "Guest-2: The outbox is on disk.",
+    "Guest-2: The journal is on disk.",
     "Guest-1: Every line is stored first.",
     "Guest-3: Then it is published once the broker is back.",
     "Guest-2: This is the last line of the outage.",
@@ -373,7 +365,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
             outage_from = time.time()
             assert outage_from < wall_time(started_at, planned[2].start), "the test was too slow to start the outage"
             time.sleep(max(0.0, outage_from + OUTAGE_S - time.time()))
-            held = outbox_rows(tmp_path / "outbox.sqlite3")
+            held = waiting_rows(tmp_path / "journal.sqlite3")
             assert not runner.daemon.output.find(MqttLink).connected
             broker.start()
             outage_to = time.time()
@@ -384,7 +376,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
         inside = [p for p in planned if outage_from < wall_time(started_at, p.start)
                   and wall_time(started_at, p.end) + 0.5 < outage_to]
         assert len(inside) >= 8, f"only {len(inside)} utterances fell inside the outage"
-        # Each one waited in the outbox and reached the subscriber only once the broker was back.
+        # Each one waited in the journal and reached the subscriber only once the broker was back.
         assert len(held) >= len(inside)
         assert reconnected["detail"]["pending_utterances"] >= len(inside)
         arrived = {}
@@ -395,10 +387,10 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
         assert [u["text"] for u in got] == [p.text for p in planned]
         assert [u["seq"] for u in got] == list(range(1, len(planned) + 1))
         assert len({u["meeting_id"] for u in got}) == 1
-        rec.wait_for(lambda: not outbox_rows(tmp_path / "outbox.sqlite3"), 10, "the outbox to empty")
+        assert waiting_rows(tmp_path / "journal.sqlite3") == []  # the stop wrote the last acknowledgements
         used = assert_daemon_payloads_valid(rec)
         assert used >= {"state", "availability", "transcript", "event"}, used
-        assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(rec))
+        assert_archive_holds_exactly(tmp_path / "journal.sqlite3", lambda: transcripts(rec))
     finally:
         broker.stop()
 
@@ -442,7 +434,7 @@ def end(proc: subprocess.Popen, signum: int = signal.SIGTERM) -> tuple[int, str]
 @pytest.mark.timeout(120)
 def test_utterances_stored_during_an_outage_survive_sigkill_and_keep_their_identity(tmp_path, emulator, recorders):
     wav, planned = write_script_wav(tmp_path, KILL_MEETING)
-    outbox = tmp_path / "outbox.sqlite3"
+    journal = tmp_path / "journal.sqlite3"
     broker = Mosquitto(tmp_path).start()
     first = second = None
     try:
@@ -450,45 +442,48 @@ def test_utterances_stored_during_an_outage_survive_sigkill_and_keep_their_ident
         first = start_daemon(write_config(tmp_path, broker, emulator.host_url, wav))
         delivered = before_kill.wait_for(lambda: transcripts(before_kill), 40, "the first utterance")[0]
         meeting_id = delivered["meeting_id"]
-        before_kill.wait_for(lambda: not outbox_rows(outbox), 10, "the first utterance to leave the outbox")
         before_kill.close()
         broker.stop()
 
-        stored = [(meeting_id, 2), (meeting_id, 3), (meeting_id, 4)]
+        during = [(meeting_id, 2), (meeting_id, 3), (meeting_id, 4)]
         deadline = time.monotonic() + 30
-        while outbox_rows(outbox) != stored:
+        while waiting_rows(journal)[-3:] != during:
             assert first.poll() is None, end(first)[1]
-            assert time.monotonic() < deadline, f"outbox holds {outbox_rows(outbox)}"
+            assert time.monotonic() < deadline, f"the journal holds {waiting_rows(journal)} for the broker"
             time.sleep(0.1)
         code, output = end(first, signal.SIGKILL)
         assert code == -signal.SIGKILL, output
-        # Stored before published: whatever waits in the outbox is in the archive too, after SIGKILL.
-        [killed] = records(tmp_path / "archive.sqlite3")
-        assert [(u.meeting_id, u.seq) for u in killed.utterances] == [(meeting_id, 1), *stored]
+        # The first utterance's PUBACK rode on the next commit, unless the broker went away before it came:
+        # then that one waits too. Whatever waits is sent again, and nothing else.
+        stored = waiting_rows(journal)
+        assert stored in (during, [(meeting_id, 1), *during])
+        # One file holds both: whatever waits for the broker is in the record too, after SIGKILL.
+        [killed] = records(journal)
+        assert [(u.meeting_id, u.seq) for u in killed.utterances] == [(meeting_id, 1), *during]
         assert killed.meeting.end is None  # nobody ended it: the next start does
         sessions_before = len(emulator.record.accepted_connections())
 
         broker.start()
         rec = recorders(broker, "meeting/#")
         second = start_daemon(write_config(tmp_path, broker, emulator.host_url, wav, name="restart", autostart=False))
-        got = rec.wait_for(lambda: (lambda t: t if len(t) >= 3 else None)(transcripts(rec)), 40,
+        got = rec.wait_for(lambda: (lambda t: t if len(t) >= len(stored) else None)(transcripts(rec)), 40,
                            "the stored utterances")
         # Delivered after the restart as they were stored: original meeting_id and seq, in order, with their text.
         assert [(u["meeting_id"], u["seq"]) for u in got] == stored
-        assert [u["text"] for u in got] == [p.text for p in planned[1:4]]
+        assert [u["text"] for u in got] == [p.text for p in planned[4 - len(stored):4]]
         idle = wait_state(rec, "idle")
         assert idle["meeting_id"] is None  # no meeting was started: autostart is off
-        rec.wait_for(lambda: not outbox_rows(outbox), 10, "the outbox to empty")
         time.sleep(0.5)
-        assert len(transcripts(rec)) == 3, "an utterance was delivered twice"
+        assert len(transcripts(rec)) == len(stored), "an utterance was delivered twice"
         assert len(emulator.record.accepted_connections()) == sessions_before
         code, output = end(second)
         assert code == exitcodes.OK, output
+        assert waiting_rows(journal) == []  # the clean stop wrote the acknowledgements
         rec.wait_for(lambda: rec.on("meeting/availability")[-1].payload == b"offline", 10, "offline")
         used = assert_daemon_payloads_valid(before_kill, rec)
         assert used >= {"state", "availability", "transcript", "partial", "event", "speech_connection"}, used
-        assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(before_kill) + transcripts(rec))
-        [ended] = records(tmp_path / "archive.sqlite3")
+        assert_archive_holds_exactly(journal, lambda: transcripts(before_kill) + transcripts(rec))
+        [ended] = records(journal)
         assert ended.meeting.end == max(u.end for u in ended.utterances)  # ended at its last known moment
     finally:
         for proc in (first, second):

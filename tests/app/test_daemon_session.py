@@ -87,8 +87,8 @@ def test_release_after_a_long_pause_starts_a_new_speaker_epoch(tmp_path, mosquit
     assert [u["seq"] for u in transcripts(sub)] == list(range(1, len(transcripts(sub)) + 1))
     assert len({t.audio_session_id for t in emulator.record.turns}) == 2
     # The archive holds exactly what was published, and the meeting's pause and both speaker epochs.
-    assert_archive_holds_exactly(tmp_path / "archive.sqlite3", lambda: transcripts(sub))
-    [record] = records(tmp_path / "archive.sqlite3")
+    assert_archive_holds_exactly(tmp_path / "journal.sqlite3", lambda: transcripts(sub))
+    [record] = records(tmp_path / "journal.sqlite3")
     assert [epoch for epoch, _ in record.epochs] == [1, 2]
     assert len(record.pauses) == 1 and record.pauses[0].end is not None
     assert record.pauses[0].start < record.epochs[1][1]  # the new epoch began after the pause

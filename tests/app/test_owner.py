@@ -127,3 +127,57 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
 def test_every_effect_type_has_a_handler(tmp_path):
     daemon = Daemon(settings(tmp_path), source=HandSource(), output=RecordingOutput(), session_factory=FakeSessions())
     assert set(daemon._handlers) == set(Effect.__args__)
+
+
+class Notes:
+    """system.notifier.ServiceNotifier, keeping the STATUS= lines."""
+
+    def __init__(self) -> None:
+        self.statuses: list[str] = []
+
+    def ready(self) -> None: ...
+    def stopping(self) -> None: ...
+    def watchdog(self) -> None: ...
+    def watchdog_interval(self): return None
+    def status(self, text: str) -> None: self.statuses.append(text)
+
+
+def test_the_journal_s_storage_reports_reach_the_state_the_events_and_status_from_any_thread(tmp_path):
+    """A full disk: the owner publishes the journal's event, says it in the state (Home Assistant's Storage
+    sensor) and in STATUS=, and takes it back when storing works again. Reported from another thread."""
+    import threading
+
+    from roomscribe.core.records import Event
+    from roomscribe.outputs.base import StorageReport
+
+    output, notes, source = RecordingOutput(), Notes(), HandSource()
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=FakeSessions(), notifier=notes)
+    failed = Event("storage_failed", {"error": "database or disk is full (SQLITE_FULL)"}, 1.0, "hall", level="error")
+    recovered = Event("storage_recovered", {"failed_for_s": 3.0}, 4.0, "hall")
+
+    def from_the_writer(report) -> None:
+        thread = threading.Thread(target=daemon.storage_report, args=(report,), name="journal-writer")
+        thread.start()
+        thread.join()
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("opened", "hand"))
+        await until(lambda: output.states)
+        from_the_writer(StorageReport(False, "database or disk is full (SQLITE_FULL)", failed))
+        await until(lambda: output.states[-1].storage == "failing")
+        from_the_writer(StorageReport(False, "database or disk is full (SQLITE_FULL)", None))  # nothing new
+        from_the_writer(StorageReport(True, "", recovered))
+        await until(lambda: output.states[-1].storage == "ok")
+        stop.set()
+        await task
+
+    asyncio.run(run())
+    assert [e.kind for e in output.events if e.kind.startswith("storage")] == ["storage_failed", "storage_recovered"]
+    failing = [s for s in output.states if s.storage == "failing"]
+    assert len(failing) == 1 and failing[0].to_payload()["storage"] == {
+        "status": "failing", "detail": "database or disk is full (SQLITE_FULL)"}
+    assert any(line.endswith("; storage failing: database or disk is full (SQLITE_FULL)") for line in notes.statuses)
+    assert not notes.statuses[-1].count("storage")  # said no more once it stores again

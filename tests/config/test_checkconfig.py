@@ -308,3 +308,15 @@ def test_as_a_process_it_exits_0_on_the_example_and_78_on_a_broken_file(tmp_path
     assert bad.returncode == 78, bad.stderr
     assert bad.stdout == ""
     assert f"{broken}: mqtt.port (line 2)" in bad.stderr
+
+
+def test_a_configuration_of_the_outbox_and_archive_days_still_validates_and_names_what_replaces_it(tmp_path, capsys):
+    old = write(tmp_path, "mqtt:\n  outbox_path: /var/lib/rs/outbox.sqlite3\n  outbox_max_messages: 5000\n"
+                          "archive:\n  path: /var/lib/rs/archive.sqlite3\n")
+    code, out, err = check(old, capsys)
+    assert code == exitcodes.OK, err
+    notes = [line for line in out.splitlines() if line.startswith("# ")]
+    assert "# journal: /var/lib/rs/journal.sqlite3 (its directory is checked by `run` when it starts: systemd " \
+           "creates its StateDirectory= then, and `run` the default outside systemd)" in notes
+    assert sum("deprecated" in line for line in notes) == 3
+    assert any("mqtt.outbox_max_messages is deprecated: use journal.max_waiting" in line for line in notes)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from roomscribe.config.storage import LegacyStores, deprecations, journal_path, legacy_stores, max_waiting, max_waiting_s
 from roomscribe.config import checkconfig, checks as config_checks
 from roomscribe.system import exitcodes
 from roomscribe.config import MISSING, ConfigError, ConfigProblem, default_state_directory, parse_config
@@ -139,34 +140,61 @@ def test_default_state_directory(environ, euid, expected):
     assert default_state_directory(environ, euid) == Path(expected)
 
 
-def test_the_outbox_default_follows_the_environment(monkeypatch, tmp_path):
+def test_the_journal_default_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path))
-    assert parse_config("room: r\n").mqtt.outbox_path == tmp_path / "outbox.sqlite3"
+    assert journal_path(parse_config("room: r\n")) == tmp_path / "journal.sqlite3"
     monkeypatch.delenv("STATE_DIRECTORY")
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    assert parse_config("room: r\n").mqtt.outbox_path == tmp_path / "xdg" / "roomscribe" / "outbox.sqlite3"
+    assert journal_path(parse_config("room: r\n")) == tmp_path / "xdg" / "roomscribe" / "journal.sqlite3"
+
+
+def test_the_deprecated_store_keys_still_load_and_say_what_replaces_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("STATE_DIRECTORY", str(tmp_path / "state"))
+    old = parse_config("mqtt:\n  outbox_path: /data/rs/outbox.sqlite3\n  outbox_max_messages: 500\n"
+                       "  outbox_max_age_days: 2\narchive:\n  path: /data/rs/archive.sqlite3\n")
+    assert journal_path(old) == Path("/data/rs/journal.sqlite3")  # where the installation keeps its state
+    assert legacy_stores(old) == LegacyStores(Path("/data/rs/outbox.sqlite3"), Path("/data/rs/archive.sqlite3"))
+    assert (max_waiting(old), max_waiting_s(old)) == (500, 2 * 86400)
+    said = deprecations(old)
+    assert len(said) == 4 and all("deprecated" in line for line in said)
+    assert any("journal.max_waiting" in line for line in said)
+    new = parse_config("journal:\n  path: /srv/j.sqlite3\n  max_waiting: 50\n")
+    assert (journal_path(new), max_waiting(new), deprecations(new)) == (Path("/srv/j.sqlite3"), 50, [])
+    assert legacy_stores(new).outbox == tmp_path / "state" / "outbox.sqlite3"  # the old default place
 
 
 def test_the_per_user_default_is_created_and_others_are_not(monkeypatch, tmp_path):
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
-    outbox = parse_config("room: r\n").mqtt.outbox_path
-    assert config_checks.state_directory_problems(outbox) == []
-    assert (outbox.parent.stat().st_mode & 0o777) == 0o700
+    journal = journal_path(parse_config("room: r\n"))
+    assert config_checks.state_directory_problems(journal) == []
+    assert (journal.parent.stat().st_mode & 0o777) == 0o700
 
-    missing = tmp_path / "nope" / "outbox.sqlite3"
+    missing = tmp_path / "nope" / "journal.sqlite3"
     [problem] = config_checks.state_directory_problems(missing)
-    assert problem.path == "mqtt.outbox_path" and f"{missing.parent} does not exist" in problem.message
+    assert problem.path == "journal.path" and f"{missing.parent} does not exist" in problem.message
 
 
 def test_an_unwritable_state_directory_is_named_with_the_reason(monkeypatch):
     monkeypatch.setenv("STATE_DIRECTORY", "/sys/kernel")  # not writable, not even for root
     settings = parse_config("room: r\naudio:\n  source: file\n  file: /x.wav\n")
     [problem] = config_checks.run_problems(settings)
-    assert str(problem) == ("mqtt.outbox_path: the state directory /sys/kernel is not writable: Permission denied "
-                            "(got '/sys/kernel/outbox.sqlite3')")
+    assert str(problem) == ("journal.path: the state directory /sys/kernel is not writable: Permission denied "
+                            "(got '/sys/kernel/journal.sqlite3')")
+
+
+def test_a_full_state_directory_is_no_configuration_problem(monkeypatch, tmp_path):
+    """ENOSPC when probing: the daemon must start (and say the disk is full), not exit 78 into systemd's limit."""
+    import errno
+    import tempfile
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    assert config_checks.state_directory_problems(tmp_path / "journal.sqlite3") == []
 
 
 def test_roots_default_outside_systemd_is_created_private(monkeypatch, tmp_path):
@@ -179,12 +207,14 @@ def test_roots_default_outside_systemd_is_created_private(monkeypatch, tmp_path)
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     old = os.umask(0o022)
     try:
-        outbox = parse_config("room: r\n").mqtt.outbox_path
-        assert outbox == default / "outbox.sqlite3"
-        assert config_checks.state_directory_problems(outbox) == []
+        from roomscribe.config.storage import journal_path
+
+        journal = journal_path(parse_config("room: r\n"))
+        assert journal == default / "journal.sqlite3"
+        assert config_checks.state_directory_problems(journal) == []
     finally:
         os.umask(old)
     assert default.is_dir() and (default.stat().st_mode & 0o777) == 0o700
     default.chmod(0o755)  # made by someone else: left as it is, only checked
-    assert config_checks.state_directory_problems(outbox) == []
+    assert config_checks.state_directory_problems(journal) == []
     assert (default.stat().st_mode & 0o777) == 0o755

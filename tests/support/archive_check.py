@@ -1,4 +1,4 @@
-"""What the daemon's archive holds, compared with what its subscribers saw on `meeting/transcript`."""
+"""What the daemon's journal keeps of the meetings, compared with what its subscribers saw on `meeting/transcript`."""
 
 from __future__ import annotations
 
@@ -6,20 +6,16 @@ import time
 from pathlib import Path
 
 from roomscribe.outputs.archive.meetings import MeetingRecord
-from roomscribe.outputs.archive.store import ArchiveStore
+from tests.support.journal import read_records
 
 
 def records(path: Path) -> list[MeetingRecord]:
-    """Every meeting in the archive, read-only (the daemon may still be writing)."""
-    store = ArchiveStore(path, readonly=True)
-    try:
-        return [store.record(m.id) for m in store.meetings()]
-    finally:
-        store.close()
+    """Every meeting in the journal, read-only (the daemon may still be writing)."""
+    return read_records(path)
 
 
 def archived_payloads(path: Path) -> list[dict]:
-    """Every archived utterance as its `meeting/transcript` payload, meeting by meeting, in seq order."""
+    """Every recorded utterance as its `meeting/transcript` payload, meeting by meeting, in seq order."""
     return [u.to_payload() for record in records(path) for u in record.utterances]
 
 
@@ -35,7 +31,7 @@ def first_copies(published: list[dict]) -> list[dict]:
 
 
 def assert_archive_holds_exactly(path: Path, published, timeout: float = 10.0) -> list[dict]:
-    """The archive holds exactly the utterances published, field for field.
+    """The journal's record holds exactly the utterances published, field for field.
 
     `published` is a callable returning the payloads seen so far: after a stop, the last utterance may
     still be on its way to the subscriber, so the comparison is retried until it holds or `timeout`.
@@ -49,5 +45,5 @@ def assert_archive_holds_exactly(path: Path, published, timeout: float = 10.0) -
             break
         time.sleep(0.1)
     assert sorted(stored, key=key) == seen, (
-        f"archive {[key(u) for u in stored]} != published {[key(u) for u in seen]}")
+        f"record {[key(u) for u in stored]} != published {[key(u) for u in seen]}")
     return stored

@@ -1,10 +1,10 @@
-"""A stand-in daemon process for the MQTT tests that need one to die: an MqttLink and its outbox, nothing else.
+"""A stand-in daemon process for the MQTT tests that need one to die: an MqttLink and its journal, nothing else.
 
     python -m tests.support.mqtt_link_process SETTINGS_JSON [--utterances N --meeting-id ID]
 
 Prints `connected` once the link is connected (with --wait-connected), waits for a line on stdin
-(with --go-on-stdin), stores N utterances of meeting ID through `submit_transcript`, prints
-`stored N`, and waits to be killed.
+(with --go-on-stdin), stores N utterances of meeting ID in the journal, prints `stored N` once they
+are committed, and waits to be killed.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import time
 
 from roomscribe.config import settings_from_data
 from roomscribe.core.records import Utterance
+from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
 
 
 def utterance(meeting_id: str, seq: int, room: str, at: float) -> Utterance:
@@ -39,9 +39,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = settings_from_data(json.loads(args.settings))
     connected = threading.Event()
-    outbox = Outbox(settings.mqtt.outbox_path)
-    link = MqttLink(settings, on_command=lambda c: None, outbox=outbox,
+    journal = Journal.from_settings(settings).start()
+    link = MqttLink(settings, on_command=lambda c: None, transcripts=journal.deliveries,
                     on_connection_change=lambda up: connected.set() if up else None)
+    journal.writer.on_stored = link.wake
     link.start()
     if args.wait_connected:
         if not connected.wait(20):
@@ -49,8 +50,10 @@ def main() -> None:
         print("connected", flush=True)
     if args.go_on_stdin:
         sys.stdin.readline()
-    for seq in range(1, args.utterances + 1):
-        link.submit_transcript(utterance(args.meeting_id, seq, settings.room, time.time()))
+    stored = [journal.writer.utterance(utterance(args.meeting_id, seq, settings.room, time.time()))
+              for seq in range(1, args.utterances + 1)]
+    for future in stored:
+        future.result(30)  # durable, as the daemon's own utterances are before anything is published
     print(f"stored {args.utterances}", flush=True)
     while True:
         time.sleep(3600)

@@ -12,7 +12,8 @@ Every time the owner stamps (a state's `since`, an event's `at`, an utterance's 
 wall clock, the monotonic clock plus the offset accepted at the last check (core/clock.py, app/clockwatch.py).
 
 The owner knows its adapters only by their protocols: AudioSource (audio/source.py), SpeechSession
-and its events (speech/session.py), Output (outputs/base.py), ServiceNotifier (system/notifier.py).
+and its events (speech/session.py), Output and StorageReport (outputs/base.py), ServiceNotifier
+(system/notifier.py).
 The composition root (app/run.py) builds the real ones.
 """
 
@@ -128,6 +129,8 @@ class Daemon:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = asyncio.Event()
         self._sources = SourceReports(self.publish.event, self._audio_changed)
+        # For the journal's writer thread: whether records are stored (outputs/base.py StorageReport).
+        self.storage_report = self._handover(lambda report: self.publish.storage(report, self.machine))
         self._speech_events = SpeechEvents(self.sessions, self.audio_path, self.publish, self.machine,
                                            self._run_effects)
         # Effects by type: each class of core/effects.py has exactly one handler (a test checks).
@@ -143,10 +146,6 @@ class Daemon:
             PublishState: lambda e: self._publish_state(),
             EmitEvent: lambda e: self.publish.event(e.kind, self.accounting.annotate(e), self.machine.request_id, e.level),
         }
-
-    @property
-    def utterances_published(self) -> int:
-        return self.publish.utterances_published
 
     @property
     def session(self) -> SpeechSession | None:

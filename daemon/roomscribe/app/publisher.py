@@ -12,7 +12,7 @@ from typing import Callable
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
-from roomscribe.outputs.base import Output
+from roomscribe.outputs.base import Output, StorageReport
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
 
@@ -30,6 +30,7 @@ class Publisher:
         self._speech_connected = False
         self.utterances_published = 0
         self.clock_synchronized = False  # set by the owner's clock watch (app/clockwatch.py)
+        self._storage: tuple[bool, str] = (True, "")  # the journal stores (ok), or why not
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
         message = StateMessage(
@@ -43,10 +44,23 @@ class Publisher:
             audio=m.audio.value,
             audio_detail=m.audio_detail,
             clock_synchronized=self.clock_synchronized,
+            storage="ok" if self._storage[0] else "failing",
+            storage_detail=self._storage[1],
         )
         self._output.publish_state(message)
         if self._notifier:
-            self._notifier.status(f"{m.state.value}: {m.detail}" if m.detail and m.detail != m.state.value else m.state.value)
+            status = f"{m.state.value}: {m.detail}" if m.detail and m.detail != m.state.value else m.state.value
+            self._notifier.status(status if self._storage[0] else f"{status}; storage failing: {self._storage[1]}")
+
+    def storage(self, report: StorageReport, m: MeetingMachine) -> None:
+        """The journal's report: its event, and the state again (Home Assistant's Storage sensor, STATUS=)
+        when storing begins or stops failing."""
+        if report.event is not None:
+            self._output.publish_event(report.event)
+        storage = (report.ok, "" if report.ok else report.detail)
+        if storage != self._storage:
+            self._storage = storage
+            self.state(m)
 
     def event(self, kind: str, detail, request_id: str | None = None, level: str = "info") -> None:
         self._output.publish_event(

@@ -1,8 +1,9 @@
 """The composition root of `roomscribe run`: builds the real adapters and hands them to the owner.
 
 This is the one module that knows them all: the audio sources (audio/), the Azure speech session
-(speech/azure.py, which imports the SDK), the MQTT link and its outbox (outputs/mqtt/), systemd's
-notifier (system/systemd.py). The owner (app/daemon.py) sees only their protocols.
+(speech/azure.py, which imports the SDK), the journal (outputs/journal/), the MQTT link that delivers
+from it (outputs/mqtt/), systemd's notifier (system/systemd.py). The owner (app/daemon.py) sees only
+their protocols.
 """
 
 from __future__ import annotations
@@ -11,24 +12,29 @@ import argparse
 import asyncio
 import logging
 import signal
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
+from roomscribe.config.storage import deprecations
 from roomscribe.core.records import encode
 from roomscribe.core.voice_filter import VoiceFilterSettings, VoiceStage
 from roomscribe.outputs.archive.responder import CatchUpResponder
 from roomscribe.outputs.base import Output
 from roomscribe.outputs.fanout import FanOut
+from roomscribe.outputs.journal.journal import Journal
+from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.speech.azure import AzureSpeechSession
 from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
 from roomscribe.system import exitcodes, logs
 from roomscribe.system.systemd import Notifier
+
+if TYPE_CHECKING:
+    from roomscribe.outputs.web.output import WebOutput
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,8 @@ def main(args: argparse.Namespace) -> int:
             log.error("configuration error in %s: %s", exc.source, problem)
         return exitcodes.CONFIG
     logs.apply_config_level(args, settings.log.level)
+    for deprecated in deprecations(settings):
+        log.warning("configuration: %s", deprecated)
     problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
     if problems:
         for problem in problems:
@@ -91,27 +99,15 @@ def session_factory_for(settings: Settings) -> SessionFactory:
     return make
 
 
-def build_archive(settings: Settings, link: MqttLink) -> Output | None:
-    """The archive's output with its writer started, or None (switched off, or it cannot be opened:
-    the daemon runs on without it and says so in the log)."""
-    if not settings.archive.enabled:
-        return None
-    from roomscribe.outputs.archive.output import ArchiveOutput
-    from roomscribe.outputs.archive.writer import ArchiveWriter
-
-    writer = ArchiveWriter(settings.archive.path, retention_days=settings.archive.retention_days)
-    try:
-        writer.start()
-    except Exception as exc:  # noqa: BLE001  (the archive is not a reason to stop transcribing)
-        log.error("the meeting archive %s cannot be opened (%s: %s); running without it",
-                  settings.archive.path, type(exc).__name__, exc)
-        return None
-    # The summary goes out once the meeting's end is durable (on the writer's thread: the link only queues).
-    return ArchiveOutput(writer, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
+def build_journal(settings: Settings, link: MqttLink, journal: Journal) -> JournalOutput:
+    """The journal's output. The meeting summary goes out once a meeting's end is stored (on the writer's
+    thread: the link only queues), and every commit that stored utterances wakes the link."""
+    journal.writer.on_stored = link.wake
+    return JournalOutput(journal, settings.room, on_meeting_ended=lambda meeting: link.publish_retained(
         link.topics.meeting, encode(meeting.to_json())))
 
 
-def build_web(settings: Settings, archive: Output | None) -> Output | None:
+def build_web(settings: Settings, journal: Journal) -> WebOutput | None:
     """The live page's output, or None with `web.enabled: false`. The output binds its address at start and
     imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page."""
     if not settings.web.enabled:
@@ -122,12 +118,12 @@ def build_web(settings: Settings, archive: Output | None) -> Output | None:
     if problems:
         raise ConfigError("web", problems)
     from roomscribe.outputs.web.auth import Tokens
-    from roomscribe.outputs.web.history import ArchiveHistory
+    from roomscribe.outputs.web.history import JournalHistory
     from roomscribe.outputs.web.output import WebOutput
 
     return WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
                      tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
-                     history=ArchiveHistory(settings.archive.path) if archive is not None else None)
+                     history=JournalHistory(journal.path) if settings.archive.enabled else None)
 
 
 async def run_daemon(
@@ -152,18 +148,15 @@ async def run_daemon(
             loop.add_signal_handler(signum, stop.set)
         except (NotImplementedError, RuntimeError):
             pass  # not the main thread (tests run the daemon in one)
-    outbox = Outbox(settings.mqtt.outbox_path, max_messages=settings.mqtt.outbox_max_messages,
-                    max_age_s=settings.mqtt.outbox_max_age_days * 86400)
-    link = MqttLink(settings, outbox=outbox)
-    archive = build_archive(settings, link)
+    journal = Journal.from_settings(settings)  # nothing touches the disk until the writer's thread starts
+    link = MqttLink(settings, transcripts=journal.deliveries)
     responder = CatchUpResponder(
-        settings.archive.path if archive is not None else None, room=settings.room,
+        journal.path if settings.archive.enabled else None, room=settings.room,
         base_topic=settings.mqtt.base_topic, publish=link.publish_response,
         reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
     link.add_request_handler(responder.request_topic, responder.submit)
-    web = build_web(settings, archive)
-    # The page before the link: it only queues, and so gets each record without waiting for the outbox.
-    outputs: list[Output] = [o for o in (archive, web, link) if o is not None]
+    web = build_web(settings, journal)
+    outputs: list[Output] = [o for o in (build_journal(settings, link, journal), web, link) if o is not None]
     daemon = Daemon(
         settings,
         source=source,
@@ -175,10 +168,10 @@ async def run_daemon(
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
     if web is not None:
         web.set_command_handler(daemon.on_command)  # the page's commands take the MQTT commands' path
+    journal.set_health_handler(daemon.storage_report)
     if on_built is not None:
         on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
     try:
         return await daemon.run(stop)
     finally:
         await asyncio.to_thread(responder.stop)
-        outbox.close()

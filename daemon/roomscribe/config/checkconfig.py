@@ -97,16 +97,18 @@ def _report(path: Path, problems: list, masker: "_Masker") -> int:
 
 def _print_effective(path: Path, settings, output_format: str, masker: "_Masker") -> None:
     from roomscribe.config import redacted_dump
+    from roomscribe.config.storage import deprecations, journal_path
 
     notes = [
         f"{path}: valid. Effective configuration (defaults filled in, secrets shown as {REDACTED}):",
         f"azure speech key: {speech_key_source(settings)}",
         f"mqtt password: {mqtt_password_source(settings)}",
-        f"state directory: {settings.mqtt.outbox_path.parent} (checked by `run` when it starts: systemd creates "
+        f"journal: {journal_path(settings)} (its directory is checked by `run` when it starts: systemd creates "
         "its StateDirectory= then, and `run` the default outside systemd)",
-        f"archive: {settings.archive.path}, meetings kept {settings.archive.retention_days:g} days" if settings.archive.enabled
-        else "archive: off (nothing is kept; catch-up requests are answered `unavailable`)",
+        f"record: meetings kept {settings.archive.retention_days:g} days after they ended" if settings.archive.enabled
+        else "record: off (utterances are kept until the broker has them; catch-up is answered `unavailable`)",
         web_page_note(settings),
+        *deprecations(settings),
     ]
     data = masker.within(redacted_dump(settings))  # inside the data, so that the YAML stays valid
     if output_format == "json":

@@ -2,7 +2,7 @@
 
 * file_problems: the files a configuration names (WAV format, secret files, TLS CA, certificate and
   key), on plain data, so that `check-config` reports them in the same run as schema problems.
-* state_directory_problems: the outbox's directory exists (the default is created) and is writable.
+* state_directory_problems: the journal's directory exists (the default is created) and is writable.
 * microphone_problems: PyAudio can be imported when audio.source is microphone.
 * run_problems: what `roomscribe run` must refuse with exit 78 before it starts (the last two).
 
@@ -11,6 +11,7 @@ Each returns ConfigProblems (key path, value, reason, line), never raises.
 
 from __future__ import annotations
 
+import errno
 import os
 import ssl
 import tempfile
@@ -22,6 +23,7 @@ from roomscribe.config.problems import ConfigProblem
 PYAUDIO_INSTALL = ("pip install 'roomscribe[microphone]'; on Debian/Raspberry Pi OS PyAudio builds from source "
                    "and needs: apt-get install portaudio19-dev build-essential python3-dev")
 WAVFILE_INSTALL = "pip install 'roomscribe[wavfile]'"
+_PASSING = {errno.ENOSPC, errno.EDQUOT, errno.EIO}  # the disk, not the configuration: they pass
 
 
 def file_problems(data: dict, lines: dict[str, int] | None = None, skip: set[str] | None = None) -> list[ConfigProblem]:
@@ -60,17 +62,19 @@ def file_problems(data: dict, lines: dict[str, int] | None = None, skip: set[str
     return problems
 
 
-def state_directory_problems(outbox_path: Path, create_user_default: bool = True) -> list[ConfigProblem]:
-    """The outbox's directory must exist and be writable (SQLite adds -wal and -shm files beside it).
+def state_directory_problems(journal_path: Path, create_user_default: bool = True,
+                             key: str = "journal.path") -> list[ConfigProblem]:
+    """The journal's directory must exist and be writable (SQLite adds -wal and -shm files beside it).
 
     The default outside systemd is created (0700) when missing: ~/.local/state/roomscribe, as the XDG
     spec asks, and /var/lib/roomscribe for root, as StateDirectory= would. $STATE_DIRECTORY and a
     configured path are not: systemd or whoever configured them makes them.
+    A full disk (or an I/O error) is not a configuration problem: the daemon starts, keeps what it cannot
+    store in memory and says so (docs/journal.md); exiting would only run into systemd's start limit.
     """
     from roomscribe.config.paths import default_state_directory
 
-    directory = Path(outbox_path).parent
-    key = "mqtt.outbox_path"
+    directory = Path(journal_path).parent
     default = default_state_directory(os.environ, os.geteuid())
     if create_user_default and directory == default and "STATE_DIRECTORY" not in os.environ and not directory.exists():
         try:
@@ -79,20 +83,22 @@ def state_directory_problems(outbox_path: Path, create_user_default: bool = True
         except FileExistsError:
             pass  # made meanwhile (another process): checked below like any other
         except OSError as exc:
-            return [ConfigProblem(key, str(outbox_path), f"cannot create the state directory {directory}: {exc.strerror}")]
+            return [ConfigProblem(key, str(journal_path), f"cannot create the state directory {directory}: {exc.strerror}")]
     if not directory.exists():
-        return [ConfigProblem(key, str(outbox_path), f"the state directory {directory} does not exist (under systemd "
-                              "StateDirectory= creates it; elsewhere create it or set mqtt.outbox_path)")]
+        return [ConfigProblem(key, str(journal_path), f"the state directory {directory} does not exist (under systemd "
+                              f"StateDirectory= creates it; elsewhere create it or set {key})")]
     if not directory.is_dir():
-        return [ConfigProblem(key, str(outbox_path), f"{directory} is not a directory")]
+        return [ConfigProblem(key, str(journal_path), f"{directory} is not a directory")]
     try:
         fd, probe = tempfile.mkstemp(prefix=".roomscribe-probe-", dir=directory)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        return [ConfigProblem(key, str(outbox_path), f"the state directory {directory} is not writable: {exc.strerror}")]
-    if Path(outbox_path).exists() and not os.access(outbox_path, os.R_OK | os.W_OK):
-        return [ConfigProblem(key, str(outbox_path), "the outbox file is not readable and writable by this user")]
+        if exc.errno in _PASSING:
+            return []
+        return [ConfigProblem(key, str(journal_path), f"the state directory {directory} is not writable: {exc.strerror}")]
+    if Path(journal_path).exists() and not os.access(journal_path, os.R_OK | os.W_OK):
+        return [ConfigProblem(key, str(journal_path), "the journal file is not readable and writable by this user")]
     return []
 
 
@@ -110,9 +116,10 @@ def microphone_problems(source: str) -> list[ConfigProblem]:
 def run_problems(settings) -> list[ConfigProblem]:
     """What `roomscribe run` refuses with exit 78 before it starts: a missing or unwritable state
     directory, a microphone source without PyAudio, and the page's problems (config/web.py)."""
+    from roomscribe.config.storage import journal_path
     from roomscribe.config.web import web_problems
 
-    return (state_directory_problems(settings.mqtt.outbox_path) + microphone_problems(settings.audio.source)
+    return (state_directory_problems(journal_path(settings)) + microphone_problems(settings.audio.source)
             + web_problems(settings))
 
 

@@ -11,7 +11,7 @@ ROOT_STATE_DIRECTORY = Path("/var/lib/roomscribe")  # root's default outside sys
 
 
 def state_directory() -> Path:
-    """Where the daemon keeps its state (the outbox), read when the settings are built:
+    """Where the daemon keeps its state (the journal), read when the settings are built:
 
     systemd's StateDirectory= ($STATE_DIRECTORY, its first entry); else /var/lib/roomscribe for root;
     else $XDG_STATE_HOME/roomscribe, by default ~/.local/state/roomscribe (the XDG base directory spec).

@@ -21,7 +21,7 @@ import yaml
 
 from roomscribe.config.fields import Secret, Section as _Section, option as _option
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
-from roomscribe.config.paths import default_config_path, state_directory
+from roomscribe.config.paths import default_config_path
 from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
 from roomscribe.core.locales import LOCALE_PATTERN, locale_problems
 from roomscribe.core.phrases import MAX_PHRASE_CHARS, MAX_PHRASES, PhraseError, check_phrases
@@ -46,10 +46,6 @@ class MqttTls(_Section):
             raise ValueError("cert_file and key_file must be given together")
 
 
-def _default_outbox_path() -> Path:
-    return state_directory() / "outbox.sqlite3"
-
-
 class MqttSettings(_Section):
     host: _option(str, "broker host name or address") = "localhost"
     port: _option(int, "broker port (8883 is usual with TLS)", ge=1, le=65535) = 1883
@@ -64,11 +60,10 @@ class MqttSettings(_Section):
     reconnect_max_delay: _option(float, "cap of the reconnect backoff, seconds", ge=1, le=3600) = 60.0
     discovery: _option(bool, "publish Home Assistant discovery") = True
     discovery_prefix: _option(str, "Home Assistant discovery prefix") = "homeassistant"
-    outbox_path: _option(Path, "SQLite file that keeps final utterances until the broker acknowledged them") = (
-        msgspec.field(default_factory=_default_outbox_path)
-    )
-    outbox_max_messages: _option(int, "oldest undelivered utterances are dropped beyond this", ge=10) = 100_000
-    outbox_max_age_days: _option(float, "undelivered utterances older than this are dropped", gt=0) = 7.0
+    # Deprecated (the outbox is part of the journal now): an old outbox here is migrated, and the bounds used.
+    outbox_path: _option(Path | None, "deprecated: the outbox of an older roomscribe, migrated into the journal") = None
+    outbox_max_messages: _option(int, "deprecated: journal.max_waiting", ge=10) | None = None
+    outbox_max_age_days: _option(float, "deprecated: journal.max_waiting_days", gt=0) | None = None
 
     def __post_init__(self) -> None:
         if (self.password is not None or self.password_file is not None) and not self.username:
@@ -168,15 +163,19 @@ class MeetingSettings(_Section):
     autostart: _option(bool, "transcribe from start-up; false waits for the start command") = True
 
 
-def _default_archive_path() -> Path:
-    return state_directory() / "archive.sqlite3"
-
-
 class ArchiveSettings(_Section):
     enabled: _option(bool, "keep the meeting record (meetings, pauses, final utterances; never audio)") = True
-    path: _option(Path, "SQLite file of the meeting record, next to the outbox") = msgspec.field(
-        default_factory=_default_archive_path)
+    path: _option(Path | None, "deprecated: the archive of an older roomscribe, migrated into the journal") = None
     retention_days: _option(float, "meetings that ended longer ago are deleted, at start and daily", gt=0) = 30.0
+
+
+class JournalSettings(_Section):
+    path: _option(Path | None, "the SQLite journal (record and delivery state); default journal.sqlite3 in the "
+                  "state directory") = None
+    max_waiting: _option(int, "beyond this many undelivered utterances the oldest are no longer sent", ge=10) = 100_000
+    max_waiting_days: _option(float, "undelivered utterances older than this are no longer sent", gt=0) = 7.0
+    memory_backlog: _option(int, "records kept in memory while the disk refuses writes", ge=100) = 5000
+    retry_seconds: _option(float, "how often writes the disk refused are tried again", ge=0.1, le=300) = 5.0
 
 
 class LogSettings(_Section):
@@ -192,6 +191,7 @@ class Settings(_Section):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     archive: ArchiveSettings = msgspec.field(default_factory=ArchiveSettings)
     web: WebSettings = msgspec.field(default_factory=WebSettings)
+    journal: JournalSettings = msgspec.field(default_factory=JournalSettings)
 
     def speech_key(self) -> str | None:
         """The Azure key from the first place that holds it (config/secrets.py has the order)."""

@@ -105,6 +105,8 @@ class StateMessage:
     audio: str = "waiting"  # the audio source: waiting, flowing, lost, ended (core.table.AudioStatus)
     audio_detail: str = ""
     clock_synchronized: bool = True  # the wall clock is known to be synchronised (system/timesync.py)
+    storage: str = "ok"  # the journal: ok, or failing (records are kept in memory until the disk takes them)
+    storage_detail: str = ""
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -117,6 +119,7 @@ class StateMessage:
             "detail": self.detail,
             "audio": {"status": self.audio, "detail": self.audio_detail},
             "clock_synchronized": self.clock_synchronized,
+            "storage": {"status": self.storage, "detail": self.storage_detail},
         }
 
 
@@ -146,7 +149,8 @@ class Event:
 class AudioStats:
     """What the service is being sent (what Azure bills), and the device's diagnostics; retained `<base>/stats`.
 
-    The owner fills the audio part; the MQTT link adds `outbox_waiting` (it owns the outbox).
+    The owner fills the audio part; the MQTT link adds `outbox_waiting` (the utterances the journal holds
+    for the broker).
     """
 
     sending: bool  # speech is being sent right now (the voice stage is past an onset)

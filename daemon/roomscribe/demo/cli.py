@@ -13,7 +13,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--speed", type=float, default=1.5, help="play the meeting this many times faster (default 1.5)")
-    parser.add_argument("--keep", metavar="DIR", help="keep the meeting WAV, outbox and emulator record in DIR")
+    parser.add_argument("--keep", metavar="DIR", help="keep the meeting WAV, journal and emulator record in DIR")
     parser.add_argument("--broker", choices=("auto", "mosquitto", "embedded"), default="auto",
                         help="the MQTT broker: Mosquitto, the embedded amqtt broker, or Mosquitto when installed (default)")
 

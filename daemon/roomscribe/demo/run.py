@@ -96,8 +96,8 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
     settings = settings_from_data(
         {
             "room": "demo-room",
-            "mqtt": {"host": "127.0.0.1", "port": broker.port, "outbox_path": str(work / "outbox.sqlite3"), "discovery": True},
-            "archive": {"path": str(work / "archive.sqlite3")},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port, "discovery": True},
+            "journal": {"path": str(work / "journal.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "demo-key"},
             # Silence suppression on, as users get it (audio.vad's defaults).
             "audio": {"source": "file", "file": str(wav), "speed": speed},

@@ -1,1 +1,1 @@
-"""Outputs: where the daemon's records go besides the speech service (the MQTT link, the archive)."""
+"""Outputs: where the daemon's records go besides the speech service (the journal, the MQTT link, the exports)."""

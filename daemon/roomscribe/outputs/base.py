@@ -1,13 +1,19 @@
 """The output seam: what the owner hands its records to.
 
-The owner (app/daemon.py) is typed against `Output`; outputs/mqtt/link.py (MqttLink) implements it.
-Every method is called on the owner's loop and must not block it: an output queues the work for its
-own thread. `submit_transcript` is the exception that proves the rule: the outbox write is on disk
-when it returns (a local SQLite commit, not the network).
+The owner (app/daemon.py) is typed against `Output`; the composition root (app/run.py) gives it a
+`FanOut` (outputs/fanout.py) of the journal's output (outputs/journal/output.py) and the MQTT link
+(outputs/mqtt/link.py). Every method is called on the owner's loop and must not block it: an output
+only queues the work for a thread of its own. No output touches the disk on the owner's loop: the
+journal's writer thread commits, and the link publishes a final utterance once that commit returned
+(it reads it from the journal; its own `submit_transcript` does nothing).
+
+`StorageReport` is what the journal tells the owner about the disk (`Daemon.storage_report`, from the
+journal's writer thread): whether it stores, and an event (`storage_failed` …) when there is one.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
@@ -29,3 +35,10 @@ class Output(Protocol):
     def set_speech_connected(self, connected: bool) -> None: ...
 
     def publish_stats(self, stats: AudioStats) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StorageReport:
+    ok: bool  # records are being stored
+    detail: str = ""  # why not: "database or disk is full (SQLITE_FULL)"
+    event: Event | None = None  # to publish (storage_failed, storage_recovered, storage_dropped …)

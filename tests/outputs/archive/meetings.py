@@ -1,9 +1,8 @@
-"""Test data for the archive tests: a meeting with pauses, a new speaker epoch and awkward text."""
+"""Test data for the record's tests: a meeting with pauses, a new speaker epoch and awkward text."""
 
 from __future__ import annotations
 
 from roomscribe.core.records import Utterance
-from roomscribe.outputs.archive.store import ArchiveStore
 
 ROOM = "boardroom"
 T0 = 1_795_426_200.0  # 2026-11-23 09:30:00 UTC
@@ -26,40 +25,30 @@ def utterance(meeting_id: str, seq: int, at: float, *, speaker: str | None = Non
     )
 
 
-def record_meeting(store, meeting_id: str = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", start: float = T0,
+def record_meeting(journal, meeting_id: str = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", start: float = T0,
                    n: int = 12, end: bool = True) -> list[Utterance]:
     """A meeting: n utterances 5 s apart, a pause after the 4th, a new speaker epoch from the 9th.
 
-    `store` is an ArchiveStore or an ArchiveWriter (whose futures are waited for).
+    `journal` is a tests.support.journal.JournalUnderTest (every call returns once committed).
     """
-    def call(name: str, *args):
-        result = getattr(store, name if isinstance(store, ArchiveStore) else _WRITER_NAMES[name])(*args)
-        return result if isinstance(store, ArchiveStore) else result.result(10)
-
-    call("meeting_started", meeting_id, ROOM, start, 1)
+    journal.meeting_started(meeting_id, ROOM, start, 1)
     said = []
     at = start + 3.0
     for seq in range(1, n + 1):
         if seq == 5:
-            call("pause_started", meeting_id, at)
+            journal.pause_started(meeting_id, at)
             at += 120.0
-            call("pause_ended", meeting_id, at)
+            journal.pause_ended(meeting_id, at)
         epoch = 1
         if seq >= 9:
             epoch = 2
             if seq == 9:
-                call("speaker_epoch", meeting_id, 2, at - 1.0)
+                journal.speaker_epoch(meeting_id, 2, at - 1.0)
         text = AWKWARD[seq % len(AWKWARD)] if seq <= len(AWKWARD) * 2 else None
         u = utterance(meeting_id, seq, at, epoch=epoch, text=text)
-        call("add_utterance", u)
+        journal.add_utterance(u)
         said.append(u)
         at += 5.0
     if end:
-        call("meeting_ended", meeting_id, at + 1.0)
+        journal.meeting_ended(meeting_id, at + 1.0)
     return said
-
-
-_WRITER_NAMES = {
-    "meeting_started": "meeting_started", "pause_started": "pause_started", "pause_ended": "pause_ended",
-    "speaker_epoch": "speaker_epoch", "add_utterance": "utterance", "meeting_ended": "meeting_ended",
-}

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from roomscribe.outputs.archive import catchup
 from roomscribe.outputs.archive.catchup import MAX_REQUEST_BYTES, handle_request, parse_request
-from roomscribe.outputs.archive.store import ArchiveStore
-from roomscribe.outputs.archive.writer import ArchiveWriter
+from roomscribe.outputs.journal.reader import JournalReader
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
+from tests.support.journal import JournalUnderTest
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "daemon" / "roomscribe" / "schemas"
 
@@ -42,10 +42,12 @@ def answer(payload, source, **options) -> list[dict]:
 
 @pytest.fixture
 def archive(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    said = record_meeting(store, "m-done", n=40)
-    record_meeting(store, "m-live", start=T0 + 86400, n=30, end=False)
-    return ArchiveStore(tmp_path / "a.sqlite3", readonly=True), said
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        said = record_meeting(journal, "m-done", n=40)
+        record_meeting(journal, "m-live", start=T0 + 86400, n=30, end=False)
+    reader = JournalReader(tmp_path / "j.sqlite3")
+    yield reader, said
+    reader.close()
 
 
 def test_the_utterance_items_are_the_transcript_schema():
@@ -95,12 +97,12 @@ def test_the_per_request_limit_says_ask_again(archive):
 
 
 def test_an_utterance_larger_than_a_page_goes_alone(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    store.meeting_started("m-1", ROOM, T0)
-    store.add_utterance(utterance("m-1", 1, T0, text="short"))
-    store.add_utterance(utterance("m-1", 2, T0 + 1, text="long " * 1000))
-    store.add_utterance(utterance("m-1", 3, T0 + 2, text="short again"))
-    pages = answer({"meeting_id": "m-1"}, store, page_bytes=1024)
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        journal.meeting_started("m-1", ROOM, T0)
+        journal.add_utterance(utterance("m-1", 1, T0, text="short"))
+        journal.add_utterance(utterance("m-1", 2, T0 + 1, text="long " * 1000))
+        journal.add_utterance(utterance("m-1", 3, T0 + 2, text="short again"))
+    pages = answer({"meeting_id": "m-1"}, JournalReader(tmp_path / "j.sqlite3"), page_bytes=1024)
     assert [[u["seq"] for u in p["utterances"]] for p in pages] == [[1], [2], [3]]
 
 
@@ -179,10 +181,10 @@ def test_unknown_ambiguous_and_unavailable(archive, tmp_path):
     assert answer({"meeting_id": "nope-1234", "request_id": "r"}, source)[0]["error"]["code"] == "unknown_meeting"
     assert answer({"meeting_id": "m-"}, source)[0]["error"]["code"] == "unknown_meeting"  # prefix too short
     assert answer({"meeting_id": "m-do"}, source)[0]["meeting_id"] == "m-done"
-    store = ArchiveStore(tmp_path / "b.sqlite3")
-    store.meeting_started("abcd-1", ROOM, T0)
-    store.meeting_started("abcd-2", ROOM, T0 + 1)
-    (page,) = answer({"meeting_id": "abcd"}, store)
+    with JournalUnderTest(tmp_path / "b.sqlite3") as journal:
+        journal.meeting_started("abcd-1", ROOM, T0)
+        journal.meeting_started("abcd-2", ROOM, T0 + 1)
+    (page,) = answer({"meeting_id": "abcd"}, JournalReader(tmp_path / "b.sqlite3"))
     assert page["error"]["code"] == "ambiguous_meeting" and "abcd-1" in page["error"]["message"]
     (page,) = answer({"meeting_id": "current"}, None)
     assert page["error"]["code"] == "unavailable"
@@ -234,17 +236,17 @@ def test_the_handler_agrees_with_the_schema_and_never_raises(archive, payload):
 
 def test_a_dashboard_joining_mid_meeting_gets_every_utterance_once(tmp_path):
     """The daemon stores before it publishes; a subscriber subscribes, asks from 0, follows `more`, de-duplicates."""
-    path = tmp_path / "a.sqlite3"
+    path = tmp_path / "j.sqlite3"
     n = 300
     subscribers: list[queue.Queue] = []
     lock = threading.Lock()
     joined = threading.Event()
 
-    def daemon(writer: ArchiveWriter) -> None:
-        writer.meeting_started("m-1", ROOM, T0, 1).result(10)
+    def daemon(journal: JournalUnderTest) -> None:
+        journal.meeting_started("m-1", ROOM, T0, 1)
         for seq in range(1, n + 1):
             u = utterance("m-1", seq, T0 + seq)
-            writer.utterance(u).result(10)  # stored ...
+            journal.add_utterance(u)  # stored ...
             with lock:  # ... before published
                 for inbox in subscribers:
                     inbox.put(u.to_payload())
@@ -252,11 +254,13 @@ def test_a_dashboard_joining_mid_meeting_gets_every_utterance_once(tmp_path):
                 joined.wait(10)  # the dashboard arrives mid-meeting
             time.sleep(0.0005)
 
-    with ArchiveWriter(path) as writer:
-        producer = threading.Thread(target=daemon, args=(writer,))
+    with JournalUnderTest(path) as journal:
+        producer = threading.Thread(target=daemon, args=(journal,))
         producer.start()
         # the dashboard: subscribe first, then ask for what it missed
-        reader = ArchiveStore(path, readonly=True)
+        while JournalReader(path).empty:
+            time.sleep(0.001)
+        reader = JournalReader(path)
         while reader.meeting("m-1") is None or reader.meeting("m-1").utterances < n // 3:
             time.sleep(0.001)
         live: queue.Queue = queue.Queue()

@@ -1,4 +1,4 @@
-"""`roomscribe meetings | export | forget` through cli.py, reading archive.path from the configuration."""
+"""`roomscribe meetings | export | forget` through cli.py, finding the journal from the configuration."""
 
 from __future__ import annotations
 
@@ -10,21 +10,20 @@ from pathlib import Path
 import yaml
 
 from roomscribe import cli
-from roomscribe.outputs.archive.store import ArchiveStore
 from roomscribe.system import exitcodes
 from tests.outputs.archive.meetings import record_meeting
+from tests.support.journal import JournalUnderTest
 
 DAEMON = Path(__file__).resolve().parents[3] / "daemon"
 
 
 def configured_archive(tmp_path: Path) -> tuple[Path, Path]:
-    archive = tmp_path / "elsewhere" / "meetings.sqlite3"
-    store = ArchiveStore(archive)
-    record_meeting(store, "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", n=6)
-    store.close()
+    journal = tmp_path / "elsewhere" / "meetings.sqlite3"
+    with JournalUnderTest(journal) as recording:
+        record_meeting(recording, "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", n=6)
     config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"room": "boardroom", "archive": {"path": str(archive)}}))
-    return config, archive
+    config.write_text(yaml.safe_dump({"room": "boardroom", "journal": {"path": str(journal)}}))
+    return config, journal
 
 
 def test_the_three_commands_use_the_configured_archive_and_forget_for_good(tmp_path, capsys):
@@ -43,6 +42,16 @@ def test_the_three_commands_use_the_configured_archive_and_forget_for_good(tmp_p
     assert "3f2a9c1e" in capsys.readouterr().err
 
 
+def test_a_deprecated_archive_path_finds_the_journal_beside_it(tmp_path, capsys):
+    """archive.path of an older configuration: the journal lives next to where the archive was."""
+    _, journal = configured_archive(tmp_path)
+    config = tmp_path / "old-config.yaml"
+    config.write_text(yaml.safe_dump({"room": "boardroom", "archive": {"path": str(journal.parent / "archive.sqlite3")}}))
+    journal.rename(journal.parent / "journal.sqlite3")
+    assert cli.main(["meetings", "--json", "-c", str(config)]) == exitcodes.OK
+    assert len(json.loads(capsys.readouterr().out)) == 1
+
+
 def test_as_a_process_with_its_help_and_exit_codes(tmp_path):
     config, _ = configured_archive(tmp_path)
 
@@ -55,7 +64,7 @@ def test_as_a_process_with_its_help_and_exit_codes(tmp_path):
     done = roomscribe("export", "last", "--format", "srt", "-c", str(config))
     assert done.returncode == exitcodes.OK and "-->" in done.stdout, done.stderr
     helped = roomscribe("export", "--help")
-    assert "66  no archive, or no such meeting" in helped.stdout
+    assert "66  no such meeting" in helped.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("archive:\n  retention_days: 0\n")
     done = roomscribe("meetings", "-c", str(bad))

@@ -14,8 +14,9 @@ import srt
 from roomscribe.system import exitcodes
 from roomscribe.outputs.archive import commands
 from roomscribe.outputs.archive.export import FORMATS, export
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal.reader import JournalReader
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting
+from tests.support.journal import JournalUnderTest
 
 DAY = 86400.0
 
@@ -35,13 +36,17 @@ def run(argv: list[str]) -> int:
 
 @pytest.fixture
 def archive(tmp_path):
-    path = tmp_path / "state" / "archive.sqlite3"
-    store = ArchiveStore(path)
-    record_meeting(store, "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", start=T0, n=12)
-    record_meeting(store, "3f2a9c1e-ffff-0000-0000-000000000000", start=T0 + DAY, n=3)
-    record_meeting(store, "77aa0000-running", start=T0 + 2 * DAY, n=2, end=False)
-    store.close()
+    path = tmp_path / "state" / "journal.sqlite3"
+    with JournalUnderTest(path) as journal:
+        record_meeting(journal, "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", start=T0, n=12)
+        record_meeting(journal, "3f2a9c1e-ffff-0000-0000-000000000000", start=T0 + DAY, n=3)
+        record_meeting(journal, "77aa0000-running", start=T0 + 2 * DAY, n=2, end=False)
     return path
+
+
+def meetings(path):
+    with JournalReader(path) as reader:
+        return reader.meetings()
 
 
 def test_meetings_table_and_json(archive, capsys):
@@ -68,7 +73,7 @@ def test_the_short_id_in_the_table_exports_that_meeting(archive, capsys):
 def test_export_to_a_file_matches_the_store(archive, tmp_path, fmt, capsys):
     out = tmp_path / f"minutes.{fmt}"
     assert run(["export", "3f2a9c1e-6b1d", "--format", fmt, "-o", str(out), "--archive", str(archive)]) == 0
-    record = ArchiveStore(archive, readonly=True).record("3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10")
+    record = JournalReader(archive).record("3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10")
     assert out.read_text(encoding="utf-8") == export(record, fmt)
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     assert "wrote meeting 3f2a9c1e-6b1d" in capsys.readouterr().err
@@ -120,16 +125,16 @@ def test_forget_older_than_and_all_with_a_dry_run_first(archive, capsys):
     days = age_days - 0.5  # the first meeting ended earlier than this, the second later
     assert run(["forget", "--older-than", f"{days:.6f}", "--dry-run", "--json", "--archive", str(archive)]) == 0
     assert [m["meeting_id"] for m in json.loads(capsys.readouterr().out)] == ["3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10"]
-    assert len(ArchiveStore(archive, readonly=True).meetings()) == 3  # a dry run deletes nothing
+    assert len(meetings(archive)) == 3  # a dry run deletes nothing
     assert run(["forget", "--older-than", f"{days:.6f}", "--archive", str(archive)]) == 0
-    assert [m.id for m in ArchiveStore(archive, readonly=True).meetings()] == [
+    assert [m.id for m in meetings(archive)] == [
         "3f2a9c1e-ffff-0000-0000-000000000000", "77aa0000-running"]
     capsys.readouterr()
     assert run(["forget", "--older-than", "-1", "--archive", str(archive)]) == exitcodes.USAGE
     assert run(["forget", "--all", "--archive", str(archive)]) == 0
     out = capsys.readouterr().out
     assert "77aa0000-running" in out and "running" in out
-    assert ArchiveStore(archive, readonly=True).meetings() == []
+    assert meetings(archive) == []
     assert run(["forget", "--all", "--archive", str(archive)]) == 0
     assert "deleted nothing" in capsys.readouterr().out
 
@@ -142,25 +147,46 @@ def test_forget_needs_exactly_one_target(archive):
         run(["forget", "last", "--all", "--archive", str(archive)])
 
 
-def test_no_archive_yet(tmp_path, capsys):
-    assert run(["meetings", "--archive", str(tmp_path / "none.sqlite3")]) == exitcodes.NOINPUT
-    assert "no archive at" in capsys.readouterr().err
-    assert run(["forget", "--all", "--archive", str(tmp_path / "none.sqlite3")]) == exitcodes.NOINPUT
-    assert not (tmp_path / "none.sqlite3").exists()  # forget never creates one
+@pytest.mark.parametrize("empty", [False, True])
+def test_no_journal_yet_or_an_empty_file_reads_as_no_meetings(tmp_path, capsys, empty):
+    """The daemon on a full disk can leave an empty file: the commands read it as a journal without meetings."""
+    path = tmp_path / "journal.sqlite3"
+    if empty:
+        path.write_bytes(b"")
+    assert run(["meetings", "--journal", str(path)]) == exitcodes.OK
+    out, err = capsys.readouterr()
+    assert out == "no meetings\n" and "nothing recorded yet" in err
+    assert run(["meetings", "--json", "--journal", str(path)]) == exitcodes.OK
+    assert json.loads(capsys.readouterr().out) == []
+    assert run(["export", "last", "--journal", str(path)]) == exitcodes.NOINPUT
+    assert "the journal is empty" in capsys.readouterr().err
+    assert run(["forget", "--all", "--journal", str(path)]) == exitcodes.OK
+    assert "deleted nothing" in capsys.readouterr().out
+    assert path.exists() == empty and (not empty or path.stat().st_size == 0)  # forget never writes one
 
 
-def test_a_file_that_is_no_archive_is_reported_not_moved(tmp_path, capsys):
-    bogus = tmp_path / "archive.sqlite3"
-    bogus.write_bytes(b"not a database at all" * 50)
-    assert run(["forget", "--all", "--archive", str(bogus)]) == exitcodes.IOERR
-    assert "cannot open the archive" in capsys.readouterr().err
-    assert bogus.exists() and not list(tmp_path.glob("*.corrupt-*"))
+@pytest.mark.parametrize("what", ["garbage", "old archive"])
+def test_a_file_that_is_no_journal_is_reported_not_moved(tmp_path, capsys, what):
+    import sqlite3
+
+    bogus = tmp_path / "journal.sqlite3"
+    if what == "garbage":
+        bogus.write_bytes(b"not a database at all" * 50)
+    else:  # an archive of roomscribe before the journal, given where the journal should be
+        with sqlite3.connect(bogus) as db:
+            db.execute("CREATE TABLE meetings (id TEXT PRIMARY KEY)")
+            db.execute("PRAGMA user_version=1")
+    before = bogus.read_bytes()
+    for argv in (["meetings"], ["forget", "--all"]):
+        assert run([*argv, "--journal", str(bogus)]) == exitcodes.IOERR
+        assert "cannot read the journal" in capsys.readouterr().err
+    assert bogus.read_bytes() == before and not list(tmp_path.glob("*.corrupt-*"))
 
 
 def test_the_archive_path_comes_from_the_state_directory_with_a_config(archive, tmp_path, monkeypatch, capsys):
     config = tmp_path / "config.yaml"
     config.write_text(f"room: {ROOM}\n")
-    monkeypatch.setenv("STATE_DIRECTORY", str(archive.parent))
+    monkeypatch.setenv("STATE_DIRECTORY", str(archive.parent))  # the journal's default place
     assert run(["meetings", "-c", str(config), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
     config.write_text("room: [not a room]\nnonsense: 1\n")

@@ -17,13 +17,40 @@ import webvtt
 
 from roomscribe.core.records import from_iso_utc
 from roomscribe.outputs.archive.export import FORMATS, export
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal.reader import JournalReader
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
+from tests.support.journal import JournalUnderTest
+
+
+class Store(JournalUnderTest):
+    """The journal written through its writer, read back as the command line and the page read it."""
+
+    def __init__(self, path, *, clock=time.time):
+        super().__init__(path)
+        self._read_clock = clock
+
+    def record(self, meeting_id: str):
+        self.flush()
+        with JournalReader(self.path, clock=self._read_clock) as reader:
+            return reader.record(meeting_id)
 
 
 @pytest.fixture
-def stored(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+def open_store(tmp_path):
+    made: list[Store] = []
+
+    def make(name: str = "a.sqlite3", **kwargs) -> Store:
+        made.append(Store(tmp_path / name, **kwargs))
+        return made[-1]
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def stored(open_store):
+    store = open_store()
     said = record_meeting(store, "3f2a9c1e-6b1d", n=12)
     return store.record("3f2a9c1e-6b1d"), said
 
@@ -138,8 +165,8 @@ def test_local_time_zone_is_named_and_used(stored):
     assert export(record, "vtt", ZoneInfo("Europe/Berlin")).split("\n\n")[2] == export(record, "vtt").split("\n\n")[2]
 
 
-def test_a_running_meeting_and_an_open_pause_export(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3", clock=lambda: T0 + 100)
+def test_a_running_meeting_and_an_open_pause_export(open_store):
+    store = open_store("a.sqlite3", clock=lambda: T0 + 100)
     store.meeting_started("m-run", ROOM, T0, 1)
     store.add_utterance(utterance("m-run", 1, T0 + 1))
     store.pause_started("m-run", T0 + 10)
@@ -151,8 +178,8 @@ def test_a_running_meeting_and_an_open_pause_export(tmp_path):
     webvtt.from_string(export(record, "vtt"))
 
 
-def test_an_empty_meeting_exports(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+def test_an_empty_meeting_exports(open_store):
+    store = open_store("a.sqlite3")
     store.meeting_started("m-empty", ROOM, T0)
     store.meeting_ended("m-empty", T0 + 60)
     record = store.record("m-empty")
@@ -166,11 +193,11 @@ def test_unknown_format():
         export(None, "docx")
 
 
-def test_a_three_hour_meeting_exports_whole_in_every_format(tmp_path):
+def test_a_three_hour_meeting_exports_whole_in_every_format(open_store):
     # How fast is a benchmark's question (bench/bench_archive.py), not a test's: a busy machine must not fail it.
-    store = ArchiveStore(tmp_path / "a.sqlite3")
-    with store.transaction():
-        record_meeting(store, "long", n=2000)
+    store = open_store("a.sqlite3")
+    store.wait = False  # the writes share commits
+    record_meeting(store, "long", n=2000)
     record = store.record("long")
     assert record.utterances[-1].start - record.meeting.start > 10_000 - 600  # about 3 h
     assert len(record.utterances) == 2000
@@ -180,8 +207,8 @@ def test_a_three_hour_meeting_exports_whole_in_every_format(tmp_path):
     assert sum(1 for line in export(record, "jsonl").splitlines() if json.loads(line)["record"] == "utterance") == 2000
 
 
-def test_a_mixed_language_meeting_shows_each_lines_language(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+def test_a_mixed_language_meeting_shows_each_lines_language(open_store):
+    store = open_store("a.sqlite3")
     store.meeting_started("m-lang", ROOM, T0, 1)
     said = []
     for seq, (language, text) in enumerate([("en-US", "Welcome to Contoso."), ("de-DE", "Guten Morgen."),
@@ -205,7 +232,7 @@ def test_a_mixed_language_meeting_shows_each_lines_language(tmp_path):
     assert [c.content for c in srt.parse(export(record, "srt"))][1] == "Guest-1 (de-DE): Guten Morgen."
     lines = [json.loads(line) for line in export(record, "jsonl").splitlines()]
     assert [line["language"] for line in lines if line["record"] == "utterance"] == [u.language for u in said]
-    single = ArchiveStore(tmp_path / "b.sqlite3")
+    single = open_store("b.sqlite3")
     record_meeting(single, "m-one", n=2)
     assert "(en-US)" not in export(single.record("m-one"), "txt") + export(single.record("m-one"), "srt")
 # -- cues stay valid whatever the wall clock did while the meeting was recorded ------------------------
@@ -230,10 +257,10 @@ def assert_valid(cues, length_s: float) -> None:
     assert [c[0] for c in cues] == sorted(c[0] for c in cues)
 
 
-def test_a_meeting_recorded_across_a_step_without_correction_still_gives_valid_cues(tmp_path):
+def test_a_meeting_recorded_across_a_step_without_correction_still_gives_valid_cues(open_store):
     """What an older roomscribe stored when NTP stepped the clock by three days mid-meeting: the start and
     the first half three days back, a pause and an utterance spanning the step, the rest on the new clock."""
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+    store = open_store("a.sqlite3")
     back = T0 - 3 * DAY
     store.meeting_started("m-step", ROOM, back, 1)
     store.add_utterance(utterance("m-step", 1, back + 3))
@@ -250,9 +277,9 @@ def test_a_meeting_recorded_across_a_step_without_correction_still_gives_valid_c
     assert spoken["2"] == timedelta(milliseconds=2250)  # what the service heard, not 72 hours
 
 
-def test_utterances_stamped_before_the_meeting_started_are_not_zero_length_cues(tmp_path):
+def test_utterances_stamped_before_the_meeting_started_are_not_zero_length_cues(open_store):
     """The file source of an older roomscribe: the meeting started after a step, its audio stamped days back."""
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+    store = open_store("a.sqlite3")
     store.meeting_started("m-file", ROOM, T0, 1)
     for seq in (1, 2, 3):
         store.add_utterance(utterance("m-file", seq, T0 - 3 * DAY + seq * 5))
@@ -262,8 +289,8 @@ def test_utterances_stamped_before_the_meeting_started_are_not_zero_length_cues(
     assert [c[0] for c in cues] == [timedelta(0)] * 3 and all(c[1] > c[0] for c in cues)
 
 
-def test_a_clock_set_back_mid_meeting_gives_cues_in_order(tmp_path):
-    store = ArchiveStore(tmp_path / "a.sqlite3")
+def test_a_clock_set_back_mid_meeting_gives_cues_in_order(open_store):
+    store = open_store("a.sqlite3")
     store.meeting_started("m-back", ROOM, T0, 1)
     store.add_utterance(utterance("m-back", 1, T0 + 30))
     store.add_utterance(utterance("m-back", 2, T0 + 5))  # stepped back by half a minute

@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 
 from roomscribe.config import Settings, settings_from_data
+from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
 from tests.support.mosquitto import Mosquitto, mosquitto  # noqa: F401  (fixture)
 
 SCHEMA_DIR = Path(__file__).resolve().parents[3] / "daemon" / "roomscribe" / "schemas"
@@ -34,32 +34,28 @@ def validate(name: str, payload: bytes) -> None:
 
 
 def make_settings(broker: Mosquitto, tmp_path: Path, *, room: str = ROOM, **mqtt) -> Settings:
-    options = {
-        "host": broker.host,
-        "port": broker.port,
-        "outbox_path": str(tmp_path / f"outbox-{room}.sqlite3"),
-        "reconnect_max_delay": 1,
-        **mqtt,
-    }
-    return settings_from_data({"room": room, "mqtt": options})
+    options = {"host": broker.host, "port": broker.port, "reconnect_max_delay": 1, **mqtt}
+    return settings_from_data({"room": room, "mqtt": options, "journal": {"path": str(tmp_path / f"journal-{room}.sqlite3")}})
 
 
 class LinkUnderTest:
-    """An MqttLink plus what its owner would see: the commands and the connection changes."""
+    """An MqttLink with its journal, plus what its owner would see: the commands and the connection changes."""
 
-    def __init__(self, settings: Settings, outbox: Outbox | None = None):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self.commands = []
         self.connection_changes = []
         self._lock = threading.Lock()
-        self.outbox = outbox or Outbox(
-            settings.mqtt.outbox_path,
-            max_messages=settings.mqtt.outbox_max_messages,
-            max_age_s=settings.mqtt.outbox_max_age_days * 86400,
-        )
+        self.journal = Journal.from_settings(settings).start()
+        self.waiting = self.journal.deliveries  # len(): utterances not yet acknowledged by the broker
         self.link = MqttLink(
-            settings, on_command=self._on_command, outbox=self.outbox, on_connection_change=self._on_change
+            settings, on_command=self._on_command, transcripts=self.waiting, on_connection_change=self._on_change
         )
+        self.journal.writer.on_stored = self.link.wake
+
+    def submit(self, utterance) -> None:
+        """As the owner's fan-out hands an utterance over: into the journal, which wakes the link once stored."""
+        self.journal.writer.utterance(utterance)
 
     def _on_command(self, command) -> None:
         with self._lock:
@@ -82,8 +78,9 @@ class LinkUnderTest:
             time.sleep(0.02)
 
     def stop(self) -> None:
+        self.journal.flush()
         self.link.stop()
-        self.outbox.close()
+        self.journal.close()
 
 
 @pytest.fixture

@@ -1,15 +1,17 @@
-"""Outbox -> broker bookkeeping, with a recording publish function in place of paho (the broker tests
+"""Journal -> broker bookkeeping, with a recording publish function in place of paho (the broker tests
 in test_mqtt_link.py and test_mqtt_outage.py cover the same path end to end)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
+
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.reasoncodes import ReasonCode
 
 from roomscribe.outputs.mqtt.delivery import WINDOW, TranscriptDelivery
-from roomscribe.outputs.mqtt.outbox import Outbox
+from tests.support.journal import JournalUnderTest
 from tests.support.mqtt_link_process import utterance
 
 OK = ReasonCode(PacketTypes.PUBACK, "Success")
@@ -29,15 +31,26 @@ class Wire:
         return mid
 
 
-def filled(tmp_path, n: int) -> Outbox:
-    box = Outbox(tmp_path / "o.sqlite3")
-    for seq in range(1, n + 1):
-        box.put(utterance("m", seq, "r", 1.0))
-    return box
+@pytest.fixture
+def filled(tmp_path):
+    """The journal's delivery view with n utterances stored and waiting."""
+    made = []
+
+    def fill(n: int):
+        journal = JournalUnderTest(tmp_path / f"j{len(made)}.sqlite3", wait=False)
+        made.append(journal)
+        for seq in range(1, n + 1):
+            journal.add_utterance(utterance("m", seq, "r", 1.0))
+        journal.flush()
+        return journal.journal.deliveries
+
+    yield fill
+    for journal in made:
+        journal.close()
 
 
-def test_sends_in_order_within_the_window_and_forgets_on_ack(tmp_path):
-    box, wire = filled(tmp_path, WINDOW + 20), Wire()
+def test_sends_in_order_within_the_window_and_forgets_on_ack(filled):
+    box, wire = filled(WINDOW + 20), Wire()
     delivery = TranscriptDelivery(box, wire.publish)
     delivery.pump()
     assert [seq for _, seq in wire.sent] == list(range(1, WINDOW + 1))
@@ -49,8 +62,8 @@ def test_sends_in_order_within_the_window_and_forgets_on_ack(tmp_path):
     assert len(box) == WINDOW + 10 and delivery.in_flight == WINDOW
 
 
-def test_after_a_reconnect_the_unacknowledged_go_again_oldest_first(tmp_path):
-    box, wire = filled(tmp_path, 5), Wire()
+def test_after_a_reconnect_the_unacknowledged_go_again_oldest_first(filled):
+    box, wire = filled(5), Wire()
     delivery = TranscriptDelivery(box, wire.publish)
     delivery.pump()
     delivery.acknowledged(2, OK)  # only seq 2 made it
@@ -62,8 +75,8 @@ def test_after_a_reconnect_the_unacknowledged_go_again_oldest_first(tmp_path):
     assert delivery.acknowledged(999, OK) is None  # a stale mid changes nothing
 
 
-def test_offline_stops_the_pump_without_losing_its_place(tmp_path):
-    box, wire = filled(tmp_path, 3), Wire()
+def test_offline_stops_the_pump_without_losing_its_place(filled):
+    box, wire = filled(3), Wire()
     wire.online = False
     delivery = TranscriptDelivery(box, wire.publish)
     delivery.pump()
@@ -73,8 +86,8 @@ def test_offline_stops_the_pump_without_losing_its_place(tmp_path):
     assert [seq for _, seq in wire.sent] == [1, 2, 3]
 
 
-def test_a_refused_transcript_is_held_until_the_next_connection(tmp_path):
-    box, wire = filled(tmp_path, 3), Wire()
+def test_a_refused_transcript_is_held_until_the_next_connection(filled):
+    box, wire = filled(3), Wire()
     delivery = TranscriptDelivery(box, wire.publish)
     delivery.pump()
     assert delivery.acknowledged(1, NOT_AUTHORIZED) == "Not authorized (135)"

@@ -65,7 +65,7 @@ def test_the_entities_that_the_contract_promises():
         ("switch", "paused"), ("button", "start"), ("button", "stop"), ("sensor", "state"),
         ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
         ("binary_sensor", "sending"), ("sensor", "audio_sent_today"), ("sensor", "outbox_waiting"),
-        ("sensor", "audio_overflows"),
+        ("sensor", "audio_overflows"), ("binary_sensor", "storage"),
         ("sensor", "last_utterance"), ("sensor", "last_meeting"),
     }
 
@@ -139,6 +139,25 @@ def test_the_microphone_problem_sensor_is_on_whenever_audio_does_not_flow(status
     state = {"state": "no_audio", "audio": {"status": status, "detail": "capture device 0: 'USB'"}}
     assert jinja2.Template(sensor["value_template"]).render(value_json=state) == shown
     assert sensor["payload_on"] == "ON" and sensor["payload_off"] == "OFF"
+
+
+@pytest.mark.parametrize("storage, shown", [({"status": "ok", "detail": ""}, "OFF"),
+                                            ({"status": "failing", "detail": "database or disk is full"}, "ON"),
+                                            (None, "OFF")])
+def test_the_storage_problem_sensor_follows_the_state_and_reads_an_older_state_as_fine(storage, shown):
+    from roomscribe.core.records import StateMessage
+
+    _, sensor = configs()["roomscribe_boardroom_storage"]
+    assert sensor["device_class"] == "problem" and sensor["entity_category"] == "diagnostic"
+    assert sensor["state_topic"] == sensor["json_attributes_topic"] == "meeting/state"
+    state = StateMessage("transcribing", 1.7e9, "m1", 1, None, "", "boardroom").to_payload()
+    if storage is None:  # a retained state of a roomscribe before the journal
+        del state["storage"]
+    else:
+        state["storage"] = storage
+        validate("state", json.dumps(state).encode())
+    assert _render(sensor["value_template"], state) == shown
+    assert json.loads(_render(sensor["json_attributes_template"], state)) == (storage or {})
 
 
 def test_the_audio_entities_read_the_stats_topic():

@@ -47,7 +47,7 @@ def test_every_topic_carries_payloads_valid_against_their_schema(mosquitto, tmp_
     link.set_speech_connected(True)
     link.publish_partial(Partial("m1", None, "good mor", time.time(), ROOM))
     link.publish_partial(Partial("m1", "Guest-1", "good morning", time.time(), ROOM))
-    link.submit_transcript(utterance("m1", 1, ROOM, time.time()))
+    item.submit(utterance("m1", 1, ROOM, time.time()))
     link.publish_event(Event("speaker_epoch_changed", {"previous": 1, "speaker_epoch": 2}, time.time(), ROOM))
     rec.publish("meeting/pause", b"not json")
     rec.wait_for(lambda: len(rec.on("meeting/event")) >= 2, what="two events")
@@ -64,7 +64,7 @@ def test_every_topic_carries_payloads_valid_against_their_schema(mosquitto, tmp_
     assert retained(mosquitto, "meeting/availability") == b"online"
     assert retained(mosquitto, "meeting/speech_connection") == b"connected"
     assert retained(mosquitto, "meeting/transcript") is None  # transcripts are not retained
-    assert len(item.outbox) == 0  # acknowledged, so forgotten
+    rec.wait_for(lambda: len(item.waiting) == 0, what="the acknowledgement")  # acknowledged: no longer waiting
     rec.close()
 
 
@@ -95,10 +95,10 @@ def test_the_state_message_echoes_the_request_id(mosquitto, tmp_path, links):
     def owner(command: Command) -> None:
         holder["link"].publish_state(state("paused" if command.name == "pause" else "transcribing", command.request_id))
 
+    from roomscribe.outputs.journal.journal import Journal
     from roomscribe.outputs.mqtt.link import MqttLink
-    from roomscribe.outputs.mqtt.outbox import Outbox
 
-    link = MqttLink(settings, on_command=owner, outbox=Outbox(settings.mqtt.outbox_path))
+    link = MqttLink(settings, on_command=owner, transcripts=Journal.from_settings(settings).deliveries)
     holder["link"] = link
     link.start()
     try:
@@ -316,15 +316,15 @@ def test_the_link_runs_without_a_broker_and_connects_when_one_appears(tmp_path, 
     broker = brokers()  # configured, not started
     item = links(make_settings(broker, tmp_path)).start()
     item.link.publish_state(state("idle", meeting_id=None))
-    item.link.submit_transcript(utterance("m1", 1, ROOM, time.time()))
+    item.submit(utterance("m1", 1, ROOM, time.time()))
     time.sleep(1.5)
-    assert not item.link.connected and len(item.outbox) == 1
+    assert not item.link.connected and len(item.waiting) == 1
     broker.start()
     rec = Recorder(broker, ["meeting/transcript", "meeting/state"])
     item.wait_connected()
     rec.wait_for(lambda: rec.on("meeting/transcript"), what="the waiting transcript")
     assert json.loads(retained(broker, "meeting/state"))["state"] == "idle"
-    rec.wait_for(lambda: len(item.outbox) == 0, what="the outbox to empty")
+    rec.wait_for(lambda: len(item.waiting) == 0, what="nothing to wait")
     rec.close()
 
 

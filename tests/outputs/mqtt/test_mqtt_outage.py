@@ -17,7 +17,7 @@ import time
 import pytest
 
 from roomscribe.config import settings_to_data
-from roomscribe.outputs.mqtt.outbox import Outbox
+from tests.support.journal import waiting_on_disk
 from tests.outputs.mqtt.conftest import ROOM, make_settings, validate
 from tests.support.mosquitto import Mosquitto, Recorder
 from tests.support.mqtt_link_process import utterance
@@ -56,12 +56,17 @@ def test_a_30_second_outage_in_the_middle_of_a_meeting_loses_nothing(persistent_
     def say() -> None:
         nonlocal seq
         seq += 1
-        item.link.submit_transcript(utterance("m-outage", seq, ROOM, time.time()))
+        item.submit(utterance("m-outage", seq, ROOM, time.time()))
 
     for _ in range(5):
         say()
     rec.wait_for(lambda: len(delivered(rec)) == 5, what="the first five")
-    time.sleep(1.2)  # let the broker save the dashboard's session (autosave_interval 1)
+    # The broker must have saved the dashboard's session before it dies, or the backlog delivered at the reconnect
+    # (at once) finds no subscription to queue for. Mosquitto saves every autosave_interval, the first time a
+    # second or two after its start: wait for a save that came after the subscription, not for a guessed time.
+    subscribed_at = time.time()
+    saved = broker.dir / "mosquitto.db"
+    rec.wait_for(lambda: saved.exists() and saved.stat().st_mtime > subscribed_at, what="the broker to save the session")
 
     # The broker hangs first, so three utterances are on the wire without an acknowledgement, then dies.
     broker.freeze()
@@ -74,7 +79,7 @@ def test_a_30_second_outage_in_the_middle_of_a_meeting_loses_nothing(persistent_
         say()
         time.sleep(1.0)
     assert not item.link.connected
-    waiting = len(item.outbox)
+    waiting = len(item.waiting)
     assert waiting >= 29
     broker.start()
     for _ in range(5):
@@ -84,12 +89,12 @@ def test_a_30_second_outage_in_the_middle_of_a_meeting_loses_nothing(persistent_
         rec.wait_for(lambda: len(set(delivered(rec))) == seq, timeout=60, what=f"all {seq} utterances")
     except AssertionError:
         missing = sorted(set(range(1, seq + 1)) - {n for _, n in delivered(rec)})
-        raise AssertionError(f"missing utterances {missing}; outbox holds {len(item.outbox)}") from None
+        raise AssertionError(f"missing utterances {missing}; {len(item.waiting)} wait in the journal") from None
     got = delivered(rec)
     assert first_occurrences(got) == [("m-outage", n) for n in range(1, seq + 1)]  # all of them, in order
     for payload in rec.on("meeting/transcript"):
         validate("transcript", payload.payload)
-    rec.wait_for(lambda: len(item.outbox) == 0, what="the outbox to empty")
+    rec.wait_for(lambda: len(item.waiting) == 0, what="nothing to wait")
     reconnect = rec.wait_for(
         lambda: [e for e in rec.json_on("meeting/event") if e["kind"] == "mqtt_reconnected"], what="the event"
     )[0]
@@ -119,16 +124,16 @@ def test_sigkill_during_an_outage_loses_nothing(persistent_broker, tmp_path, lin
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    left = [(p.meeting_id, p.seq) for p in Outbox(settings.mqtt.outbox_path).pending(limit=100)]
+    left = waiting_on_disk(settings.journal.path)
     assert left == [("m-before-kill", n) for n in range(1, 21)]  # on disk, though the process never got to send
 
     broker.start()
     rec = Recorder(broker, "meeting/transcript", client_id="dashboard", persistent_session=True)
-    restarted = links(settings).start()  # the daemon's restart: same config, same outbox
+    restarted = links(settings).start()  # the daemon's restart: same config, same journal
     rec.wait_for(lambda: set(left) <= set(delivered(rec)), timeout=30, what="the stored utterances")
     assert first_occurrences([d for d in delivered(rec) if d in set(left)]) == left  # original ids, in order
     for payload in rec.on("meeting/transcript"):
         body = json.loads(payload.payload)
         assert body["meeting_id"] == "m-before-kill" and body["text"] == f"utterance number {body['seq']}"
-    rec.wait_for(lambda: len(restarted.outbox) == 0, what="the outbox to empty")
+    rec.wait_for(lambda: len(restarted.waiting) == 0, what="nothing to wait")
     rec.close()

@@ -14,7 +14,7 @@ from roomscribe.system import exitcodes
 from roomscribe.core.records import AudioStats, Event, StateMessage
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.outputs.journal.journal import Journal
 from tests.outputs.mqtt.conftest import ROOM, make_settings
 from tests.support.mosquitto import Mosquitto, retained
 
@@ -24,7 +24,7 @@ class StandInDaemon:
 
     def __init__(self, settings):
         self.state = "transcribing"
-        self.link = MqttLink(settings, on_command=self.on_command, outbox=Outbox(settings.mqtt.outbox_path))
+        self.link = MqttLink(settings, on_command=self.on_command, transcripts=Journal.from_settings(settings).deliveries)
 
     def on_command(self, command: Command) -> None:
         if command.name == "resume" and self.state != "paused":
@@ -50,7 +50,7 @@ def daemon(mosquitto, tmp_path):
 
 def write_config(tmp_path, broker: Mosquitto, **mqtt) -> str:
     path = tmp_path / "config.yaml"
-    options = {"host": broker.host, "port": broker.port, "outbox_path": str(tmp_path / "cli-outbox.sqlite3"), **mqtt}
+    options = {"host": broker.host, "port": broker.port, **mqtt}
     path.write_text(yaml.safe_dump({"room": ROOM, "mqtt": options}))
     return str(path)
 

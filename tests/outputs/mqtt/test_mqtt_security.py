@@ -9,7 +9,7 @@ import pytest
 
 from roomscribe.config import ConfigError
 from roomscribe.outputs.mqtt.link import MqttLink
-from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.outputs.journal.journal import Journal
 from tests.outputs.mqtt.conftest import make_settings
 from tests.support.mosquitto import retained
 
@@ -73,7 +73,7 @@ def test_tls_with_a_client_certificate(tmp_path, brokers, links):
 def test_a_missing_ca_file_is_a_configuration_error(tls_broker, tmp_path):
     settings = make_settings(tls_broker, tmp_path, tls={"ca_file": str(tmp_path / "nope.pem")})
     with pytest.raises(ConfigError) as caught:
-        MqttLink(settings, on_command=lambda c: None, outbox=Outbox(tmp_path / "o.sqlite3"))
+        MqttLink(settings, on_command=lambda c: None, transcripts=Journal(tmp_path / "j.sqlite3").deliveries)
     assert caught.value.problems[0].path == "mqtt.tls.ca_file"
 
 
@@ -118,5 +118,5 @@ def test_a_wrong_password_gives_one_clear_error_and_no_hot_retry_loop(auth_broke
 def test_an_unreadable_password_file_is_a_configuration_error(auth_broker, tmp_path):
     settings = make_settings(auth_broker, tmp_path, username="room-1", password_file=str(tmp_path / "missing"))
     with pytest.raises(ConfigError) as caught:
-        MqttLink(settings, on_command=lambda c: None, outbox=Outbox(tmp_path / "o.sqlite3"))
+        MqttLink(settings, on_command=lambda c: None, transcripts=Journal(tmp_path / "j.sqlite3").deliveries)
     assert caught.value.problems[0].path == "mqtt.password_file"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import itertools
 
 from roomscribe.config import settings_from_data
-from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.outputs.journal.waiting import Deliveries, Waiting
 from roomscribe.outputs.mqtt.topics import AVAILABLE, Topics
 from roomscribe.outputs.mqtt.worker import LinkWorker
 
@@ -33,9 +33,10 @@ class PahoStandIn:
 
 
 def make_worker(tmp_path):
-    settings = settings_from_data({"room": "r", "mqtt": {"outbox_path": str(tmp_path / "outbox.sqlite3")}})
+    settings = settings_from_data({"room": "r"})
     client = PahoStandIn()
-    worker = LinkWorker(settings, client, Topics("meeting"), Outbox(settings.mqtt.outbox_path), discovery=[],
+    nothing_waits = Deliveries(tmp_path / "no-journal-yet.sqlite3", Waiting())
+    worker = LinkWorker(settings, client, Topics("meeting"), nothing_waits, discovery=[],
                         on_connection_change=None, clock=lambda: 0.0)
     worker.link_up = True
     return worker, client

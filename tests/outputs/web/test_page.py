@@ -14,13 +14,13 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from roomscribe.core.records import Event, StateMessage, Utterance
-from roomscribe.outputs.archive.store import ArchiveStore
 from roomscribe.outputs.web.auth import Tokens
-from roomscribe.outputs.web.history import ArchiveHistory
+from roomscribe.outputs.web.history import JournalHistory
 from roomscribe.outputs.web.output import WebOutput
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
 from tests.support.mosquitto import free_port
 from tests.support.web_page import launch_chromium
+from tests.support.journal import JournalUnderTest
 
 DONE, LIVE = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", "77aa0000-1111-2222-3333-444455556666"
 
@@ -63,11 +63,11 @@ def context(browser):
 @pytest.fixture
 def room(tmp_path):
     """A server with one past meeting in the archive and one running, its first three lines stored."""
-    store = ArchiveStore(tmp_path / "archive.sqlite3")
+    store = JournalUnderTest(tmp_path / "journal.sqlite3")
     record_meeting(store, DONE, n=12)
     record_meeting(store, LIVE, start=T0 + 86400, n=3, end=False)
     output = WebOutput(room=ROOM, host="127.0.0.1", port=free_port(), tokens=Tokens(),
-                       history=ArchiveHistory(store.path))
+                       history=JournalHistory(store.path))
     output.start()
     assert output.listening.wait(10)
     output.publish_event(Event("meeting_started", {"meeting_id": LIVE}, at=T0 + 86400, room=ROOM))
@@ -79,7 +79,7 @@ def room(tmp_path):
     store.close()
 
 
-def say(output: WebOutput, store: ArchiveStore, seq: int, **fields) -> Utterance:
+def say(output: WebOutput, store: JournalUnderTest, seq: int, **fields) -> Utterance:
     """As the fan-out does it: stored first, then handed to the page."""
     u = utterance(LIVE, seq, T0 + 86400 + 5 * seq, **fields)
     store.add_utterance(u)

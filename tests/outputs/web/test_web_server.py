@@ -18,14 +18,14 @@ import srt
 import webvtt
 
 from roomscribe.core.records import Event, StateMessage
-from roomscribe.outputs.archive.store import ArchiveStore
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
-from roomscribe.outputs.web.history import ArchiveHistory
+from roomscribe.outputs.web.history import JournalHistory
 from roomscribe.outputs.web.output import WebOutput
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
 from tests.support.mosquitto import free_port
 from tests.support.web_page import SseReader
+from tests.support.journal import JournalUnderTest
 
 DONE, LIVE = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", "77aa0000-1111-2222-3333-444455556666"
 ACCESS, COMMAND = "access-token-0123456789", "command-token-0123456789"
@@ -33,8 +33,8 @@ ACCESS, COMMAND = "access-token-0123456789", "command-token-0123456789"
 
 @pytest.fixture
 def archive(tmp_path):
-    path = tmp_path / "archive.sqlite3"
-    store = ArchiveStore(path)
+    path = tmp_path / "journal.sqlite3"
+    store = JournalUnderTest(path)
     record_meeting(store, DONE, n=12)
     record_meeting(store, LIVE, start=T0 + 86400, n=3, end=False)
     yield path, store
@@ -47,7 +47,7 @@ def serve(archive):
 
     def start(tokens: Tokens = Tokens(), history: bool = True, **options) -> WebOutput:
         output = WebOutput(room=ROOM, host="127.0.0.1", port=free_port(), tokens=tokens,
-                           history=ArchiveHistory(archive[0]) if history else None, **options)
+                           history=JournalHistory(archive[0]) if history else None, **options)
         output.start()
         assert output.listening.wait(10), output.failed
         started.append(output)

@@ -1,5 +1,6 @@
-"""The meeting record: a SQLite archive of meetings, pauses and final utterances, with exports and catch-up.
+"""The meeting record as people and dashboards see it: exports, catch-up over MQTT, the command line.
 
-`store` is the database, `writer` the one thread that writes it, `export` turns a meeting into text
-formats, `catchup` answers `<base>/request/transcript`, `commands` is the command line. docs/archive.md.
+The record itself lives in the journal (outputs/journal/); `meetings` holds the records it gives back,
+`export` turns a meeting into text formats, `catchup` and `responder` answer `<base>/request/transcript`,
+`commands` is the command line. docs/archive.md.
 """

@@ -9,7 +9,7 @@ At most `max_utterances` are sent per request; `more: true` on the last page say
 since_seq = next_since_seq". A bad request gets one error page, `{"status": "error", "request_id",
 "room", "error": {"code", "message"}}`; `handle_request` never raises.
 
-Pure apart from reading the archive through `TranscriptSource` (a read-only `ArchiveStore` will do).
+Pure apart from reading the record through `TranscriptSource` (outputs/journal/reader.py's JournalReader).
 The reads touch the disk: the integrator calls this off the asyncio loop (an executor), ignores
 retained requests, and publishes the pages to the MQTT 5 response topic with the correlation data when
 the request carried them, else to `<base>/response/transcript/<reply_to>` when the request names one
@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from roomscribe.core.records import Utterance, encode
+from roomscribe.core.records import encode
 from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Meeting, UnknownMeeting
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ class TranscriptSource(Protocol):
 
     def meeting(self, meeting_id: str) -> Meeting | None: ...
 
-    def utterances(self, meeting_id: str, after_seq: int = 0, limit: int | None = None) -> list[Utterance]: ...
+    def payloads(self, meeting_id: str, after_seq: int = 0, limit: int | None = None) -> list[tuple[int, bytes]]:
+        """(seq, the transcript payload exactly as it was published), in seq order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def handle_request(
 ) -> list[bytes]:
     """The response pages for one request payload: at least one, never an exception.
 
-    `source` None means the archive is switched off or could not be opened.
+    `source` None means the record is switched off (archive.enabled false).
     """
     request_id = None
     try:
@@ -149,9 +150,9 @@ def handle_request(
         return [_error(room, request_id, "unknown_meeting", str(exc))]
     except AmbiguousMeeting as exc:
         return [_error(room, request_id, "ambiguous_meeting", str(exc))]
-    except Exception as exc:  # noqa: BLE001  (a failing archive must not take the link down)
+    except Exception as exc:  # noqa: BLE001  (a failing journal must not take the link down)
         log.exception("catch-up request failed")
-        return [_error(room, request_id, "unavailable", f"the archive could not be read: {type(exc).__name__}")]
+        return [_error(room, request_id, "unavailable", f"the journal could not be read: {type(exc).__name__}")]
 
 
 def _pages(request: TranscriptRequest, source: TranscriptSource, room: str, page_bytes: int,
@@ -159,9 +160,9 @@ def _pages(request: TranscriptRequest, source: TranscriptSource, room: str, page
     meeting_id = source.resolve(request.meeting_id)
     meeting = source.meeting(meeting_id)
     running = meeting is not None and meeting.running
-    found = source.utterances(meeting_id, after_seq=request.since_seq, limit=max_utterances + 1)
+    found = source.payloads(meeting_id, after_seq=request.since_seq, limit=max_utterances + 1)
     more_later = len(found) > max_utterances
-    items = [(u.seq, encode(u.to_payload())) for u in found[:max_utterances]]
+    items = found[:max_utterances]
 
     def envelope(since: int, next_since: int, more: bool) -> bytes:
         return encode({

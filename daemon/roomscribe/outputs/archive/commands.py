@@ -1,16 +1,18 @@
-"""`roomscribe meetings | export | forget`: the archive from the command line.
+"""`roomscribe meetings | export | forget`: the meeting record (the journal) from the command line.
 
     roomscribe meetings [--json] [--since DATE] [--tz ZONE]
     roomscribe export [MEETING|current|last] [--format txt|md|jsonl|vtt|srt] [-o FILE] [--tz ZONE]
     roomscribe forget MEETING | --older-than DAYS | --all  [--dry-run] [--json]
 
 One module for the three: `add_arguments` reads the subcommand from the parser's name ("roomscribe
-export"), `main` from `args.command`, as cli.py sets them. The archive is the file named by `archive.path`
-in the configuration (`-c FILE`), else `$STATE_DIRECTORY/archive.sqlite3` (/var/lib/roomscribe/...);
-`--archive PATH` overrides both. Reading opens it read-only, so the commands work while the daemon writes.
+export"), `main` from `args.command`, as cli.py sets them. The journal is the file the configuration
+names (`-c FILE`: journal.path, config/storage.py), else `$STATE_DIRECTORY/journal.sqlite3`
+(/var/lib/roomscribe/...); `--journal PATH` overrides both. Reading opens it read-only, so the commands
+work while the daemon writes; a journal not written yet reads as one without meetings.
 
-Exit codes (sysexits): 0 done; 64 bad arguments or an ambiguous id prefix; 66 no archive, or no such
-meeting; 73 the output file cannot be written; 74 the archive cannot be read; 78 configuration error.
+Exit codes (sysexits): 0 done; 64 bad arguments or an ambiguous id prefix; 66 no such meeting (or no
+journal to delete from); 73 the output file cannot be written; 74 the journal cannot be read; 78
+configuration error.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ from pathlib import Path
 from roomscribe.system import exitcodes
 from roomscribe.outputs.archive.export import FORMATS, duration_text, export, zone_name
 from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Meeting, UnknownMeeting
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal import forget
+from roomscribe.outputs.journal.reader import JournalReader
 
 NAMES = ("meetings", "export", "forget")
-ARCHIVE_FILE = "archive.sqlite3"
 SHORT_ID = 8
 
 
@@ -54,8 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-c", "--config", default=None,
                         help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)")
-    parser.add_argument("--archive", metavar="PATH", default=None,
-                        help="the archive file (default: archive.path from the configuration)")
+    parser.add_argument("--journal", "--archive", dest="journal", metavar="PATH", default=None,
+                        help="the journal file (default: journal.path from the configuration, or the state "
+                        "directory's journal.sqlite3); --archive is its old name")
 
 
 def _tz_argument(parser: argparse.ArgumentParser) -> None:
@@ -101,12 +104,14 @@ def meetings_main(args: argparse.Namespace) -> int:
     def run() -> int:
         tz = parse_tz(args.tz)
         since = parse_since(args.since, tz) if args.since else None
-        with _open(args, readonly=True) as store:
+        with _read(args) as store:
             found = store.meetings(since=since)
         if args.json:
             print(json.dumps([m.to_json() for m in found], ensure_ascii=False, indent=2))
         elif not found:
             print("no meetings" + (f" since {args.since}" if args.since else ""))
+            if store.empty:
+                print(f"roomscribe: nothing recorded yet in {store.path}", file=sys.stderr)
         else:
             print(meetings_table(found, tz))
         return exitcodes.OK
@@ -117,7 +122,7 @@ def meetings_main(args: argparse.Namespace) -> int:
 def export_main(args: argparse.Namespace) -> int:
     def run() -> int:
         tz = parse_tz(args.tz)
-        with _open(args, readonly=True) as store:
+        with _read(args) as store:
             record = store.record(store.resolve(args.meeting))
         text = export(record, args.format, tz)
         if args.output in (None, "-"):
@@ -133,18 +138,25 @@ def export_main(args: argparse.Namespace) -> int:
 
 def forget_main(args: argparse.Namespace) -> int:
     def run() -> int:
-        with _open(args, readonly=args.dry_run) as store:
+        path = journal_path(args)
+        with _read(args) as store:
             if args.all:
-                gone = store.meetings() if args.dry_run else store.forget_all()
+                selected = store.meetings()
             elif args.older_than is not None:
                 if args.older_than < 0:
                     raise CommandError("--older-than needs a number of days, 0 or more", exitcodes.USAGE)
                 cutoff = time.time() - args.older_than * 86400
-                gone = ([m for m in store.meetings() if m.end is not None and m.end < cutoff] if args.dry_run
-                        else store.forget_older_than(args.older_than))
+                selected = [m for m in store.meetings() if m.end is not None and m.end < cutoff]
             else:
-                meeting_id = store.resolve(args.meeting)
-                gone = [store.meeting(meeting_id)] if args.dry_run else store.forget(meeting_id)
+                selected = [store.meeting(store.resolve(args.meeting))]
+        if args.dry_run or not selected:
+            gone = selected
+        elif args.all:
+            gone = _deleting(lambda: forget.forget_all(path))
+        elif args.older_than is not None:
+            gone = _deleting(lambda: forget.forget_older_than(path, args.older_than))
+        else:
+            gone = _deleting(lambda: forget.forget_meeting(path, selected[0].id))
         if args.json:
             print(json.dumps([m.to_json() for m in gone], ensure_ascii=False, indent=2))
             return exitcodes.OK
@@ -158,15 +170,22 @@ def forget_main(args: argparse.Namespace) -> int:
 
     return _guarded(run)
 
+def _deleting(delete) -> list[Meeting]:
+    try:
+        return delete()
+    except (sqlite3.Error, OSError) as exc:
+        raise CommandError(f"cannot delete from the journal: {exc}", exitcodes.IOERR) from None
+
 
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def archive_path(args: argparse.Namespace) -> Path:
-    """--archive, else archive.path of the configuration, else the state directory's archive.sqlite3."""
-    if args.archive:
-        return Path(args.archive)
+def journal_path(args: argparse.Namespace) -> Path:
+    """--journal, else the journal of the configuration, else the state directory's journal.sqlite3."""
+    if args.journal:
+        return Path(args.journal)
     from roomscribe import config as cfg
+    from roomscribe.config import storage
 
     path = Path(args.config) if args.config else cfg.default_config_path()
     if args.config or path.exists():
@@ -175,44 +194,25 @@ def archive_path(args: argparse.Namespace) -> Path:
         except cfg.ConfigError as exc:
             problems = "; ".join(str(problem) for problem in exc.problems)
             raise CommandError(f"configuration error in {exc.source}: {problems}", exitcodes.CONFIG) from None
-        return Path(settings.archive.path)
-    return default_archive_path()
+        return storage.journal_path(settings)
+    return default_journal_path()
 
 
-def default_archive_path() -> Path:
-    """Where the daemon keeps it without a configuration: the state directory, next to the outbox."""
+def default_journal_path() -> Path:
+    """Where the daemon keeps it without a configuration: the state directory."""
     from roomscribe.config.paths import state_directory
+    from roomscribe.config.storage import JOURNAL_FILE
 
-    return state_directory() / ARCHIVE_FILE
-
-
-class _open:
-    """The archive, read-only or for deleting; clear errors when it is missing or unreadable."""
-
-    def __init__(self, args: argparse.Namespace, *, readonly: bool):
-        self.path = archive_path(args)
-        self.readonly = readonly
-        self.store: ArchiveStore | None = None
-
-    def __enter__(self) -> ArchiveStore:
-        if not self.path.is_file():
-            raise CommandError(f"no archive at {self.path} (is archive.enabled on, and has the daemon run?)",
-                               exitcodes.NOINPUT)
-        try:
-            self.store = ArchiveStore(self.path, readonly=True) if self.readonly else _writable(self.path)
-        except (sqlite3.Error, OSError) as exc:
-            raise CommandError(f"cannot open the archive {self.path}: {exc}", exitcodes.IOERR) from None
-        return self.store
-
-    def __exit__(self, *exc) -> None:
-        if self.store is not None:
-            self.store.close()
+    return state_directory() / JOURNAL_FILE
 
 
-def _writable(path: Path) -> ArchiveStore:
-    """Opened for writing only if it is an archive already: a forget must not move a file aside."""
-    ArchiveStore(path, readonly=True).close()
-    return ArchiveStore(path)
+def _read(args: argparse.Namespace) -> JournalReader:
+    """The journal, read-only; clear errors when it cannot be read (a missing one reads as empty)."""
+    path = journal_path(args)
+    try:
+        return JournalReader(path)
+    except (sqlite3.Error, OSError) as exc:
+        raise CommandError(f"cannot read the journal {path}: {exc}", exitcodes.IOERR) from None
 
 
 def _guarded(run) -> int:
@@ -228,7 +228,7 @@ def _guarded(run) -> int:
         print(f"roomscribe: ambiguous meeting {exc}", file=sys.stderr)
         return exitcodes.USAGE
     except sqlite3.Error as exc:
-        print(f"roomscribe: the archive could not be read: {exc}", file=sys.stderr)
+        print(f"roomscribe: the journal could not be read: {exc}", file=sys.stderr)
         return exitcodes.IOERR
 
 

@@ -1,6 +1,7 @@
-"""What the archive gives back: meetings, their pauses and epochs, and the errors of looking one up.
+"""What the meeting record gives back: meetings, their pauses, epochs and lost spans, and the errors of
+looking one up.
 
-Plain records, no SQL: the store (store.py) writes and deletes, reading.py reads and builds these.
+Plain records, no SQL: the journal (outputs/journal/) writes, and its queries build these.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ MIN_PREFIX = 4  # shorter id prefixes are refused: too easy to hit the wrong mee
 
 
 class UnknownMeeting(LookupError):
-    def __init__(self, reference: str, why: str = "no such meeting in the archive"):
+    def __init__(self, reference: str, why: str = "no such meeting in the journal"):
         super().__init__(f"{reference}: {why}")
         self.reference = reference
 
@@ -33,6 +34,16 @@ class Pause:
 
 
 @dataclass(frozen=True, slots=True)
+class LostSpan:
+    """Captured audio that could not be transcribed (an `audio_lost` event): when, how long, why."""
+
+    start: float
+    end: float
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Meeting:
     """One meeting as the list shows it."""
 
@@ -45,6 +56,8 @@ class Meeting:
     speakers: tuple[tuple[int, str], ...]  # (speaker_epoch, label): Guest-1 of epoch 1 is not Guest-1 of epoch 2
     paused_seconds: float  # an open pause counts up to the moment of the query
     audio_seconds: float  # audio sent to the speech service
+    lost_seconds: float = 0.0  # captured audio that could not be transcribed (audio_lost events)
+    lost_spans: int = 0
 
     @property
     def running(self) -> bool:
@@ -61,6 +74,8 @@ class Meeting:
             "speakers": [{"speaker_epoch": epoch, "speaker": label} for epoch, label in self.speakers],
             "paused_seconds": round(self.paused_seconds, 3),
             "audio_seconds": round(self.audio_seconds, 3),
+            "lost_seconds": round(self.lost_seconds, 3),
+            "lost_spans": self.lost_spans,
         }
 
 
@@ -72,11 +87,12 @@ class MeetingRecord:
     pauses: tuple[Pause, ...]
     epochs: tuple[tuple[int, float], ...]  # (speaker_epoch, first seen at)
     utterances: tuple[Utterance, ...]
+    lost: tuple[LostSpan, ...] = ()
 
 
 def meeting_from_row(row: tuple, now: float) -> Meeting:
-    """A Meeting from a row of reading.MEETING_SUMMARY; an open pause counts up to `now`."""
-    (meeting_id, room, start, end, audio_s, paused_s, count, epochs, speakers, open_pause) = row
+    """A Meeting from a row of journal/queries.py's MEETING_SUMMARY; an open pause counts up to `now`."""
+    (meeting_id, room, start, end, audio_s, paused_s, count, epochs, speakers, open_pause, lost_s, lost_n) = row
     if open_pause is not None:
         paused_s += max(0.0, (end if end is not None else now) - open_pause)
     pairs = []
@@ -87,6 +103,7 @@ def meeting_from_row(row: tuple, now: float) -> Meeting:
         id=meeting_id, room=room, start=start, end=end, utterances=count,
         speaker_epochs=tuple(sorted(int(e) for e in epochs.split(","))) if epochs else (),
         speakers=tuple(sorted(pairs, key=_speaker_order)), paused_seconds=paused_s, audio_seconds=audio_s,
+        lost_seconds=lost_s, lost_spans=lost_n,
     )
 
 

@@ -1,7 +1,7 @@
 """Catch-up over MQTT, off every loop that matters: one worker thread answers `<base>/request/transcript`.
 
 The MQTT link hands each request here from paho's network thread (`submit`, which only queues); the
-`archive-catchup` thread reads the archive through its own read-only connection (catchup.py does the
+`archive-catchup` thread reads the journal through its own read-only connection (catchup.py does the
 parsing, paging and error answers) and hands each page back to the link to publish at QoS 1, never on
 the owner's loop and never inside paho's callback. What it never does: answer a retained request (a
 stale question would be answered on every connect), publish to the daemon's own topics or Home
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from roomscribe.outputs.archive import catchup
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal.reader import JournalReader
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +40,10 @@ Publish = Callable[[str, bytes, "bytes | None"], None]
 
 
 class CatchUpResponder:
-    def __init__(self, archive_path: Path | None, *, room: str, base_topic: str, publish: Publish,
+    def __init__(self, journal_path: Path | None, *, room: str, base_topic: str, publish: Publish,
                  reserved_prefixes: tuple[str, ...] = (), max_waiting: int = MAX_WAITING):
-        """`archive_path` None: the archive is off (or could not be opened); every request is told so."""
-        self._path = archive_path
+        """`journal_path` None: the record is not kept (archive.enabled false); every request is told so."""
+        self._path = journal_path
         self._room = room
         self._publish = publish
         self.request_topic = catchup.request_topic(base_topic)
@@ -97,11 +97,11 @@ class CatchUpResponder:
         if self._path is None:
             return catchup.handle_request(request.payload, None, room=self._room)
         try:
-            store = ArchiveStore(self._path, readonly=True)
-        except Exception as exc:  # noqa: BLE001  (missing, locked, corrupt: the answer says so)
-            log.warning("catch-up: the archive %s cannot be read: %s", self._path, exc)
+            store = JournalReader(self._path)
+        except Exception as exc:  # noqa: BLE001  (locked, corrupt, not a journal: the answer says so)
+            log.warning("catch-up: the journal %s cannot be read: %s", self._path, exc)
             return [catchup._error(self._room, _request_id(request.payload), "unavailable",
-                                   f"the archive could not be read: {type(exc).__name__}")]
+                                   f"the journal could not be read: {type(exc).__name__}")]
         try:
             return catchup.handle_request(request.payload, store, room=self._room)
         finally:

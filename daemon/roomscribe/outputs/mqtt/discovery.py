@@ -126,6 +126,25 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         ),
         (
             "binary_sensor",
+            "storage",
+            {
+                # A problem while the journal cannot store (a full disk, an I/O error): transcripts still go
+                # out, records wait in memory. A state published before the sensor existed has no `storage`.
+                "name": "Storage",
+                "device_class": "problem",
+                "entity_category": "diagnostic",
+                "state_topic": topics.state,
+                "value_template": "{{ 'ON' if (value_json.storage | default({})).status | default('ok') != 'ok' "
+                                  "else 'OFF' }}",
+                "json_attributes_topic": topics.state,
+                "json_attributes_template": "{{ value_json.storage | default({}) | tojson }}",
+                "payload_on": "ON",
+                "payload_off": "OFF",
+                "qos": 1,
+            },
+        ),
+        (
+            "binary_sensor",
             "sending",
             {
                 # On while speech is being sent to the service (silence suppression lets it through).

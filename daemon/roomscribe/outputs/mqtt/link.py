@@ -6,18 +6,18 @@ Two threads, neither of which the daemon's owner has to know about:
 * the `mqtt-link` worker owns everything else: what is published, the remembered state, the
   transcripts in flight. Public methods only enqueue, so they never block the caller on the network.
 
-Final utterances go to the durable outbox first (in the caller's thread, so they are on disk when
-`submit_transcript` returns) and leave it only when the broker acknowledged them (delivery.py), in
-outbox order. On every connect, whatever paho still held from
-the previous connection is dropped and sent afresh from its source (outbox, remembered state,
-events), so the order is the outbox's and nothing is sent twice by two mechanisms.
+Final utterances come from the journal (outputs/journal/), never from `submit_transcript`: the worker
+reads what the journal's writer committed (`TranscriptQueue`), publishes it in the journal's order
+and reports each PUBACK back (delivery.py); `wake()` is how the writer says that something new is
+stored. On every connect, whatever paho still held from the previous connection is dropped and sent
+afresh from its source (the journal, remembered state, events), so the order is the journal's and
+nothing is sent twice by two mechanisms.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 import sys
 import time
 from typing import Callable
@@ -29,7 +29,7 @@ from roomscribe.outputs.mqtt import connection, requests
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
 from roomscribe.outputs.mqtt.neighbours import shared_base_event
-from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.outputs.mqtt.delivery import TranscriptQueue
 from roomscribe.outputs.mqtt.topics import NOT_AVAILABLE, Topics
 from roomscribe.outputs.mqtt.worker import LinkWorker, wake
 
@@ -56,7 +56,7 @@ class MqttLink(requests.LinkExtras):
         self,
         settings: Settings,
         *,
-        outbox: Outbox,
+        transcripts: TranscriptQueue,
         on_command: Callable[[Command], None] | None = None,
         on_connection_change: Callable[[bool], None] | None = None,
         clock: Callable[[], float] = time.time,
@@ -66,7 +66,6 @@ class MqttLink(requests.LinkExtras):
         self.topics = Topics(cfg.base_topic)
         self._room = settings.room
         self._on_command = on_command
-        self._outbox = outbox
         self._clock = clock
         self._discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
         if not cfg.discovery:  # off: empty retained configs remove what an earlier run announced
@@ -87,7 +86,7 @@ class MqttLink(requests.LinkExtras):
         self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
 
-        self._worker = LinkWorker(settings, self._client, self.topics, outbox, discovery=self._discovery,
+        self._worker = LinkWorker(settings, self._client, self.topics, transcripts, discovery=self._discovery,
                                   on_connection_change=on_connection_change, clock=clock)
         self._started = False
         self._quit = False
@@ -112,7 +111,7 @@ class MqttLink(requests.LinkExtras):
         self._started = True
         cfg = self.settings.mqtt
         self._worker.start()
-        self._worker.put(self._worker.expire_outbox)  # utterances too old from a previous run
+        self._worker.put(wake)  # what waits from a previous run goes out once connected
         extra = {"clean_start": True} if cfg.protocol == "5" else {}
         self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, **extra)
         self._client.loop_start()
@@ -140,16 +139,11 @@ class MqttLink(requests.LinkExtras):
         self._worker.put(functools.partial(self._worker.partial_job, encode(partial.to_payload())))
 
     def submit_transcript(self, utt: Utterance) -> None:
-        """On disk when this returns; published in order, forgotten once the broker acknowledged it."""
-        try:
-            stored = self._outbox.put(utt)
-        except sqlite3.Error as exc:
-            log.error("outbox write failed for %s#%d (%s): publishing it without a durable copy", utt.meeting_id, utt.seq, exc)
-            self._worker.put(functools.partial(self._worker.unstored_job, encode(utt.to_payload()), str(exc)))
-            return
-        for drop in stored.dropped:
-            self._worker.put(functools.partial(self._worker.report_drop, drop))
-        self._worker.put(wake)  # the worker pumps the outbox after every batch of jobs
+        """Nothing: a transcript reaches the link through the journal, once it is stored (see `wake`)."""
+
+    def wake(self) -> None:
+        """Something new waits in the journal: the worker delivers after its current batch of jobs (any thread)."""
+        self._worker.put(wake)
 
     def set_speech_connected(self, connected: bool) -> None:
         self._worker.put(functools.partial(self._worker.speech_job, connected))

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import sqlite3
 from typing import Callable
 
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from roomscribe.core.records import AudioStats, Event, encode
-from roomscribe.outputs.mqtt.outbox import Dropped
+from roomscribe.core.records import AudioStats, encode
 
 log = logging.getLogger("roomscribe.outputs.mqtt.link")
 
@@ -42,32 +40,19 @@ class LinkExtras:
         self._worker.put(functools.partial(self._worker.retained_job, topic, payload))
 
     def publish_stats(self, stats: AudioStats) -> None:
-        """The retained `<base>/stats`; the worker adds the outbox count (it owns the outbox)."""
+        """The retained `<base>/stats`; the worker adds how many utterances wait for the broker."""
         self._worker.put(functools.partial(self._worker.stats_job, stats))
 
 
 class WorkerExtras:
-    """LinkWorker's jobs for it and its outbox housekeeping: the worker thread."""
+    """LinkWorker's jobs for it: the worker thread."""
 
     def retained_job(self, topic: str, payload: bytes) -> None:
         self._retained[topic] = payload
         self._send(topic, payload, retain=True)
 
     def stats_job(self, stats: AudioStats) -> None:
-        self.retained_job(self.topics.stats, encode(stats.to_payload(len(self._outbox))))
-
-    def report_drop(self, drop: Dropped) -> None:
-        self.event_job(encode(Event("outbox_dropped", drop.to_detail(), self._clock(), self._room, level="warning").to_payload()))
-
-    def expire_outbox(self) -> None:
-        """Drops what is past the outbox's age limit, each drop reported as an event."""
-        try:
-            drops = self._outbox.expire()
-        except sqlite3.Error as exc:
-            log.error("outbox: %s", exc)
-            return
-        for drop in drops:
-            self.report_drop(drop)
+        self.retained_job(self.topics.stats, encode(stats.to_payload(len(self._transcripts))))
 
     def response_job(self, topic: str, payload: bytes, correlation_data: bytes | None) -> None:
         """An answer: QoS 1, not retained, not kept for a later connect (the asker has moved on)."""

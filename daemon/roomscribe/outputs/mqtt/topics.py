@@ -69,5 +69,5 @@ class Topics:
 
     @property
     def meeting(self) -> str:
-        """The retained summary of the meeting that ended last (from the archive)."""
+        """The retained summary of the meeting that ended last (from the journal)."""
         return f"{self.base}/meeting"

@@ -2,8 +2,8 @@
 
 MqttLink (link.py) and paho's callbacks only put jobs on its queue. The worker sends them, remembers
 the retained state and the speech connection for the next connect, keeps events while the broker is
-away, pumps the outbox (delivery.py) and carries out the stop: deliver what is in flight, publish
-`offline`.
+away, delivers what waits in the journal (delivery.py) and carries out the stop: deliver what is in
+flight, publish `offline`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from typing import Callable
 from roomscribe.config import Settings
 from roomscribe.core.records import Event, encode
 from roomscribe.outputs.mqtt import requests
-from roomscribe.outputs.mqtt.delivery import TranscriptDelivery
-from roomscribe.outputs.mqtt.outbox import Outbox
+from roomscribe.outputs.mqtt.delivery import TranscriptDelivery, TranscriptQueue
 from roomscribe.outputs.mqtt.topics import (
     AVAILABLE,
     NOT_AVAILABLE,
@@ -35,13 +34,13 @@ _STOP_POLL_S = 0.05
 
 
 class LinkWorker(requests.WorkerExtras):
-    def __init__(self, settings: Settings, client, topics: Topics, outbox: Outbox, *, discovery: list,
+    def __init__(self, settings: Settings, client, topics: Topics, transcripts: TranscriptQueue, *, discovery: list,
                  on_connection_change: Callable[[bool], None] | None, clock: Callable[[], float]):
         self.settings = settings
         self.topics = topics
         self._client = client
         self._room = settings.room
-        self._outbox = outbox
+        self._transcripts = transcripts
         self._discovery = discovery
         self._on_connection_change = on_connection_change
         self._clock = clock
@@ -58,9 +57,8 @@ class LinkWorker(requests.WorkerExtras):
         self._state_payload: bytes | None = None
         self._speech: bool | None = None
         self._offline_events: deque[bytes] = deque(maxlen=OFFLINE_EVENTS)
-        self._unstored: deque[bytes] = deque(maxlen=1000)
         self._retained: dict[str, bytes] = {}  # other retained topics (the meeting summary), sent on every connect
-        self._delivery = TranscriptDelivery(outbox, self._publish_transcript)
+        self._delivery = TranscriptDelivery(transcripts, self._publish_transcript)
         self._stopping = False
         self._stop_deadline: float | None = None
         self.stop_done = threading.Event()
@@ -119,8 +117,6 @@ class LinkWorker(requests.WorkerExtras):
             self._send(self.topics.event, payload)
         while self._offline_events:
             self._send(self.topics.event, self._offline_events.popleft())
-        while self._unstored:
-            self._send(self.topics.transcript, self._unstored.popleft())
         cfg = self.settings.mqtt
         if reconnect:
             offline_s = time.monotonic() - self._disconnected_at if self._disconnected_at else None
@@ -128,12 +124,11 @@ class LinkWorker(requests.WorkerExtras):
             detail = {
                 "offline_s": round(offline_s, 3) if offline_s is not None else None,
                 "last_error": failure,
-                "pending_utterances": len(self._outbox),
+                "pending_utterances": len(self._transcripts),
             }
             self.event_job(encode(Event("mqtt_reconnected", detail, self._clock(), self._room).to_payload()))
         else:
             log.info("MQTT: connected to %s:%d", cfg.host, cfg.port)
-        self.expire_outbox()
         self._notify(True)
 
     def _publish_presence(self):
@@ -159,7 +154,7 @@ class LinkWorker(requests.WorkerExtras):
         self._online_mid = None
         self._disconnected_at = time.monotonic()  # a duration: never skewed by a step of the wall clock
         if not self._stopping:
-            log.warning("MQTT: connection lost (%s); %d utterances wait in the outbox", reason, len(self._outbox))
+            log.warning("MQTT: connection lost (%s); %d utterances wait in the journal", reason, len(self._transcripts))
         self._notify(False)
 
     def _notify(self, connected: bool) -> None:
@@ -184,12 +179,7 @@ class LinkWorker(requests.WorkerExtras):
     def partial_job(self, payload: bytes) -> None:
         self._send(self.topics.partial, payload, qos=0)  # a partial is stale by the time a broker is back
 
-    def unstored_job(self, payload: bytes, error: str) -> None:
-        self.event_job(encode(Event("outbox_error", {"error": error}, self._clock(), self._room, level="error").to_payload()))
-        if self._send(self.topics.transcript, payload) is None:
-            self._unstored.append(payload)
-
-    # -- transcripts: outbox -> broker -----------------------------------------------------------
+    # -- transcripts: journal -> broker ----------------------------------------------------------
 
     def acked_job(self, mid: int, reason_code) -> None:
         if mid == self._online_mid:
@@ -200,7 +190,7 @@ class LinkWorker(requests.WorkerExtras):
             return
         refusal = self._delivery.acknowledged(mid, reason_code)
         if refusal is not None:
-            log.error("broker refused a transcript: %s; it stays in the outbox", refusal)
+            log.error("broker refused a transcript: %s; it keeps waiting in the journal", refusal)
             detail = {"reason": refusal, "topic": self.topics.transcript}
             self.event_job(encode(Event("transcript_refused", detail, self._clock(), self._room, level="error").to_payload()))
 
@@ -226,9 +216,9 @@ class LinkWorker(requests.WorkerExtras):
                 log.warning("MQTT: could not publish offline: %s", exc)
         self._stop_deadline = None
         self.connected = self.announced = False
-        log.info("MQTT: stopped; %d utterances wait in the outbox", len(self._outbox))
+        log.info("MQTT: stopped; %d utterances wait in the journal", len(self._transcripts))
         self.stop_done.set()
 
 
 def wake() -> None:
-    """A job that does nothing: wakes the worker so it pumps the outbox."""
+    """A job that does nothing: wakes the worker so it delivers what waits in the journal."""

@@ -1,10 +1,9 @@
 """What the page reads from the meeting record, behind one small protocol.
 
-The page needs four things from the archive: the meetings, a meeting's utterances after a seq (the
-feed's catch-up), one meeting with its utterances (a past meeting opened on the page), and a meeting
-exported in a format. `MeetingHistory` is that, and `ArchiveHistory` implements it on the archive's
-read-only API (outputs/archive/: reading.py through a read-only `ArchiveStore`, export.py). Pointing
-the page at another store is a new implementation of this protocol and one line in app/run.py.
+The page needs four things from the meeting record: the meetings, a meeting's utterances after a seq
+(the feed's catch-up), one meeting with its utterances (a past meeting opened on the page), and a
+meeting exported in a format. `MeetingHistory` is that, and `JournalHistory` implements it on the
+journal's read-only reader (outputs/journal/reader.py) and the exports (outputs/archive/export.py).
 
 Every call reads the disk: the server calls them on its executor, never on a loop.
 """
@@ -19,7 +18,7 @@ from typing import Protocol
 from roomscribe.core.records import Utterance
 from roomscribe.outputs.archive.export import export
 from roomscribe.outputs.archive.meetings import AmbiguousMeeting, UnknownMeeting
-from roomscribe.outputs.archive.store import ArchiveStore
+from roomscribe.outputs.journal.reader import JournalReader
 
 MAX_MEETINGS = 200  # the list the page shows: the newest
 
@@ -46,37 +45,38 @@ class MeetingHistory(Protocol):
         ...
 
 
-class ArchiveHistory:
-    """MeetingHistory on today's archive: one read-only connection per call, closed after it."""
+class JournalHistory:
+    """MeetingHistory on the journal: one read-only connection per call, closed after it. A journal not
+    written yet reads as one without meetings."""
 
     def __init__(self, path: Path | str):
         self.path = Path(path)
 
     def meetings(self) -> list[dict]:
-        with self._store() as store:
-            found = store.meetings()
+        with self._reader() as reader:
+            found = reader.meetings()
         return [m.to_json() for m in reversed(found[-MAX_MEETINGS:])]
 
     def utterances_after(self, meeting_id: str, seq: int) -> list[Utterance]:
-        with self._store() as store:
-            return store.utterances(meeting_id, after_seq=seq)
+        with self._reader() as reader:
+            return reader.utterances(meeting_id, after_seq=seq)
 
     def transcript(self, reference: str) -> tuple[dict, list[Utterance]]:
-        with self._store() as store:
-            record = store.record(self._resolve(store, reference))
+        with self._reader() as reader:
+            record = reader.record(self._resolve(reader, reference))
         return record.meeting.to_json(), list(record.utterances)
 
     def export(self, reference: str, fmt: str, tz: tzinfo) -> tuple[str, str]:
-        with self._store() as store:
-            record = store.record(self._resolve(store, reference))
+        with self._reader() as reader:
+            record = reader.record(self._resolve(reader, reference))
         return record.meeting.id, export(record, fmt, tz)
 
-    def _store(self) -> closing[ArchiveStore]:
-        return closing(ArchiveStore(self.path, readonly=True))
+    def _reader(self) -> closing[JournalReader]:
+        return closing(JournalReader(self.path))
 
     @staticmethod
-    def _resolve(store: ArchiveStore, reference: str) -> str:
+    def _resolve(reader: JournalReader, reference: str) -> str:
         try:
-            return store.resolve(reference)
+            return reader.resolve(reference)
         except (UnknownMeeting, AmbiguousMeeting) as exc:
             raise MeetingNotFound(str(exc)) from None
