@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from roomscribe import __version__
+from roomscribe.config.commandline import CommandExit, add_config_option
 from roomscribe.core.commands import REGISTRY
 from roomscribe.system import exitcodes, logs
 
@@ -72,6 +73,8 @@ SUBCOMMANDS.update({
     for spec in sorted(REGISTRY, key=lambda spec: spec.name)
 })
 SUBCOMMANDS["status"] = SUBCOMMANDS.pop("status")  # after the commands, as --help has always listed it
+# The commands that read the configuration: each gets the one -c/--config option (config/commandline.py).
+WITHOUT_CONFIG = {"devices", "demo", "emulator"}
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -105,10 +108,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                                     formatter_class=argparse.RawDescriptionHelpFormatter)
         # SUPPRESS: a sub-parser's own default would overwrite a value given before the subcommand.
         _add_global_options(sub_parser, default=argparse.SUPPRESS)
+        if name not in WITHOUT_CONFIG:
+            add_config_option(sub_parser)
         if name == command:
             module = importlib.import_module(module_name)
-            module.add_arguments(sub_parser)
-            sub_parser.set_defaults(_module=module)
+            if hasattr(module, "add_arguments"):
+                module.add_arguments(sub_parser)
+            sub_parser.set_defaults(command_main=module.main)
     return parser
 
 
@@ -138,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         logs.setup(level)
     try:
-        return int(args._module.main(args) or exitcodes.OK)
+        return int(args.command_main(args) or exitcodes.OK)
+    except CommandExit as exc:  # the command said why already
+        return exc.code
     except KeyboardInterrupt:
         return exitcodes.OK

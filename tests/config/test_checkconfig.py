@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -16,6 +15,7 @@ import msgspec
 import pytest
 import yaml
 
+from roomscribe import cli
 from roomscribe.config import checkconfig
 from roomscribe.system import exitcodes
 from roomscribe.config import Settings, parse_config, redacted_dump
@@ -35,9 +35,7 @@ def _no_secrets_from_the_environment(monkeypatch):
 
 
 def check(path: Path, capsys, *extra: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser()
-    checkconfig.add_arguments(parser)
-    code = checkconfig.main(parser.parse_args(["-c", str(path), *extra]))
+    code = cli.main(["check-config", "-c", str(path), *extra])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -281,11 +279,9 @@ def test_importing_the_subcommand_is_cheap():
 
 
 LAUNCHER = """
-import argparse, sys
-from roomscribe.config import checkconfig
-parser = argparse.ArgumentParser(prog="roomscribe check-config")
-checkconfig.add_arguments(parser)
-sys.exit(checkconfig.main(parser.parse_args(sys.argv[1:])))
+import sys
+from roomscribe.cli import main
+sys.exit(main(["check-config", *sys.argv[1:]]))
 """
 
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Callable
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import AudioSource, AudioSourceError
-from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path, load_config
+from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path
+from roomscribe.config.commandline import load_settings, report_problems
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
 from roomscribe.config.storage import deprecations
@@ -39,30 +40,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)")
-
-
 def main(args: argparse.Namespace) -> int:
-    try:
-        settings = load_config(args.config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("configuration error in %s: %s", exc.source, problem)
-        return exitcodes.CONFIG
+    settings = load_settings(args.config)
     logs.apply_config_level(args, settings.log.level)
     for deprecated in deprecations(settings):
         log.warning("configuration: %s", deprecated)
     problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
     if problems:
-        for problem in problems:
-            log.error("configuration error in %s: %s", args.config or default_config_path(), describe_problem(problem))
+        report_problems(args.config or default_config_path(), problems, describe_problem)
         return exitcodes.CONFIG
     try:
         return asyncio.run(run_daemon(settings))
-    except ConfigError as exc:
-        for problem in exc.problems:
-            log.error("configuration error: %s", problem)
+    except ConfigError as exc:  # found while building the adapters (an audio file, the page's address)
+        report_problems(exc.source, exc.problems, describe_problem)
         return exitcodes.CONFIG
 
 

@@ -37,9 +37,6 @@ _SECRET_LINE = re.compile(r"^\s*(?:-\s*)?(?:key|password|access_token|command_to
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)"
-    )
     parser.add_argument("--format", choices=("yaml", "json"), default="yaml", help="output format (default: yaml)")
 
 

@@ -54,8 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-c", "--config", default=None,
-                        help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)")
     parser.add_argument("--journal", "--archive", dest="journal", metavar="PATH", default=None,
                         help="the journal file (default: journal.path from the configuration, or the state "
                         "directory's journal.sqlite3); --archive is its old name")
@@ -186,15 +184,11 @@ def journal_path(args: argparse.Namespace) -> Path:
         return Path(args.journal)
     from roomscribe import config as cfg
     from roomscribe.config import storage
+    from roomscribe.config.commandline import load_settings
 
     path = Path(args.config) if args.config else cfg.default_config_path()
     if args.config or path.exists():
-        try:
-            settings = cfg.load_config(path)
-        except cfg.ConfigError as exc:
-            problems = "; ".join(str(problem) for problem in exc.problems)
-            raise CommandError(f"configuration error in {exc.source}: {problems}", exitcodes.CONFIG) from None
-        return storage.journal_path(settings)
+        return storage.journal_path(load_settings(str(path)))
     return default_journal_path()
 
 

@@ -24,10 +24,6 @@ STATUS_QUIET_S = 0.5  # retained messages follow SUBACK at once; this long witho
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c", "--config", default=None,
-        help="configuration file (default: $ROOMSCRIBE_CONFIG or /etc/roomscribe/config.yaml)",
-    )
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
                         help=f"seconds to wait for the answer (default {DEFAULT_TIMEOUT_S:.0f})")
     if not parser.prog.endswith(" status"):  # status sends no command, so there is nothing to tag
@@ -40,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from roomscribe.config import ConfigError, load_config
+    from roomscribe.config import ConfigError
+    from roomscribe.config.commandline import load_settings
     from roomscribe.core.phrases import PhraseError, check_phrases
 
     extra = {}
@@ -50,10 +47,10 @@ def main(args: argparse.Namespace) -> int:
         except PhraseError as exc:
             print(f"roomscribe {args.command}: --phrase: {exc}", file=sys.stderr)
             return exitcodes.USAGE
+    settings = load_settings(args.config)
     try:
-        settings = load_config(args.config)
         session = _Session(settings, args.timeout)
-    except ConfigError as exc:
+    except ConfigError as exc:  # a password or certificate file the settings name cannot be read
         for problem in exc.problems:
             print(f"roomscribe: configuration error in {exc.source}: {problem}", file=sys.stderr)
         return exitcodes.CONFIG
