@@ -5,7 +5,7 @@ description on every field) for a tenth of the memory. Importing pydantic and bu
 cost the daemon about 11 MB of its resident memory, msgspec about 1 MB (docs/BENCHMARKS.md, footprint).
 
 Errors name the key path, the offending value, the reason and (when known) the line in the file;
-every problem of a file is reported at once (config_problems.py). Secrets can come from the file,
+every problem of a file is reported at once (problems.py). Secrets can come from the file,
 the environment, a file of their own, or systemd's $CREDENTIALS_DIRECTORY; they are `Secret`s, which
 never print.
 """
