@@ -109,7 +109,9 @@ def build_journal(settings: Settings, link: MqttLink, journal: Journal) -> Journ
 
 def build_web(settings: Settings, journal: Journal) -> WebOutput | None:
     """The live page's output, or None with `web.enabled: false`. The output binds its address at start and
-    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page."""
+    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page. It gets the
+    final utterances from the journal's writer once they are stored (or held in memory on a full disk), and
+    a page's catch-up reads the same (the file and what is held): no gap between the two."""
     if not settings.web.enabled:
         return None
     from roomscribe.config.web import web_problems
@@ -121,9 +123,12 @@ def build_web(settings: Settings, journal: Journal) -> WebOutput | None:
     from roomscribe.outputs.web.history import JournalHistory
     from roomscribe.outputs.web.output import WebOutput
 
-    return WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
-                     tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
-                     history=JournalHistory(journal.path) if settings.archive.enabled else None)
+    web = WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
+                    tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
+                    history=JournalHistory(journal.path, held=journal.waiting.held_of)
+                    if settings.archive.enabled else None)
+    journal.writer.on_utterances = web.stored
+    return web
 
 
 async def run_daemon(

@@ -80,10 +80,10 @@ def room(tmp_path):
 
 
 def say(output: WebOutput, store: JournalUnderTest, seq: int, **fields) -> Utterance:
-    """As the fan-out does it: stored first, then handed to the page."""
+    """As the journal does it: stored first, then handed to the page."""
     u = utterance(LIVE, seq, T0 + 86400 + 5 * seq, **fields)
     store.add_utterance(u)
-    output.submit_transcript(u)
+    output.stored([u])
     return u
 
 
@@ -114,7 +114,7 @@ def test_names_replace_labels_when_given(context, room):
     output, store = room
     page, errors = open_page(context, output)
     assert shown_speakers(page) == ["Guest-2", "Guest-1", "Guest-2"]
-    output.submit_transcript(Named(utterance(LIVE, 4, T0 + 86500, speaker="Guest-1"), "Alice"))
+    output.stored([Named(utterance(LIVE, 4, T0 + 86500, speaker="Guest-1"), "Alice")])
     until(page, "document.querySelectorAll('#lines li.line').length === 4")
     assert shown_speakers(page)[-1] == "Alice"
     output.publish_speakers(LIVE, [{"speaker_epoch": 1, "speaker": "Guest-2", "name": "Bob"}])

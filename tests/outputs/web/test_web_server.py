@@ -91,12 +91,12 @@ def test_a_page_gets_the_meeting_so_far_then_live_with_no_gap_and_no_duplicate(s
     hello = page.of("hello")[0].data
     assert hello["status"]["meeting"] == {"id": LIVE, "start": T0 + 86400}
     assert hello["status"]["banner"]["kind"] == "live" and hello["history"] is True and hello["controls"] is False
-    # Live: the fan-out hands an utterance over once the archive has it. A live copy of one the page has
+    # Live: the journal hands an utterance over once it stored it. A live copy of one the page has
     # already been sent (an overlap with its catch-up read) is not sent again.
     fourth = utterance(LIVE, 4, T0 + 86500)
     store.add_utterance(fourth)
     for u in (utterance(LIVE, 3, T0 + 86413), fourth):
-        output.submit_transcript(u)
+        output.stored([u])
     page.wait_for(lambda f: len(f.of("utterance")) >= 4, what="the live utterance")
     assert [e.id for e in page.of("utterance")] == [f"{LIVE}:{seq}" for seq in (1, 2, 3, 4)]
     # A reconnect names the last one it has: only what came after it. One of an older meeting (the daemon

@@ -37,6 +37,7 @@ class Write:
     utterance: Utterance | None = None
     pending: Pending | None = None
     stored_at: float = 0.0
+    announced: bool = False  # the utterance was handed to the live page (writer.on_utterances)
 
 
 Outcome = tuple[Write, Any, "BaseException | None"]  # a write, its result, or what it failed with

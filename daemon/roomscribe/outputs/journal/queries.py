@@ -14,7 +14,7 @@ from typing import Iterator
 
 import msgspec
 
-from roomscribe.core.records import Utterance
+from roomscribe.core.records import Utterance, from_iso_utc
 from roomscribe.outputs.archive.meetings import (
     MIN_PREFIX,
     AmbiguousMeeting,
@@ -44,6 +44,12 @@ FROM meetings m
 def utterance_from(payload: bytes | str, start: float, end: float) -> Utterance:
     """The Utterance of a stored payload; its times from the columns (full precision, moved by clock steps)."""
     return utterance_of(_decode(payload), start, end)
+
+
+def utterance_from_payload(payload: bytes | str) -> Utterance:
+    """The Utterance of a transcript payload alone (one held in memory: no columns), its times to the millisecond."""
+    data = _decode(payload)
+    return utterance_of(data, from_iso_utc(data["start"]), from_iso_utc(data["end"]))
 
 
 def utterance_of(data: dict, start: float, end: float) -> Utterance:

@@ -114,6 +114,11 @@ class LiveHub:
         self._partial = None
         self._send(Item("utterance", utterance.to_payload(), utterance.meeting_id, utterance.seq))
 
+    def utterances(self, utterances: list) -> None:
+        """Final utterances as the journal stored them, in order."""
+        for utterance in utterances:
+            self.utterance(utterance)
+
     def stats(self, stats: AudioStats) -> None:
         self._stats = stats.to_payload()
         self._send(Item("stats", self._stats))

@@ -1,8 +1,9 @@
 """The page as one of the owner's outputs: records in, an aiohttp server on a thread of its own.
 
-Every `Output` method is called on the owner's loop (or the fan-out's release thread) and only hands
-the record to the server's loop with `call_soon_threadsafe`: it never waits for the server, a page or
-the disk. The server's loop is made in `start()`, before the thread runs, so records that come before
+Every `Output` method is called on the owner's loop and only hands the record to the server's loop with
+`call_soon_threadsafe`: it never waits for the server, a page or the disk. Final utterances come from
+the journal's writer instead, once stored (`stored`), as the MQTT link's do: a page that opens reads the
+meeting so far from the journal, and gets what is stored after that live. The server's loop is made in `start()`, before the thread runs, so records that come before
 it listens are queued, not lost. If the address cannot be bound (a port in use), the daemon logs it and
 transcribes on without the page: the page is not a reason to stop.
 
@@ -92,7 +93,13 @@ class WebOutput:
         self._hand(self.hub.partial, partial)
 
     def submit_transcript(self, utt: Utterance) -> None:
-        self._hand(self.hub.utterance, utt)
+        """Nothing: a final utterance reaches the page from the journal, once stored (`stored`)."""
+
+    def stored(self, utterances: list[Utterance]) -> None:
+        """Utterances the journal has just stored, or holds in memory while the disk refuses them, in order
+        (JournalWriter.on_utterances, on the writer's thread). A page reads the meeting so far from the same
+        journal when it opens, so every utterance is in that read or comes after it: no gap."""
+        self._hand(self.hub.utterances, utterances)
 
     def set_speech_connected(self, connected: Any) -> None:
         self._hand(self.hub.speech_connection, connected)
