@@ -161,7 +161,8 @@ async def run_daemon(
         reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
     link.add_request_handler(responder.request_topic, responder.submit)
     web = build_web(settings, journal)
-    outputs: list[Output] = [o for o in (build_journal(settings, link, journal), web, link) if o is not None]
+    record = build_journal(settings, link, journal)
+    outputs: list[Output] = [o for o in (record, web, link) if o is not None]
     daemon = Daemon(
         settings,
         source=source,
@@ -169,6 +170,7 @@ async def run_daemon(
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
+        record=record,  # voices of past meetings are named in the journal
     )
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
     if web is not None:

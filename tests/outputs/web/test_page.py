@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import pytest
 from playwright.sync_api import sync_playwright
 
-from roomscribe.core.records import Event, StateMessage, Utterance
+from roomscribe.core.records import Event, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import JournalHistory
 from roomscribe.outputs.web.output import WebOutput
@@ -117,7 +117,7 @@ def test_names_replace_labels_when_given(context, room):
     output.stored([Named(utterance(LIVE, 4, T0 + 86500, speaker="Guest-1"), "Alice")])
     until(page, "document.querySelectorAll('#lines li.line').length === 4")
     assert shown_speakers(page)[-1] == "Alice"
-    output.publish_speakers(LIVE, [{"speaker_epoch": 1, "speaker": "Guest-2", "name": "Bob"}])
+    output.publish_speakers(SpeakerMap(ROOM, LIVE, 1, ((1, "Guest-2", "Bob"),)))
     until(page, "[...document.querySelectorAll('#lines .who')].some(e => e.textContent === 'Bob')")
     assert shown_speakers(page) == ["Bob", "Guest-1", "Bob", "Alice"]
     # A page that opens later gets the names with the meeting.

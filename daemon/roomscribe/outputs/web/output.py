@@ -21,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
@@ -107,10 +107,11 @@ class WebOutput:
     def publish_stats(self, stats: AudioStats) -> None:
         self._hand(self.hub.stats, stats)
 
-    def publish_speakers(self, meeting_id: str, names: list[dict]) -> None:
-        """Names given to a meeting's voices, [{"speaker_epoch", "speaker", "name"}]: the page shows them in
-        place of the labels. Not part of `Output` yet: speaker naming will hand them over here."""
-        self._hand(self.hub.speakers, meeting_id, names)
+    def publish_speakers(self, speakers: SpeakerMap) -> None:
+        """A meeting's voices and their names: the page shows the names in place of the labels (the running
+        meeting's live, a past one's where a page has it open)."""
+        if speakers.meeting_id:
+            self._hand(self.hub.speakers, speakers.meeting_id, speakers.names(), speakers.running)
 
     # -- the server's thread -------------------------------------------------------------------
 
