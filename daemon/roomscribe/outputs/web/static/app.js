@@ -508,6 +508,11 @@
   function openNaming(li) {
     const u = li && li._utterance;
     if (!u || !page.controls) return;
+    if (!commandToken()) {
+      panel("controls", true);
+      $("command-result").textContent = "Enter the command token to name voices.";
+      return;
+    }
     const names = page.viewing ? page.viewNames : page.names;
     page.naming = { meeting_id: u.meeting_id, speaker_epoch: u.speaker_epoch, speaker: u.speaker };
     $("naming-label").textContent = u.speaker;
