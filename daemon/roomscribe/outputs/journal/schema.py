@@ -195,10 +195,13 @@ def version(db: sqlite3.Connection) -> int:
 
 
 def _version(db: sqlite3.Connection, path: Path) -> int:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    application = db.execute("PRAGMA application_id").fetchone()[0]
+    # One statement, one snapshot: a reader asking while the writer creates the file must not see the version
+    # before the first migration's commit and its tables after it (and call the file "not a journal").
+    version, application, tables = db.execute(
+        "SELECT (SELECT user_version FROM pragma_user_version), (SELECT application_id FROM pragma_application_id), "
+        "(SELECT COUNT(*) FROM sqlite_master)").fetchone()
     if version == 0 and application == 0:
-        if db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+        if tables:
             raise NotAJournal(f"{path} is a database, but not a roomscribe journal")
         return 0
     if application != APPLICATION_ID:
