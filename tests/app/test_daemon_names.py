@@ -138,9 +138,9 @@ def test_naming_a_speaker_changes_the_lines_live(tmp_path, mosquitto, emulator, 
     names: dict[str, str] = {}
     stamped = []
     for seen in rec.messages:
-        if seen.topic == "meeting/event" and seen.json()["kind"] == "speaker_named" and seen.json()["detail"]["running"]:
-            detail = seen.json()["detail"]
-            names[detail["speaker"]] = detail["name"]
+        event = seen.json() if seen.topic == "meeting/event" else {}
+        if event.get("kind") == "speaker_named" and event["detail"]["running"]:
+            names[event["detail"]["speaker"]] = event["detail"]["name"]
         elif seen.topic == "meeting/transcript":
             u = seen.json()
             assert u["speaker_name"] == names.get(u["speaker"]), u

@@ -107,8 +107,10 @@ def test_readers_show_the_names_of_now_and_the_stored_payloads_never_change(jour
             {k: v for k, v in json.loads(dict(before)[seq]).items() if k != "speaker_name"}
     assert [u.speaker_name for u in record.utterances] == [shown[u.seq]["speaker_name"] for u in record.utterances]
     assert meeting.to_json()["speakers"] == [
-        {"speaker_epoch": 1, "speaker": "Guest-1", "name": None}, {"speaker_epoch": 1, "speaker": "Guest-2", "name": "Bob"},
-        {"speaker_epoch": 2, "speaker": "Guest-1", "name": "Alice"}, {"speaker_epoch": 2, "speaker": "Guest-2", "name": None}]
+        {"speaker_epoch": 1, "speaker": "Guest-1", "name": None},
+        {"speaker_epoch": 1, "speaker": "Guest-2", "name": "Bob"},
+        {"speaker_epoch": 2, "speaker": "Guest-1", "name": "Alice"},
+        {"speaker_epoch": 2, "speaker": "Guest-2", "name": None}]
 
 
 def test_a_name_published_and_taken_away_later_is_not_shown(tmp_path):

@@ -246,7 +246,8 @@ def test_each_text_entity_shows_and_sets_the_name_of_its_label_in_the_current_ep
     assert shown(speakers_map(None)) == ("", "offline")
     assert shown(speakers_map(2, (1, label, "Old name"))) == ("", "offline")  # epoch 1's voice is not epoch 2's
     assert shown(speakers_map(2, (2, label, None), (2, "Guest-99", "X"))) == ("", "online")
-    assert shown(speakers_map(2, (1, label, "Old name"), (2, label, "Zähler ✓ 東京"))) == ("Zähler ✓ 東京", "online")
+    named = speakers_map(2, (1, label, "Old name"), (2, label, "Zähler ✓ 東京"))
+    assert shown(named) == ("Zähler ✓ 東京", "online")
     # What Home Assistant sends when someone types, or clears the field: a valid speakers/set payload.
     command = jinja2.Template(text["command_template"])
     assert parse_command("name", command.render(value="  Jessie Irwin ").encode()) == \

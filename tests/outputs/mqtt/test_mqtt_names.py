@@ -26,8 +26,8 @@ SPEAKERS_SET = jsonschema.Draft202012Validator(load_schema("speakers_set"))
                                                                                               request_id="ha-1")),
     ({"speaker": "Guest-1", "name": None, "meeting_id": "last", "speaker_epoch": 2},
      SpeakerNaming("Guest-1", None, meeting_id="last", speaker_epoch=2)),
-    ({"speaker": "Guest-1", "name": "Zähler ✓ 東京 🎉", "speaker_epoch": 2.0}, SpeakerNaming("Guest-1", "Zähler ✓ 東京 🎉",
-                                                                                           speaker_epoch=2)),
+    ({"speaker": "Guest-1", "name": "Zähler ✓ 東京 🎉", "speaker_epoch": 2.0},
+     SpeakerNaming("Guest-1", "Zähler ✓ 東京 🎉", speaker_epoch=2)),
     ({"speaker": "Guest-1", "name": "x" * MAX_NAME_CHARS}, SpeakerNaming("Guest-1", "x" * MAX_NAME_CHARS)),
 ])
 def test_a_name_is_parsed_and_the_schema_agrees(payload, parsed):
@@ -103,7 +103,8 @@ def test_the_link_routes_names_to_the_owner_refuses_bad_ones_and_retains_the_run
         for raw in rec.on(topics.event):
             validate("event", raw.payload)
         assert [(e["kind"], e["request_id"], e["detail"]["command"], e["detail"]["topic"]) for e in refusals] == [
-            ("command_refused", "n-2", "name", topics.speakers_set), ("command_refused", None, "name", topics.speakers_set)]
+            ("command_refused", "n-2", "name", topics.speakers_set),
+            ("command_refused", None, "name", topics.speakers_set)]
         assert "name is empty" in refusals[0]["detail"]["reason"] and "JSON" in refusals[1]["detail"]["reason"]
 
         link.link.publish_speakers(SpeakerMap(ROOM, "m-1", 1, ((1, "Guest-1", "Alice"), (1, "Guest-2", None))))

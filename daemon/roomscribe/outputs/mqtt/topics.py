@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roomscribe.core.commands import BY_NAME, COMMANDS, NAME_TOPIC, PHRASES_TOPIC, REGISTRY  # noqa: F401  (COMMANDS: for importers)
+from roomscribe.core.commands import (  # noqa: F401  (COMMANDS: for importers)
+    BY_NAME,
+    COMMANDS,
+    NAME_TOPIC,
+    PHRASES_TOPIC,
+    REGISTRY,
+)
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"

@@ -45,7 +45,8 @@ def main(target: Path) -> None:
         output.submit_transcript(u)
         assert journal.flush(10)
         if delivered:
-            [pending] = [p for p in journal.deliveries.pending(limit=1000) if (p.meeting_id, p.seq) == (u.meeting_id, u.seq)]
+            [pending] = [p for p in journal.deliveries.pending(limit=1000)
+                         if (p.meeting_id, p.seq) == (u.meeting_id, u.seq)]
             journal.deliveries.mark_delivered(pending.row_id)
         else:
             expected["waiting"].append([u.meeting_id, u.seq])
