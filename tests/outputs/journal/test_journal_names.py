@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -212,3 +213,27 @@ def test_the_daemons_writer_holds_the_journal_and_the_command_line_sees_it(tmp_p
         lock.release(held)
     assert done.result(10) == 1
     waiting.close()
+
+
+def test_a_command_line_that_keeps_the_journal_too_long_is_a_passing_storage_failure(tmp_path, monkeypatch):
+    path = tmp_path / "journal.sqlite3"
+    Journal(path, room=ROOM).start().close()  # the file exists
+    monkeypatch.setattr(lock, "WAIT_S", 0.2)
+    held = lock.alone(path)
+    journal = Journal(path, room=ROOM, retry_s=0.2)
+    reports = []
+    journal.set_health_handler(reports.append)
+    journal.start()
+    try:
+        done = journal.writer.submit(lambda db: 1)
+        deadline = time.monotonic() + 10
+        while journal.health.ok:
+            assert time.monotonic() < deadline, "the writer waits for ever"
+            time.sleep(0.02)
+        assert "holds the journal" in journal.health.detail and not done.done()  # kept, and said
+        lock.release(held)
+        assert done.result(10) == 1 and journal.flush() and journal.health.ok
+        assert [r.event.kind for r in reports if r.event] == ["storage_failed", "storage_recovered"]
+    finally:
+        lock.release(held) if not done.done() else None
+        journal.close()

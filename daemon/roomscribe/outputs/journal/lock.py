@@ -10,27 +10,43 @@ one journal by mistake still run as before.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 
-def share(path: Path) -> int:
+WAIT_S = 10.0  # a command line holds the journal for one transaction; one that holds it longer is stuck
+
+
+def share(path: Path, wait_s: float | None = None) -> int:
     """For the daemon's writer, before it opens the file (created 0600 if missing): waits while a command line
-    writes. The descriptor is the lock: close it after the file's connection."""
+    writes, up to `wait_s`; then raises BlockingIOError, a passing condition (the writer keeps what it is given
+    in memory and tries again). The descriptor is the lock: close it after the file's connection."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + (WAIT_S if wait_s is None else wait_s)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH)
-    except OSError as exc:  # a filesystem without flock: the daemon writes all the same, unannounced
-        log.warning("journal %s: cannot lock it (%s); `roomscribe name` may not see that the daemon has it", path, exc)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BlockingIOError(errno.EWOULDBLOCK, "another program (roomscribe name?) holds the "
+                                                             "journal") from None
+                time.sleep(0.02)
+            except OSError as exc:  # a filesystem without flock: the daemon writes all the same, unannounced
+                log.warning("journal %s: cannot lock it (%s); `roomscribe name` may not see that the daemon has it",
+                            path, exc)
+                return fd
     except BaseException:
         os.close(fd)
         raise
-    return fd
 
 
 def alone(path: Path) -> int | None:
