@@ -59,6 +59,13 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                "examples:\n  roomscribe forget 3f2a9c1e\n  roomscribe forget --older-than 90\n  roomscribe forget --all\n\n"
                + _codes("0   deleted (and listed what)", "66  no such meeting",
                         "74  the journal cannot be read or written", "78  configuration error")),
+    "name": ("roomscribe.outputs.archive.naming", "give a voice a name, in the running meeting or a past one",
+             "examples:\n  roomscribe name Guest-1 'Alice Smith'\n  roomscribe name last Guest-2 Bob --epoch 2\n"
+             "  roomscribe name 3f2a9c1e Guest-1 --remove\n\n"
+             "While the daemon runs it names the voice (over MQTT); when it is stopped, the journal is written here.\n\n"
+             + _codes("0   named", "1   refused (unknown speaker or meeting, …): nothing changed",
+                      "69  the daemon has the journal but gave no answer in time", "74  the journal cannot be written",
+                      "78  configuration unusable or broker login refused")),
     "status": ("roomscribe.outputs.mqtt.remote", "print a running daemon's state",
                "example:\n  roomscribe status -c /etc/roomscribe/config.yaml --json\n\n"
                + _codes("0   a state is published", "69  no state in time (broker unreachable or no daemon)",

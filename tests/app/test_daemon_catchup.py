@@ -79,7 +79,8 @@ def test_a_dashboard_joining_mid_meeting_ends_with_every_utterance_once(tmp_path
     assert [seen[k]["text"] for k in sorted(seen)] == [p.text for p in planned]
     assert_archive_holds_exactly(tmp_path / "journal.sqlite3", lambda: transcripts(watcher))
     assert summary["meeting_id"] == pages[0]["meeting_id"] and summary["utterances"] == LINES
-    assert summary["speakers"] == [{"speaker_epoch": 1, "speaker": "Guest-1"}, {"speaker_epoch": 1, "speaker": "Guest-2"}]
+    assert summary["speakers"] == [{"speaker_epoch": 1, "speaker": "Guest-1", "name": None},
+                                   {"speaker_epoch": 1, "speaker": "Guest-2", "name": None}]
     assert summary["audio_seconds"] > 0 and summary["paused_seconds"] == 0 and summary["end"] > summary["start"]
     used = assert_daemon_payloads_valid(watcher, dash)
     assert used >= {"meeting", "transcript_response", "transcript"}, used

@@ -41,6 +41,7 @@ DAEMON_TOPICS = {
     "meeting/event": "event",
     "meeting/speech_connection": "speech_connection",
     "meeting/meeting": "meeting",
+    "meeting/speakers": "speakers",
     "meeting/response/transcript": "transcript_response",
     "meeting/request/transcript": "transcript_request",
 }

@@ -29,6 +29,7 @@ class RecordingOutput:
 
     def __init__(self) -> None:
         self.states, self.events, self.utterances, self.partials, self.speech, self.stats = [], [], [], [], [], []
+        self.speakers = []
 
     def start(self) -> None:
         pass
@@ -53,6 +54,9 @@ class RecordingOutput:
 
     def publish_stats(self, stats) -> None:
         self.stats.append(stats)
+
+    def publish_speakers(self, speakers) -> None:
+        self.speakers.append(speakers)
 
 
 class HandSource:

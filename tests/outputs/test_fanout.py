@@ -3,7 +3,7 @@ outputs that keep something commit it before any output stops, and the link stop
 
 from __future__ import annotations
 
-from roomscribe.core.records import Event, StateMessage, Utterance
+from roomscribe.core.records import Event, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.fanout import FanOut
 
 
@@ -35,6 +35,7 @@ class Recording:
     def set_speech_connected(self, connected): self._seen(("speech", connected))
     def publish_stats(self, stats): self._seen(("stats",))
     def submit_transcript(self, utt): self._seen(("utterance", utt.seq))
+    def publish_speakers(self, speakers): self._seen(("speakers", speakers.meeting_id))
 
 
 def test_every_output_gets_every_record_in_the_owners_order():
@@ -46,9 +47,10 @@ def test_every_output_gets_every_record_in_the_owners_order():
     fan.publish_state(state("paused"))
     fan.publish_event(Event("x", {}, 1.0, "room"))
     fan.set_speech_connected(True)
+    fan.publish_speakers(SpeakerMap("room", "m1", 1, ((1, "Guest-1", "Alice"),)))
     for name in ("journal", "link"):
         assert [what for who, what in log if who == name] == [
-            "start", ("utterance", 1), ("state", "paused"), ("event", "x"), ("speech", True)]
+            "start", ("utterance", 1), ("state", "paused"), ("event", "x"), ("speech", True), ("speakers", "m1")]
     assert fan.find(Recording) is journal
 
 

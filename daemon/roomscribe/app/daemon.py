@@ -12,8 +12,8 @@ Every time the owner stamps (a state's `since`, an event's `at`, an utterance's 
 wall clock, the monotonic clock plus the offset accepted at the last check (core/clock.py, app/clockwatch.py).
 
 The owner knows its adapters only by their protocols: AudioSource (audio/source.py), SpeechSession
-and its events (speech/session.py), Output and StorageReport (outputs/base.py), ServiceNotifier
-(system/notifier.py).
+and its events (speech/session.py), Output, SpeakerRecord and StorageReport (outputs/base.py),
+ServiceNotifier (system/notifier.py).
 The composition root (app/run.py) builds the real ones.
 """
 
@@ -29,6 +29,7 @@ from roomscribe.app.clockwatch import ClockWatch
 from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
+from roomscribe.app.speakers import Naming
 from roomscribe.app.speech_events import SpeechEvents
 from roomscribe.app.sources import SourceReports
 from roomscribe.app.timers import Timers
@@ -51,9 +52,10 @@ from roomscribe.core.effects import (
 )
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.machine import MeetingMachine
+from roomscribe.core.names import SpeakerNaming
 from roomscribe.core.table import State
 from roomscribe.core.voice_filter import VoiceStage
-from roomscribe.outputs.base import Output
+from roomscribe.outputs.base import Output, SpeakerRecord
 from roomscribe.speech.session import SessionFactory, SpeechSession
 from roomscribe.system import exitcodes
 from roomscribe.system.notifier import ServiceNotifier
@@ -104,7 +106,9 @@ class Daemon:
         voice: VoiceStage | None = None,
         clock: Clock = SYSTEM_CLOCK,
         clock_sync: Callable[[], ClockSync] = check_clock_sync,
+        record: SpeakerRecord | None = None,
     ):
+        """`record`: where voices of past meetings are named (the journal's output); None: nowhere."""
         self.settings = settings
         self.source = source
         self.output = output
@@ -125,6 +129,7 @@ class Daemon:
         self.clock_watch = ClockWatch(self.wall_clock, clock_sync, self.publish, self.machine, self._publish_state)
         self.sessions = SessionKeeper(self.audio_path)
         self.words = PhraseKeeper(speech.phrases, self.publish, self.sessions)
+        self.naming = Naming(self.publish.speakers, output, record, self.publish.event, self._handover)
         self._timers = Timers()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._idle = asyncio.Event()
@@ -207,7 +212,10 @@ class Daemon:
     # -- inputs --------------------------------------------------------------------------------
 
     def on_command(self, command) -> None:
-        """For the output's command channel (paho's thread): a parsed command with name, request_id, phrases."""
+        """For the output's command channel (paho's thread, the page's): a parsed command with name, request_id,
+        phrases, or a name for a voice (core.names.SpeakerNaming)."""
+        if isinstance(command, SpeakerNaming):
+            return self._handover(self.naming.take)(command)
         self._handover(lambda cmd: self._command(cmd.name, cmd.request_id, getattr(cmd, "phrases", None)))(command)
 
     def _command(self, name: str, request_id: str | None, phrases: tuple[str, ...] | None = None) -> None:

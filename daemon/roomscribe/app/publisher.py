@@ -1,7 +1,8 @@
-"""The owner's records, built and handed to the output: state, events, utterances, partials.
+"""The owner's records, built and handed to the output: state, events, utterances, partials, the voices' names.
 
 Called on the owner's loop only. The output (outputs/base.py) queues each record for its own
-thread; the notifier (system/notifier.py) mirrors the state in systemd's STATUS=.
+thread; the notifier (system/notifier.py) mirrors the state in systemd's STATUS=. The running
+meeting's names (app/speakers.py) follow the state and the utterances published, and name them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from roomscribe.app.speakers import SpeakerNames
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import Event, Partial, StateMessage, Utterance
@@ -31,6 +33,7 @@ class Publisher:
         self.utterances_published = 0
         self.clock_synchronized = False  # set by the owner's clock watch (app/clockwatch.py)
         self._storage: tuple[bool, str] = (True, "")  # the journal stores (ok), or why not
+        self.speakers = SpeakerNames(settings.room, output)  # the running meeting's voices and names
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
         message = StateMessage(
@@ -48,6 +51,7 @@ class Publisher:
             storage_detail=self._storage[1],
         )
         self._output.publish_state(message)
+        self.speakers.follow(m.meeting_id, m.speaker_epoch)
         if self._notifier:
             status = f"{m.state.value}: {m.detail}" if m.detail and m.detail != m.state.value else m.state.value
             self._notifier.status(status if self._storage[0] else f"{status}; storage failing: {self._storage[1]}")
@@ -90,6 +94,7 @@ class Publisher:
             language=event.language or self._settings.speech.locales[0],
             room=self._settings.room,
             clock_synchronized=self.clock_synchronized,
+            speaker_name=self.speakers.heard(meeting_id, event.session.epoch, event.speaker),
         )
         log.info("utterance %d %s: %s", seq, event.speaker, event.text)
         self._output.submit_transcript(utterance)
@@ -100,5 +105,6 @@ class Publisher:
         # intermediate diarization); the contract says null then.
         speaker = None if event.speaker == "Unknown" else event.speaker
         self._output.publish_partial(
-            Partial(meeting_id=meeting_id, speaker=speaker, text=event.text, start=start, room=self._settings.room)
+            Partial(meeting_id=meeting_id, speaker=speaker, text=event.text, start=start, room=self._settings.room,
+                    speaker_name=self.speakers.name_of(meeting_id, event.session.epoch, speaker))
         )

@@ -99,7 +99,9 @@ def build_journal(settings: Settings, link: MqttLink, journal: Journal) -> Journ
 
 def build_web(settings: Settings, journal: Journal) -> WebOutput | None:
     """The live page's output, or None with `web.enabled: false`. The output binds its address at start and
-    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page."""
+    imports aiohttp (about 12 MB of memory, docs/BENCHMARKS.md) only when someone opens the page. It gets the
+    final utterances from the journal's writer once they are stored (or held in memory on a full disk), and
+    a page's catch-up reads the same (the file and what is held): no gap between the two."""
     if not settings.web.enabled:
         return None
     from roomscribe.config.web import web_problems
@@ -111,9 +113,12 @@ def build_web(settings: Settings, journal: Journal) -> WebOutput | None:
     from roomscribe.outputs.web.history import JournalHistory
     from roomscribe.outputs.web.output import WebOutput
 
-    return WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
-                     tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
-                     history=JournalHistory(journal.path) if settings.archive.enabled else None)
+    web = WebOutput(room=settings.room, host=settings.web.host, port=settings.web.port,
+                    tokens=Tokens(settings.web_access_token(), settings.web_command_token()),
+                    history=JournalHistory(journal.path, held=journal.waiting.held_of)
+                    if settings.archive.enabled else None)
+    journal.writer.on_utterances = web.stored
+    return web
 
 
 async def run_daemon(
@@ -146,7 +151,8 @@ async def run_daemon(
         reserved_prefixes=(f"{settings.mqtt.discovery_prefix}/",)).start()
     link.add_request_handler(responder.request_topic, responder.submit)
     web = build_web(settings, journal)
-    outputs: list[Output] = [o for o in (build_journal(settings, link, journal), web, link) if o is not None]
+    record = build_journal(settings, link, journal)
+    outputs: list[Output] = [o for o in (record, web, link) if o is not None]
     daemon = Daemon(
         settings,
         source=source,
@@ -154,6 +160,7 @@ async def run_daemon(
         session_factory=session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
+        record=record,  # voices of past meetings are named in the journal
     )
     link.set_command_handler(daemon.on_command)  # after both exist: no construction cycle
     if web is not None:

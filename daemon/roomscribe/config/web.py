@@ -31,7 +31,7 @@ class WebSettings(Section):
     access_token: option(Secret | None, "token to read the page; or access_token_file, "
                          "$ROOMSCRIBE_WEB_ACCESS_TOKEN, or credential web-access-token") = None
     access_token_file: option(Path | None, "file holding the access token") = None
-    command_token: option(Secret | None, "token for the page's controls (pause, resume, start, stop); or "
+    command_token: option(Secret | None, "token for the page's controls (pause, resume, start, stop, names); or "
                           "command_token_file, $ROOMSCRIBE_WEB_COMMAND_TOKEN, or credential web-command-token") = None
     command_token_file: option(Path | None, "file holding the command token") = None
 

@@ -34,3 +34,9 @@ COMMANDS: tuple[str, ...] = tuple(spec.name for spec in REGISTRY)
 # payload is parsed in outputs/mqtt/commands.py, the owner's PhraseKeeper (app/phrases.py) carries it out.
 PHRASES = "phrases"
 PHRASES_TOPIC = "phrases/set"
+
+# Not a meeting command either: it gives a voice a name (core/names.py has the rules). Its payload is parsed in
+# outputs/mqtt/commands.py; the owner (app/speakers.py) names a voice of the running meeting, the journal one of
+# a past meeting. `roomscribe name` sends it (outputs/archive/naming.py).
+NAME = "name"
+NAME_TOPIC = "speakers/set"

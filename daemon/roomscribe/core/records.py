@@ -1,4 +1,4 @@
-"""What roomscribe publishes: utterances, partials, state and events as frozen records.
+"""What roomscribe publishes: utterances, partials, state, events and the voices' names as frozen records.
 
 The daemon builds them, the MQTT link serialises them with `to_payload()`. Times are kept as epoch
 seconds in the records and leave as ISO 8601 UTC strings with milliseconds. The JSON Schemas in
@@ -52,6 +52,8 @@ class Utterance:
     room: str
     # The wall clock was known to be synchronised (NTP) when start and end were computed, at publication.
     clock_synchronized: bool = True
+    # The name given to this voice (meeting, epoch, label) when it was published, or by the record later.
+    speaker_name: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -68,6 +70,7 @@ class Utterance:
             "duration_ms": self.duration_ms,
             "language": self.language,
             "clock_synchronized": self.clock_synchronized,
+            "speaker_name": self.speaker_name,
         }
 
 
@@ -80,14 +83,44 @@ class Partial:
     text: str
     start: float
     room: str
+    speaker_name: str | None = None  # the name given to that voice, if any
 
     def to_payload(self) -> dict[str, Any]:
         return {
             "room": self.room,
             "meeting_id": self.meeting_id,
             "speaker": self.speaker,
+            "speaker_name": self.speaker_name,
             "text": self.text,
             "start": iso_utc(self.start),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerMap:
+    """A meeting's voices and the names given them: the running meeting's is retained on `<base>/speakers`.
+
+    `speakers` holds (speaker_epoch, label, name or None) for every voice heard (and every one named), in the
+    order they were first heard; `speaker_epoch` is the running meeting's current epoch. Between meetings
+    `meeting_id` and `speaker_epoch` are None and `speakers` is empty. `running` False: a past meeting's names
+    changed (the journal has them already; the page shows them).
+    """
+
+    room: str
+    meeting_id: str | None
+    speaker_epoch: int | None
+    speakers: tuple[tuple[int, str, str | None], ...] = ()
+    running: bool = True
+
+    def names(self) -> list[dict[str, Any]]:
+        return [{"speaker_epoch": epoch, "speaker": label, "name": name} for epoch, label, name in self.speakers]
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "room": self.room,
+            "meeting_id": self.meeting_id,
+            "speaker_epoch": self.speaker_epoch,
+            "speakers": self.names(),
         }
 
 

@@ -9,14 +9,20 @@ journal's writer thread commits, and the link publishes a final utterance once t
 
 `StorageReport` is what the journal tells the owner about the disk (`Daemon.storage_report`, from the
 journal's writer thread): whether it stores, and an event (`storage_failed` …) when there is one.
+
+`SpeakerRecord` is the owner's way to the record of past meetings: the owner names the voices of the
+running meeting itself (it heard them), and asks the record to name one of a meeting that ended; the
+answer comes back on a future (from the journal's writer thread), which the owner hands over to its loop.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
+from roomscribe.core.names import SpeakerNaming
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 
 
 class Output(Protocol):
@@ -35,6 +41,15 @@ class Output(Protocol):
     def set_speech_connected(self, connected: bool) -> None: ...
 
     def publish_stats(self, stats: AudioStats) -> None: ...
+
+    def publish_speakers(self, speakers: SpeakerMap) -> None: ...
+
+
+class SpeakerRecord(Protocol):
+    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future:
+        """Name a voice of a meeting in the record; the result is a core.names.NamingResult (IsRunning when
+        the meeting meant is `running`, which the owner names itself)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Sequence, TypeVar
 
-from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.base import Output
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,9 @@ class FanOut:
 
     def submit_transcript(self, utt: Utterance) -> None:
         self._each(lambda o: o.submit_transcript(utt), "submit_transcript")
+
+    def publish_speakers(self, speakers: SpeakerMap) -> None:
+        self._each(lambda o: o.publish_speakers(speakers), "publish_speakers")
 
     def _each(self, call: Callable[[Output], None], name: str) -> None:
         for output in self.outputs:

@@ -289,3 +289,21 @@ def test_a_dashboard_joining_mid_meeting_gets_every_utterance_once(tmp_path):
             seen[seq] = 1
     assert sorted(seen) == list(range(1, n + 1)) and set(seen.values()) == {1}
     assert requests_made >= 3  # the per-request limit was exercised
+
+
+def test_catch_up_shows_the_names_of_now_and_sends_unnamed_meetings_as_stored(tmp_path):
+    from roomscribe.core.names import SpeakerNaming
+    from roomscribe.outputs.journal.names import name_in_record
+
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        record_meeting(journal, "m-named", n=6)
+        record_meeting(journal, "m-plain", start=T0 + 86400, n=6)
+        stored = dict(journal.query(lambda db: db.execute(
+            "SELECT seq, payload FROM utterances WHERE meeting_id = 'm-plain'").fetchall()))
+        journal.query(lambda db: name_in_record(db, SpeakerNaming("Guest-2", "Bob", meeting_id="m-named"), None, T0))
+    with JournalReader(tmp_path / "j.sqlite3") as reader:
+        pages = handle_request(json.dumps({"meeting_id": "m-plain"}).encode(), reader, room=ROOM)
+        assert all(bytes(stored[seq]) in pages[0] for seq in stored)  # byte for byte as published
+        [page] = answer({"meeting_id": "m-named"}, reader)
+    assert [(u["speaker"], u["speaker_name"]) for u in page["utterances"]] == [
+        ("Guest-2", "Bob"), ("Guest-1", None)] * 3

@@ -300,3 +300,39 @@ def test_a_clock_set_back_mid_meeting_gives_cues_in_order(open_store):
     cues = cue_times(record)
     assert [c[2] for c in cues] == ["1", "2", "3"]
     assert_valid(cues, 0)
+
+
+def test_every_format_shows_the_names_given_later_and_labels_where_there_are_none(open_store):
+    from roomscribe.core.names import SpeakerNaming
+    from roomscribe.outputs.journal.names import name_in_record
+
+    store = open_store()
+    record_meeting(store, "3f2a9c1e-6b1d", n=12)  # speaker epoch 2 from the 9th line
+    for speaker, new, epoch in (("Guest-1", "Alice <Smith> & *Co*", 1), ("Guest-2", "Bob", 2)):
+        naming = SpeakerNaming(speaker, new, meeting_id="3f2a9c1e-6b1d", speaker_epoch=epoch)
+        store.query(lambda db, n=naming: name_in_record(db, n, None, T0))
+    record = store.record("3f2a9c1e-6b1d")
+    expected = {(1, "Guest-1"): "Alice <Smith> & *Co*", (2, "Guest-2"): "Bob"}
+
+    def who(u) -> str:
+        return expected.get((u.speaker_epoch, u.speaker), u.speaker)
+
+    assert [u.speaker_name for u in record.utterances] == [
+        expected.get((u.speaker_epoch, u.speaker)) for u in record.utterances]
+    txt = export(record, "txt")
+    assert "Speakers: Alice <Smith> & *Co* (Guest-1), Guest-2; from speaker epoch 2 (labels restart): Guest-1, " \
+           "Bob (Guest-2)" in txt
+    assert [line.split("] ", 1)[1].split(": ", 1)[0] for line in txt.splitlines() if line.startswith("[")] == \
+        [who(u) for u in record.utterances]
+    cues = [c for c in webvtt.from_string(export(record, "vtt")).captions if c.identifier.isdigit()]
+    assert [html.unescape(c.voice) for c in cues] == [who(u) for u in record.utterances]  # escaped, as WebVTT asks
+    subtitles = list(srt.parse(export(record, "srt")))
+    assert [s.content.split(": ", 1)[0] for s in subtitles if not s.content.startswith("[")] == \
+        [who(u) for u in record.utterances]
+    md = markdown_it.MarkdownIt().render(export(record, "md"))
+    assert "Alice &lt;Smith&gt; &amp; *Co*:</strong>" in md and "<em>Co</em>" not in md  # a name is never markup
+    lines = [json.loads(line) for line in export(record, "jsonl").splitlines()]
+    assert lines[0]["speakers"][0] == {"speaker_epoch": 1, "speaker": "Guest-1", "name": "Alice <Smith> & *Co*"}
+    assert [(u["speaker"], u["speaker_name"]) for u in lines if u["record"] == "utterance"] == [
+        (u.speaker, expected.get((u.speaker_epoch, u.speaker))) for u in record.utterances]
+

@@ -85,6 +85,8 @@ def test_a_dashboard_cannot_resume_and_the_controller_can(broker):
     try:
         refused = dashboard.publish("meeting/resume", b'{"request_id": "dash-1"}')
         assert refused.is_failure and refused.value == 0x87, refused  # Not authorized, said by the broker
+        renamed = dashboard.publish("meeting/speakers/set", b'{"speaker": "Guest-1", "name": "Mallory"}')
+        assert renamed.is_failure and renamed.value == 0x87, renamed  # nor may it name voices
         accepted = controller.publish("meeting/resume", b'{"request_id": "panel-1"}')
         assert not accepted.is_failure, accepted
         daemon_view.wait_for(lambda: daemon_view.on("meeting/resume"), 10, "the controller's resume")
@@ -101,10 +103,13 @@ def test_a_dashboard_reads_transcripts_but_not_commands_or_events(broker):
     try:
         assert not daemon.publish("meeting/transcript", b'{"text": "hello"}').is_failure
         assert not daemon.publish("meeting/event", b'{"kind": "meeting_started"}').is_failure
+        assert not daemon.publish("meeting/speakers", b'{"speakers": []}').is_failure
         assert not controller.publish("meeting/pause").is_failure
-        dashboard.wait_for(lambda: dashboard.on("meeting/transcript"), 10, "the transcript")
+        assert not controller.publish("meeting/speakers/set", b'{"speaker": "Guest-1", "name": "Ann"}').is_failure
+        dashboard.wait_for(lambda: dashboard.on("meeting/transcript") and dashboard.on("meeting/speakers"), 10,
+                           "the transcript and the names")
         time.sleep(0.3)
-        assert {m.topic for m in dashboard.messages} == {"meeting/transcript"}
+        assert {m.topic for m in dashboard.messages} == {"meeting/transcript", "meeting/speakers"}
     finally:
         daemon.close(), controller.close(), dashboard.close()
 
@@ -123,6 +128,7 @@ def test_no_anonymous_login_and_home_assistant_may_command(broker):
     ha = Publisher(broker, "homeassistant")
     try:
         assert not ha.publish("meeting/paused/set", b"ON").is_failure
+        assert not ha.publish("meeting/speakers/set", b'{"speaker": "Guest-1", "name": "Ann"}').is_failure
         assert ha.publish("meeting/transcript", b"{}").is_failure  # only the daemon writes transcripts
     finally:
         ha.close()

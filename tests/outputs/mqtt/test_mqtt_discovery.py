@@ -12,6 +12,9 @@ import re
 
 import pytest
 
+import jinja2
+
+from roomscribe.core.names import SpeakerNaming
 from roomscribe.outputs.mqtt.commands import Command, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import discovery_messages
 from roomscribe.outputs.mqtt.topics import Topics
@@ -32,6 +35,8 @@ PLATFORM_OPTIONS = {
     "binary_sensor": {"state_topic", "device_class", "expire_after", "force_update", "off_delay",
                       "payload_on", "payload_off", "value_template"},
     "event": {"state_topic", "event_types", "device_class", "value_template"},
+    "text": {"command_topic", "command_template", "state_topic", "value_template", "min", "max", "mode", "pattern",
+             "retain"},
 }
 REQUIRED = {
     "switch": {"command_topic"},
@@ -39,6 +44,7 @@ REQUIRED = {
     "sensor": {"state_topic"},
     "binary_sensor": {"state_topic"},
     "event": {"state_topic", "event_types"},
+    "text": {"command_topic"},
 }
 DEVICE_KEYS = {"identifiers", "connections", "manufacturer", "model", "model_id", "name", "hw_version",
                "serial_number", "sw_version", "via_device", "suggested_area", "configuration_url"}
@@ -67,6 +73,7 @@ def test_the_entities_that_the_contract_promises():
         ("binary_sensor", "sending"), ("sensor", "audio_sent_today"), ("sensor", "outbox_waiting"),
         ("sensor", "audio_overflows"), ("binary_sensor", "storage"),
         ("sensor", "last_utterance"), ("sensor", "last_meeting"),
+        *(("text", f"speaker_{n}_name") for n in range(1, 9)),
     }
 
 
@@ -78,8 +85,11 @@ def test_every_key_is_known_to_home_assistant_and_required_keys_are_present(uniq
     assert REQUIRED[component] <= set(config)
     assert config["device"]["identifiers"] and set(config["device"]) <= DEVICE_KEYS
     assert config["origin"]["name"] and set(config["origin"]) <= ORIGIN_KEYS
+    assert config["availability"][0]["topic"] == "meeting/availability"  # the device's, first, for every entity
     for item in config["availability"]:
-        assert item["topic"] == "meeting/availability" and set(item) <= AVAILABILITY_ITEM_KEYS
+        assert set(item) <= AVAILABILITY_ITEM_KEYS
+    if len(config["availability"]) > 1:  # a condition of its own besides it: both must hold
+        assert config["availability_mode"] == "all"
     assert config["default_entity_id"] == f"{component}.{unique_id}"
     assert "boardroom" in config["unique_id"]
 
@@ -194,6 +204,10 @@ def test_the_last_utterance_sensor_keeps_its_state_within_the_state_limit(text):
     state = _render(sensor["value_template"], payload)
     assert len(state) <= 255  # MAX_LENGTH_STATE_STATE: Home Assistant refuses a longer state
     assert state == f"Guest-2: {text}"[:255]
+    named = {**payload, "speaker_name": "Jessie Irwin"}
+    assert _render(sensor["value_template"], named) == f"Jessie Irwin: {text}"[:255]
+    del payload["speaker_name"]  # a transcript of a roomscribe before names
+    assert _render(sensor["value_template"], payload) == f"Guest-2: {text}"[:255]
     # The whole record (the text uncut) is the entity's attributes: the transcript payload itself.
     assert sensor["json_attributes_topic"] == sensor["state_topic"] == "meeting/transcript"
 
@@ -203,3 +217,45 @@ def test_the_last_meeting_sensor_is_the_end_time_with_the_summary_as_attributes(
     assert sensor["state_topic"] == sensor["json_attributes_topic"] == "meeting/meeting"
     assert sensor["device_class"] == "timestamp"
     assert _render(sensor["value_template"], {"end": "2026-11-23T09:35:40.000Z"}) == "2026-11-23T09:35:40.000Z"
+
+
+# -- naming the voices: a text entity per label of the current speaker epoch ---------------------------------
+
+
+def speakers_map(epoch: int | None, *voices: tuple[int, str, str | None]) -> dict:
+    from roomscribe.core.records import SpeakerMap
+
+    payload = SpeakerMap("boardroom", "m1" if epoch else None, epoch, tuple(voices)).to_payload()
+    validate("speakers", json.dumps(payload).encode())
+    return payload
+
+
+@pytest.mark.parametrize("number", [1, 2, 8])
+def test_each_text_entity_shows_and_sets_the_name_of_its_label_in_the_current_epoch(number):
+    label = f"Guest-{number}"
+    _, text = configs()[f"roomscribe_boardroom_speaker_{number}_name"]
+    assert text["command_topic"] == "meeting/speakers/set" and text["state_topic"] == "meeting/speakers"
+    assert (text["min"], text["max"], text["mode"]) == (0, 100, "text")
+    availability = text["availability"][1]
+    assert availability["topic"] == "meeting/speakers" and text["availability_mode"] == "all"
+
+    def shown(payload: dict) -> tuple[str, str]:
+        return _render(text["value_template"], payload), _render(availability["value_template"], payload)
+
+    # No meeting, or the label not heard in the current epoch: unavailable (it cannot be named), empty.
+    assert shown(speakers_map(None)) == ("", "offline")
+    assert shown(speakers_map(2, (1, label, "Old name"))) == ("", "offline")  # epoch 1's voice is not epoch 2's
+    assert shown(speakers_map(2, (2, label, None), (2, "Guest-99", "X"))) == ("", "online")
+    named = speakers_map(2, (1, label, "Old name"), (2, label, "Zähler ✓ 東京"))
+    assert shown(named) == ("Zähler ✓ 東京", "online")
+    # What Home Assistant sends when someone types, or clears the field: a valid speakers/set payload.
+    command = jinja2.Template(text["command_template"])
+    assert parse_command("name", command.render(value="  Jessie Irwin ").encode()) == \
+        SpeakerNaming(label, "Jessie Irwin")
+    for cleared in ("", "   "):
+        payload = command.render(value=cleared).encode()
+        validate("speakers_set", payload)
+        assert parse_command("name", payload) == SpeakerNaming(label, None)  # null takes the name away
+    quoted = command.render(value='Ann "the boss" O\'Neil').encode()
+    validate("speakers_set", quoted)
+    assert parse_command("name", quoted).name == 'Ann "the boss" O\'Neil'

@@ -17,6 +17,7 @@ import pytest
 import srt
 import webvtt
 
+from roomscribe.core.names import SpeakerNaming
 from roomscribe.core.records import Event, StateMessage
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
@@ -91,12 +92,12 @@ def test_a_page_gets_the_meeting_so_far_then_live_with_no_gap_and_no_duplicate(s
     hello = page.of("hello")[0].data
     assert hello["status"]["meeting"] == {"id": LIVE, "start": T0 + 86400}
     assert hello["status"]["banner"]["kind"] == "live" and hello["history"] is True and hello["controls"] is False
-    # Live: the fan-out hands an utterance over once the archive has it. A live copy of one the page has
+    # Live: the journal hands an utterance over once it stored it. A live copy of one the page has
     # already been sent (an overlap with its catch-up read) is not sent again.
     fourth = utterance(LIVE, 4, T0 + 86500)
     store.add_utterance(fourth)
     for u in (utterance(LIVE, 3, T0 + 86413), fourth):
-        output.submit_transcript(u)
+        output.stored([u])
     page.wait_for(lambda f: len(f.of("utterance")) >= 4, what="the live utterance")
     assert [e.id for e in page.of("utterance")] == [f"{LIVE}:{seq}" for seq in (1, 2, 3, 4)]
     # A reconnect names the last one it has: only what came after it. One of an older meeting (the daemon
@@ -234,6 +235,51 @@ def test_a_command_with_the_token_goes_to_the_owner_and_is_answered_with_what_it
     assert request(output, "POST", "/api/commands/reboot", headers=bearer)[0] == 404
     assert request(output, "GET", "/api/commands/pause", headers=bearer)[0] == 405
     assert len(owner.commands) == 2
+
+
+class Namer:
+    """Answers names as the daemon does: `speaker_named` for Guest-1, a refusal for anyone else."""
+
+    def __init__(self, output: WebOutput):
+        self.output = output
+        self.named: list[SpeakerNaming] = []
+        output.set_command_handler(self.on_command)
+
+    def on_command(self, naming: SpeakerNaming) -> None:
+        self.named.append(naming)
+        if naming.speaker == "Guest-1":
+            kind, detail, level = "speaker_named", {"meeting_id": LIVE, "speaker_epoch": 1, "speaker": "Guest-1",
+                                                    "name": naming.name, "previous": None, "running": True}, "info"
+        else:
+            kind, detail, level = "command_refused", {"command": "name", "reason": "unknown speaker"}, "warning"
+        event = Event(kind, detail, at=T0, room=ROOM, request_id=naming.request_id, level=level)
+        threading.Timer(0.05, self.output.publish_event, [event]).start()
+
+
+def test_naming_from_the_page_needs_the_command_token_and_is_answered_by_the_daemons_event(serve):
+    body = json.dumps({"speaker": "Guest-1", "name": "Alice", "meeting_id": LIVE, "speaker_epoch": 1}).encode()
+    without = serve()  # no command token configured: the controls are off
+    assert request(without, "POST", "/api/commands/name", body=body)[0] == 403
+    output = serve(Tokens(command=COMMAND))
+    namer = Namer(output)
+    for headers in ({}, {"Authorization": "Bearer wrong-token-0123456789"}, {"Authorization": f"Basic {COMMAND}"}):
+        assert request(output, "POST", "/api/commands/name", body=body, headers=headers)[0] == 401
+    assert namer.named == []
+    bearer = {"Authorization": f"Bearer {COMMAND}"}
+    status, _, answer = request(output, "POST", "/api/commands/name", body=body, headers=bearer)
+    answer = json.loads(answer)
+    assert status == 200 and answer["named"]["detail"]["name"] == "Alice" and answer["request_id"].startswith("web-")
+    assert namer.named == [SpeakerNaming("Guest-1", "Alice", LIVE, 1, answer["request_id"])]
+    refused = json.dumps({"speaker": "Guest-9", "name": "Eve", "request_id": "page-9"}).encode()
+    status, _, answer = request(output, "POST", "/api/commands/name", body=refused, headers=bearer)
+    assert status == 409 and json.loads(answer)["refused"]["detail"]["reason"] == "unknown speaker"
+    for payload, reason in ((b'{"speaker": "Guest-1", "name": ""}', "name is empty"),
+                            (json.dumps({"speaker": "Guest-1", "name": "a\nb"}).encode(), "control characters"),
+                            (json.dumps({"speaker": "Guest-1", "name": "x" * 101}).encode(), "at most 100"),
+                            (b'{"speaker": "Guest-1"}', "no 'name'")):
+        status, _, answer = request(output, "POST", "/api/commands/name", body=payload, headers=bearer)
+        assert status == 400 and reason in json.loads(answer)["error"], payload
+    assert len(namer.named) == 2
 
 
 def test_a_command_nobody_answers_times_out(serve):

@@ -1,9 +1,10 @@
 """A meeting as text: plain text, Markdown minutes, JSON Lines, WebVTT and SRT.
 
 Made from a `store.MeetingRecord`, the same in every format:
-* speakers as the service named them (Guest-1, Guest-2 …); where the speaker epoch changes (a new
-  cloud session, whose labels start again) a visible marker says that Guest-1 after it is not
-  Guest-1 before it;
+* speakers by the names given to their voices (the names of now: `speaker_name` as the record's reader
+  sets it), else as the service labelled them (Guest-1, Guest-2 …); the header lists each label with
+  its name; where the speaker epoch changes (a new cloud session, whose labels start again) a visible
+  marker says that Guest-1 after it is not Guest-1 before it;
 * pauses as markers with their start, end and length; nothing was recorded during them;
 * txt and md show wall-clock times in the time zone given (UTC unless told otherwise; the header
   names it); jsonl carries UTC ISO 8601 like the MQTT payloads; WebVTT and SRT cue times are
@@ -82,10 +83,16 @@ def _clock(tz: tzinfo) -> Callable[[float], str]:
     return hhmmss
 
 
+def who(u: Utterance) -> str:
+    """The speaker of a line: the name given to the voice, else its label."""
+    return u.speaker_name or u.speaker
+
+
 def _speakers_text(meeting: Meeting) -> str:
     by_epoch: dict[int, list[str]] = {}
     for epoch, label in meeting.speakers:
-        by_epoch.setdefault(epoch, []).append(label)
+        name = meeting.name_of(epoch, label)
+        by_epoch.setdefault(epoch, []).append(f"{name} ({label})" if name else label)
     parts = []
     for index, (epoch, labels) in enumerate(by_epoch.items()):
         names = ", ".join(labels)
@@ -140,8 +147,8 @@ def to_txt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     ]
     for item in timeline(record):
         if isinstance(item, Utterance):
-            who = f"{item.speaker} ({item.language})" if languages else item.speaker
-            lines.append(f"[{clock(item.start)}] {who}: {_one_line(item.text)}")
+            speaker = f"{who(item)} ({item.language})" if languages else who(item)
+            lines.append(f"[{clock(item.start)}] {_one_line(speaker)}: {_one_line(item.text)}")
         elif isinstance(item, Pause):
             lines.append(f"--- {_pause_text(item, clock)} ---")
         else:
@@ -181,8 +188,8 @@ def to_md(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     ]
     for item in timeline(record):
         if isinstance(item, Utterance):
-            who = f"{item.speaker} ({item.language})" if languages else item.speaker
-            lines.append(f"**{clock(item.start)} {md_escape(who)}:** {md_escape(item.text)}")
+            speaker = f"{who(item)} ({item.language})" if languages else who(item)
+            lines.append(f"**{clock(item.start)} {md_escape(speaker)}:** {md_escape(item.text)}")
         elif isinstance(item, Pause):
             lines.append(f"*⏸ {_pause_text(item, clock).capitalize()}; nothing was recorded.*")
         else:
@@ -276,7 +283,7 @@ def to_vtt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
         if kind == "utterance":
             text = _vtt_escape(item.text)
             text = f"<lang {_vtt_escape(item.language)}>{text}</lang>" if languages else text  # WebVTT's span
-            blocks.append(f"{item.seq}\n{times}\n<v {_vtt_escape(item.speaker)}>{text}")
+            blocks.append(f"{item.seq}\n{times}\n<v {_vtt_escape(who(item))}>{text}")
         elif kind == "pause":
             pauses += 1
             blocks.append(f"pause-{pauses}\n{times}\n[paused {_pause_length(item)}]")
@@ -290,8 +297,8 @@ def to_srt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     for index, (kind, start, end, item) in enumerate(_cues(record), start=1):
         times = f"{_cue_time(start, ',')} --> {_cue_time(end, ',')}"
         if kind == "utterance":
-            who = f"{item.speaker} ({item.language})" if languages else item.speaker
-            text = f"{_one_line(who)}: {_one_line(item.text)}"
+            speaker = f"{who(item)} ({item.language})" if languages else who(item)
+            text = f"{_one_line(speaker)}: {_one_line(item.text)}"
         elif kind == "pause":
             text = f"[paused {_pause_length(item)}]"
         else:

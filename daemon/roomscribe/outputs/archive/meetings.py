@@ -6,6 +6,7 @@ Plain records, no SQL: the journal (outputs/journal/) writes, and its queries bu
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +59,10 @@ class Meeting:
     audio_seconds: float  # audio sent to the speech service
     lost_seconds: float = 0.0  # captured audio that could not be transcribed (audio_lost events)
     lost_spans: int = 0
+    names: tuple[tuple[int, str, str], ...] = ()  # (speaker_epoch, label, name) of the voices given a name
+
+    def name_of(self, epoch: int, label: str) -> str | None:
+        return next((name for e, l, name in self.names if (e, l) == (epoch, label)), None)
 
     @property
     def running(self) -> bool:
@@ -71,7 +76,8 @@ class Meeting:
             "end": iso_utc(self.end) if self.end is not None else None,
             "utterances": self.utterances,
             "speaker_epochs": list(self.speaker_epochs),
-            "speakers": [{"speaker_epoch": epoch, "speaker": label} for epoch, label in self.speakers],
+            "speakers": [{"speaker_epoch": epoch, "speaker": label, "name": self.name_of(epoch, label)}
+                         for epoch, label in self.speakers],
             "paused_seconds": round(self.paused_seconds, 3),
             "audio_seconds": round(self.audio_seconds, 3),
             "lost_seconds": round(self.lost_seconds, 3),
@@ -92,7 +98,8 @@ class MeetingRecord:
 
 def meeting_from_row(row: tuple, now: float) -> Meeting:
     """A Meeting from a row of journal/queries.py's MEETING_SUMMARY; an open pause counts up to `now`."""
-    (meeting_id, room, start, end, audio_s, paused_s, count, epochs, speakers, open_pause, lost_s, lost_n) = row
+    (meeting_id, room, start, end, audio_s, paused_s, count, epochs, speakers, open_pause, lost_s, lost_n,
+     names) = row
     if open_pause is not None:
         paused_s += max(0.0, (end if end is not None else now) - open_pause)
     pairs = []
@@ -104,10 +111,12 @@ def meeting_from_row(row: tuple, now: float) -> Meeting:
         speaker_epochs=tuple(sorted(int(e) for e in epochs.split(","))) if epochs else (),
         speakers=tuple(sorted(pairs, key=_speaker_order)), paused_seconds=paused_s, audio_seconds=audio_s,
         lost_seconds=lost_s, lost_spans=lost_n,
+        names=tuple(sorted(((int(e), str(l), str(n)) for e, l, n in json.loads(names)), key=_speaker_order))
+        if names else (),
     )
 
 
-def _speaker_order(pair: tuple[int, str]) -> tuple:
-    epoch, label = pair
+def _speaker_order(pair: tuple) -> tuple:
+    epoch, label = pair[:2]
     prefix, _, number = label.rpartition("-")
     return (epoch, prefix, int(number)) if number.isdigit() else (epoch, label, 0)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from roomscribe.core.records import Utterance
-from roomscribe.outputs.journal import migrate, writes
+from roomscribe.outputs.journal import lock, migrate, writes
 from roomscribe.outputs.journal.health import Reporter
 from roomscribe.outputs.journal.recover import set_aside
 from roomscribe.outputs.journal.schema import WAITING, is_corrupt, is_transient, open_for_reading, open_for_writing
@@ -37,6 +37,7 @@ class Write:
     utterance: Utterance | None = None
     pending: Pending | None = None
     stored_at: float = 0.0
+    announced: bool = False  # the utterance was handed to the live page (writer.on_utterances)
 
 
 Outcome = tuple[Write, Any, "BaseException | None"]  # a write, its result, or what it failed with
@@ -69,6 +70,7 @@ class JournalFile:
         self._reporter = reporter
         self._clock = reporter.clock
         self._db: sqlite3.Connection | None = None
+        self._lock: int | None = None  # a shared flock while the file is open: the daemon holds it (lock.py)
         self._salvaged: Callable[[sqlite3.Connection], None] | None = None  # waits for a file to go into
         self._legacy_pending = policy.legacy is not None
         self.next_id = 1
@@ -82,12 +84,12 @@ class JournalFile:
         """Open (create, migrate, check); take in a salvage or old stores still waiting. Raises transient failures."""
         if self._db is None:
             try:
-                self._db = open_for_writing(self.path)
+                self._connect()
             except sqlite3.Error as exc:
                 if not is_corrupt(exc):
                     raise
                 self._set_aside(exc)
-                self._db = open_for_writing(self.path)
+                self._connect()
             self.next_id = 1
             self._count(self._db)
             self._waiting.new_file()  # a reader that had to read the file as it lay on disk reads it live now
@@ -115,10 +117,25 @@ class JournalFile:
         except (sqlite3.Error, OSError):
             pass  # nothing to read either: ids start at 1, and are moved behind the file's rows once it opens
 
+    def _connect(self) -> None:
+        """The writing connection, once this process holds the journal's shared lock."""
+        if self._lock is None:
+            self._lock = lock.share(self.path)
+        try:
+            self._db = open_for_writing(self.path)
+        except BaseException:
+            self._unlock()
+            raise
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+        self._unlock()
+
+    def _unlock(self) -> None:
+        lock.release(self._lock)
+        self._lock = None
 
     # -- a batch ---------------------------------------------------------------------------------
 
@@ -134,7 +151,7 @@ class JournalFile:
             if not is_corrupt(exc):  # a write that is wrong only at COMMIT (a deferred constraint): find it
                 return self._one_by_one(batch)
             self._set_aside(exc)
-            self._db = open_for_writing(self.path)
+            self._connect()
             self._put_salvaged()
             return self._commit(batch)
 

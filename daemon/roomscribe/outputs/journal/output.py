@@ -4,9 +4,14 @@ It derives what the journal records from the records every output gets, so the o
 extra: `meeting_started`, `speaker_epoch_changed`, `audio_lost`, `clock_stepped` and `meeting_ended`
 events (the last with what the meeting cost, `audio_sent_s`, and its paused time, `paused_s`, when it
 carries them), the state entering and leaving `paused` (the pause's start and end: its `since`), and
-each final utterance. Every call only queues for the writer's thread: nothing here touches the disk
-on the owner's loop. The MQTT link gets state, events and partials straight from the fan-out, and
-the utterances from the journal once they are stored.
+each final utterance, and the running meeting's names (`publish_speakers`). Every call only queues
+for the writer's thread: nothing here touches the disk on the owner's loop. The MQTT link gets
+state, events and partials straight from the fan-out, and the utterances from the journal once they
+are stored.
+
+It is also the owner's way to the record of past meetings (`name_speaker`, outputs/base.py
+`SpeakerRecord`): naming a voice of a meeting that is not running is decided on the writer's thread,
+in the transaction that writes it.
 """
 
 from __future__ import annotations
@@ -15,9 +20,10 @@ import logging
 from concurrent.futures import Future
 from typing import Callable
 
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.core.names import NamingRefused, SpeakerNaming
+from roomscribe.core.records import Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.archive.meetings import Meeting
-from roomscribe.outputs.journal import queries, writes
+from roomscribe.outputs.journal import names, queries, writes
 from roomscribe.outputs.journal.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -96,6 +102,24 @@ class JournalOutput:
     def submit_transcript(self, utt: Utterance) -> None:
         self._writer.utterance(utt)
 
+    def publish_speakers(self, speakers: SpeakerMap) -> None:
+        """The running meeting's names, as the owner decided them (a past meeting's are written by name_speaker)."""
+        if speakers.running and speakers.meeting_id:
+            clock = self.journal.reporter.clock
+            self._writer.submit(lambda db: names.set_names(db, speakers.meeting_id, speakers.speakers, clock()))
+
+    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future:
+        """Name a voice of a meeting in the record; the future's result is a core.names NamingResult (after
+        the commit that stored it). Refused at once when the record is off or the disk refuses writes."""
+        if not self.journal.policy.keep_record:
+            return _done(NamingRefused("the record of past meetings is switched off on this device "
+                                       "(archive.enabled: false)"))
+        if not self.journal.health.ok:
+            return _done(NamingRefused(f"the journal cannot store anything now ({self.journal.health.detail}); "
+                                       "name past meetings once it can"))
+        clock = self.journal.reporter.clock
+        return self._writer.submit(lambda db: names.name_in_record(db, naming, running, clock()))
+
     def _ended(self, future: Future) -> None:
         if future.cancelled() or future.exception() is not None or future.result() is None:
             return
@@ -103,6 +127,12 @@ class JournalOutput:
             self._on_meeting_ended(future.result())
         except Exception:  # noqa: BLE001  (on the writer's thread: never let it die)
             log.exception("journal: the meeting summary could not be handed on")
+
+
+def _done(result) -> Future:
+    future: Future = Future()
+    future.set_result(result)
+    return future
 
 
 def _number(value, kind=(int, float)) -> bool:

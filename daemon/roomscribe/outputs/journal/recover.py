@@ -22,6 +22,7 @@ _TABLES = {  # table -> columns, each table's rows inserted once their meeting e
     "epochs": "meeting_id, epoch, first_at",
     "pauses": "meeting_id, started_at, ended_at",
     "lost": "meeting_id, started_at, ended_at, seconds, reason",
+    "speaker_names": "meeting_id, speaker_epoch, speaker, name, named_at",  # none in a file of schema 1
 }
 
 

@@ -19,7 +19,7 @@ import os
 import sqlite3
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION_ID = 0x52534A31  # "RSJ1"
 WAITING, DELIVERED, DROPPED = 0, 1, 2  # utterances.delivery
 
@@ -67,8 +67,21 @@ CREATE TABLE utterances (
     UNIQUE (meeting_id, seq)
 );
 """
+# 2: the names given to voices, per meeting, speaker epoch and label (core/names.py). A name is not part of
+# an utterance's stored payload: readers apply the names of now (naming later changes what exports show,
+# not the stored utterances).
+_V2 = """
+CREATE TABLE speaker_names (
+    meeting_id TEXT NOT NULL REFERENCES meetings (id) ON DELETE CASCADE,
+    speaker_epoch INTEGER NOT NULL,
+    speaker TEXT NOT NULL,
+    name TEXT NOT NULL,
+    named_at REAL NOT NULL,
+    PRIMARY KEY (meeting_id, speaker_epoch, speaker)
+) WITHOUT ROWID;
+"""
 # user_version N -> the script that brings a file from N to N + 1. 0 is a new, empty file.
-MIGRATIONS = {0: _V1}
+MIGRATIONS = {0: _V1, 1: _V2}
 
 
 class NotAJournal(sqlite3.DatabaseError):
@@ -176,11 +189,19 @@ def _reader(path: Path, query: str) -> sqlite3.Connection | None:
     return db
 
 
+def version(db: sqlite3.Connection) -> int:
+    """The schema version of an open journal (a reader may hold an older one the daemon has not upgraded yet)."""
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
 def _version(db: sqlite3.Connection, path: Path) -> int:
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    application = db.execute("PRAGMA application_id").fetchone()[0]
+    # One statement, one snapshot: a reader asking while the writer creates the file must not see the version
+    # before the first migration's commit and its tables after it (and call the file "not a journal").
+    version, application, tables = db.execute(
+        "SELECT (SELECT user_version FROM pragma_user_version), (SELECT application_id FROM pragma_application_id), "
+        "(SELECT COUNT(*) FROM sqlite_master)").fetchone()
     if version == 0 and application == 0:
-        if db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+        if tables:
             raise NotAJournal(f"{path} is a database, but not a roomscribe journal")
         return 0
     if application != APPLICATION_ID:

@@ -9,7 +9,7 @@ nothing here writes to the disk.
 
 `Waiting` is the one piece of state the two threads share, under one lock, and nothing else:
 * utterances the disk refused and the writer holds in memory (`hold`/`unhold`): the link publishes
-  them anyway, from here, until they are stored;
+  them anyway, from here, until they are stored, and the live page's catch-up reads them (`held_of`);
 * acknowledgements the link reported and the writer has not written yet (`acknowledge`/`take_acks`):
   such an utterance is never handed out again;
 * how many wait (`count`), kept by the writer from what its commits changed;
@@ -60,6 +60,13 @@ class Waiting:
         with self._lock:
             found = [p for row_id, p in self._held.items() if row_id > after and row_id not in self._acked]
         return found[:limit]
+
+    def held_of(self, meeting_id: str, after_seq: int = 0) -> list[Pending]:
+        """Held utterances of one meeting with seq > after_seq, in seq order (the live page's catch-up reads
+        them with the stored ones, before them: see JournalHistory)."""
+        with self._lock:
+            found = [p for p in self._held.values() if p.meeting_id == meeting_id and p.seq > after_seq]
+        return sorted(found, key=lambda p: p.seq)
 
     def acked_after(self, after: int) -> set[int]:
         """Acknowledged ids the link could be handed again: those after its place (usually none)."""

@@ -5,14 +5,17 @@ thread takes everything that queued while the last commit synced and commits it 
 one fsync for the batch (file.py). An utterance gets its row id (the order of delivery) and its
 payload here, off the owner's loop. Once its commit returned, the writer wakes the MQTT link
 (`on_stored`), which reads it from the file and publishes it: stored before published is decided by
-this commit. The broker's acknowledgements come back through `Waiting` and ride on the next commit
-(or, when nothing else is written for `ack_flush_s`, on one of their own).
+this commit. The live page gets each utterance at the same moment (`on_utterances`), so what a page
+reads from the journal when it opens and what it is sent live meet without a gap. The broker's
+acknowledgements come back through `Waiting` and ride on the next commit (or, when nothing else is
+written for `ack_flush_s`, on one of their own).
 
 A full disk is a full disk: when a commit fails for a passing reason (schema.is_transient), the
 batch is held in memory in order (at most `memory_backlog` writes; beyond that the oldest
 utterances go, and an event says which), the utterances among it are published from there, and the
 writer tries again every `retry_s`. When a try succeeds, everything held is stored as it would have
-been. The health and its events go to the owner through the Reporter (health.py).
+been. Held utterances go to the page too, at once: a page reads them from memory with the stored ones
+(`Waiting.held_of`). The health and its events go to the owner through the Reporter (health.py).
 """
 
 from __future__ import annotations
@@ -58,6 +61,8 @@ class JournalWriter:
         self._thread = threading.Thread(target=self._run, name="journal-writer", daemon=True)
         self.trouble = Trouble(reporter, file.path, memory_backlog, retry_s, monotonic)
         self.on_stored: Callable[[], None] | None = None  # utterances to publish: the link's wake-up
+        # Utterances newly stored, or held in memory because the disk refused them, in order: the live page.
+        self.on_utterances: Callable[[list[Utterance]], None] | None = None
         waiting.on_ack = lambda: self._queue.put(_WAKE)
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -213,6 +218,7 @@ class JournalWriter:
                 write.done.set_exception(error) if error is not None else write.done.set_result(result)
         if any(write.utterance is not None for write, _, _ in outcomes):
             self._wake_link()
+            self._announce([write for write, _, error in outcomes if error is None])
 
     def _hold(self, writes: list[Write]) -> None:
         """Keep writes the disk refused; their utterances go out from memory meanwhile."""
@@ -222,6 +228,19 @@ class JournalWriter:
         self.trouble.holding(len(self._held))
         if any(w.pending is not None for w in writes):
             self._wake_link()
+            self._announce([w for w in writes if w.pending is not None and w not in victims])
+
+    def _announce(self, writes: list[Write]) -> None:
+        """Utterances the page has not been given yet (a held one is given when it is held, not again when stored)."""
+        fresh = [w for w in writes if w.utterance is not None and not w.announced]
+        if not fresh or self.on_utterances is None:
+            return
+        for write in fresh:
+            write.announced = True
+        try:
+            self.on_utterances([w.utterance for w in fresh])
+        except Exception:  # noqa: BLE001  (on the writer's thread: never let it die)
+            log.exception("journal: handing utterances to the page failed")
 
     def _try(self, step: Callable[[], None]) -> bool:
         try:

@@ -2,8 +2,10 @@
 
 A command payload is empty, or a JSON object that may carry `request_id` (schemas/command.schema.json),
 and `phrases` on start. The room's phrase list (`<base>/phrases/set`) is a JSON array of phrases or an
-object with `phrases` and `request_id` (schemas/phrases_set.schema.json). Everything else is refused
-with a reason the link publishes on `<base>/event`.
+object with `phrases` and `request_id` (schemas/phrases_set.schema.json). A name for a voice
+(`<base>/speakers/set`) is an object with `speaker` and `name`, and optionally `meeting_id`,
+`speaker_epoch` and `request_id` (schemas/speakers_set.schema.json; the rules in core/names.py).
+Everything else is refused with a reason the link publishes on `<base>/event`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from roomscribe.core.commands import BY_NAME, COMMANDS, PHRASES
+from roomscribe.core.commands import BY_NAME, COMMANDS, NAME, PHRASES
+from roomscribe.core.names import (
+    NamingError,
+    SpeakerNaming,
+    check_epoch,
+    check_label,
+    check_meeting,
+    check_name,
+)
 from roomscribe.core.phrases import PhraseError, check_phrases
 from roomscribe.outputs.mqtt.topics import SWITCH_OFF, SWITCH_ON
 
@@ -34,6 +44,11 @@ class Command:
     request_id: str | None = None
     phrases: tuple[str, ...] | None = None  # start: the meeting's phrase list; phrases: the room's
 
+    @property
+    def command(self) -> CommandName:
+        """The command's name, as core.names.SpeakerNaming says its own."""
+        return self.name
+
 
 class CommandRejected(ValueError):
     def __init__(self, reason: str, request_id: str | None = None):
@@ -42,9 +57,11 @@ class CommandRejected(ValueError):
         self.request_id = request_id  # when the payload was readable enough to carry one
 
 
-def parse_command(name: str, payload: bytes) -> Command:
+def parse_command(name: str, payload: bytes) -> Command | SpeakerNaming:
     if name == PHRASES:
         return parse_phrases(payload)
+    if name == NAME:
+        return parse_naming(payload)
     if name not in COMMAND_NAMES:
         raise CommandRejected(f"unknown command {name!r}")
     if not payload.strip(_JSON_WHITESPACE):
@@ -75,6 +92,31 @@ def parse_phrases(payload: bytes) -> Command:
     if "phrases" not in document:
         raise CommandRejected("no 'phrases': send the room's new list ([] clears it)", request_id)
     return Command(PHRASES, request_id, _phrases(document["phrases"], request_id))
+
+
+_NAMING_KEYS = {"speaker", "name", "meeting_id", "speaker_epoch", "request_id"}
+
+
+def parse_naming(payload: bytes) -> SpeakerNaming:
+    """`<base>/speakers/set`: `{"speaker": "Guest-1", "name": "Alice"}` (null removes the name), with optional
+    `meeting_id`, `speaker_epoch` and `request_id`."""
+    document = _json(payload)
+    if not isinstance(document, dict):
+        raise CommandRejected(f"payload must be a JSON object with 'speaker' and 'name', not {type(document).__name__}")
+    request_id = _request_id(document)
+    unknown = sorted(set(document) - _NAMING_KEYS)
+    if unknown:
+        raise CommandRejected(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
+    for key in ("speaker", "name"):
+        if key not in document:
+            raise CommandRejected(f"no '{key}': send the speaker's label and the name (null takes a name away)",
+                                  request_id)
+    try:
+        return SpeakerNaming(speaker=check_label(document["speaker"]), name=check_name(document["name"]),
+                             meeting_id=check_meeting(document.get("meeting_id")),
+                             speaker_epoch=check_epoch(document.get("speaker_epoch")), request_id=request_id)
+    except NamingError as exc:
+        raise CommandRejected(str(exc), request_id) from None
 
 
 def _check_size(payload: bytes, limit: int = MAX_COMMAND_BYTES) -> None:

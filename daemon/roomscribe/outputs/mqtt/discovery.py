@@ -216,16 +216,19 @@ def discovery_messages(room: str, topics: Topics, discovery_prefix: str) -> list
         ),
     ]
     entities += record_entities(topics)
+    entities += speaker_entities(topics)
     messages = []
     for component, key, options in entities:
         unique_id = f"{entity_prefix(room)}_{key}"
+        options = dict(options)
+        also = options.pop("availability_also", [])  # a condition of its own besides the device's
         config = {
             **options,
             "unique_id": unique_id,
             # Home Assistant 2025.10 replaced object_id with default_entity_id; older ones read object_id.
             "default_entity_id": f"{component}.{unique_id}",
             "object_id": unique_id,
-            "availability": availability,
+            "availability": availability + also,
             "device": device,
             "origin": origin,
         }
@@ -247,8 +250,10 @@ def record_entities(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
                 "name": "Last utterance",
                 "icon": "mdi:comment-quote-outline",
                 "state_topic": topics.transcript,
-                # "speaker: text", cut to the state limit; the whole utterance is in the attributes.
-                "value_template": f"{{{{ (value_json.speaker ~ ': ' ~ value_json.text)[:{HA_STATE_MAX}] }}}}",
+                # "name: text" ("speaker: text" while the voice has none), cut to the state limit; the whole
+                # utterance is in the attributes.
+                "value_template": "{{ ((value_json.speaker_name or value_json.speaker) ~ ': ' ~ value_json.text)"
+                                  f"[:{HA_STATE_MAX}] }}}}",
                 "json_attributes_topic": topics.transcript,
                 "qos": 1,
             },
@@ -267,6 +272,54 @@ def record_entities(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
             },
         ),
     ]
+
+
+# Voices of the current speaker epoch that Home Assistant can name: Guest-1 … Guest-8, one text entity each.
+SPEAKER_ENTITIES = 8
+MAX_NAME_CHARS = 100  # core.names.MAX_NAME_CHARS: Home Assistant refuses a longer text before it sends it
+
+
+def speaker_label(number: int) -> str:
+    return f"Guest-{number}"
+
+
+def speaker_entities(topics: Topics) -> list[tuple[str, str, dict[str, Any]]]:
+    """A text entity per label of the running meeting's current speaker epoch (`Guest-1` …): its state is the
+    name given (from the retained `<base>/speakers`), setting it names the voice, clearing it takes the name
+    away. Available only while that voice has spoken in the current epoch: a label nobody has used yet, or
+    no meeting, cannot be named (a new epoch's Guest-1 is someone new, and starts unavailable)."""
+    entities = []
+    for number in range(1, SPEAKER_ENTITIES + 1):
+        label = speaker_label(number)
+        voice = (f"value_json.speakers | selectattr('speaker_epoch', 'eq', value_json.speaker_epoch) "
+                 f"| selectattr('speaker', 'eq', '{label}')")
+        entities.append((
+            "text",
+            f"speaker_{number}_name",
+            {
+                "name": f"{label} name",
+                "icon": "mdi:account-voice",
+                "command_topic": topics.speakers_set,
+                # Cleared (empty or blank) takes the name away: the daemon refuses an empty name, and null is
+                # how it is told to remove one.
+                "command_template": f"{{{{ {{'speaker': '{label}', 'name': (value | trim) or none}} | tojson }}}}",
+                "state_topic": topics.speakers,
+                "value_template": f"{{{{ ({voice} | map(attribute='name') | select | first) | default('', true) }}}}",
+                "availability_also": [{
+                    "topic": topics.speakers,
+                    "value_template": f"{{{{ '{AVAILABLE}' if ({voice} | list) else '{NOT_AVAILABLE}' }}}}",
+                    "payload_available": AVAILABLE,
+                    "payload_not_available": NOT_AVAILABLE,
+                }],
+                "availability_mode": "all",
+                "min": 0,
+                "max": MAX_NAME_CHARS,
+                "mode": "text",
+                "retain": False,
+                "qos": 1,
+            },
+        ))
+    return entities
 
 
 def _button(name: str, icon: str, command_topic: str) -> dict[str, Any]:

@@ -23,8 +23,8 @@ import time
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.commands import PHRASES
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance, encode
+from roomscribe.core.commands import NAME, PHRASES
+from roomscribe.core.records import Event, Partial, SpeakerMap, StateMessage, Utterance, encode
 from roomscribe.outputs.mqtt import connection, requests
 from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
@@ -74,6 +74,7 @@ class MqttLink(requests.LinkExtras):
         self._command_topics = self.topics.commands
         self._command_topics[self.topics.paused_set] = "paused/set"
         self._command_topics[self.topics.phrases_set] = PHRASES  # parse_command reads its own payload
+        self._command_topics[self.topics.speakers_set] = NAME  # a name for a voice: core/names.py
 
         self._client = connection.build_client(settings, client_id=settings.mqtt_client_id())
         self._client.will_set(self.topics.availability, NOT_AVAILABLE, qos=1, retain=True)
@@ -140,6 +141,11 @@ class MqttLink(requests.LinkExtras):
 
     def submit_transcript(self, utt: Utterance) -> None:
         """Nothing: a transcript reaches the link through the journal, once it is stored (see `wake`)."""
+
+    def publish_speakers(self, speakers: SpeakerMap) -> None:
+        """The running meeting's voices and names, retained on `<base>/speakers` (a past meeting's: nothing)."""
+        if speakers.running:
+            self.publish_retained(self.topics.speakers, encode(speakers.to_payload()))
 
     def wake(self) -> None:
         """Something new waits in the journal: the worker delivers after its current batch of jobs (any thread)."""
@@ -240,8 +246,8 @@ class MqttLink(requests.LinkExtras):
             event = Event("command_refused", detail, self._clock(), self._room, exc.request_id, "warning")
             self._worker.put(functools.partial(self._worker.event_job, encode(event.to_payload())))
             return
-        log.debug("command %s (request_id %s)", command.name, command.request_id)
+        log.debug("command %s (request_id %s)", command.command, command.request_id)
         if self._on_command is None:
-            log.warning("command %s arrived before a handler was set; ignored", command.name)
+            log.warning("command %s arrived before a handler was set; ignored", command.command)
             return
         self._on_command(command)

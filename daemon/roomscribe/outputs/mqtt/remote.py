@@ -49,7 +49,7 @@ def main(args: argparse.Namespace) -> int:
             return exitcodes.USAGE
     settings = load_settings(args.config)
     try:
-        session = _Session(settings, args.timeout)
+        session = Session(settings, args.timeout)
     except ConfigError as exc:  # a password or certificate file the settings name cannot be read
         for problem in exc.problems:
             print(f"roomscribe: configuration error in {exc.source}: {problem}", file=sys.stderr)
@@ -66,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
         session.close()
 
 
-class _Session:
+class Session:
     """One short-lived MQTT connection; paho callbacks only put what they see on a queue."""
 
     def __init__(self, settings, timeout: float):
@@ -128,6 +128,22 @@ class _Session:
         print(f"roomscribe: no answer to {name} (request_id {request_id}) within {self.timeout:g} s; "
               "is the daemon running and connected to this broker?", file=sys.stderr)
         return exitcodes.UNAVAILABLE
+
+    def ask(self, topic: str, payload: bytes, request_id: str, kinds: set[str]) -> dict | None:
+        """Publish a request and wait for the event of one of these kinds that echoes its request_id (or a
+        `command_refused` one); the event's payload, or None when none came in time."""
+        self._subscribe([self.topics.event])
+        self.client.publish(topic, payload, qos=1)
+        deadline = _Deadline(self.timeout)
+        while not deadline.passed:
+            kind, msg = self._next({"message"}, deadline.left)
+            if kind is None:
+                break
+            answer = _json_object(msg.payload)
+            if answer is not None and answer.get("request_id") == request_id and \
+                    answer.get("kind") in kinds | {"command_refused"}:
+                return answer
+        return None
 
     def status(self, as_json: bool) -> int:
         self._subscribe([self.topics.state, self.topics.availability, self.topics.stats])

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from roomscribe.core.commands import BY_NAME, COMMANDS, PHRASES_TOPIC, REGISTRY  # noqa: F401  (COMMANDS: for importers)
+from roomscribe.core.commands import (  # noqa: F401  (COMMANDS: for importers)
+    BY_NAME,
+    COMMANDS,
+    NAME_TOPIC,
+    PHRASES_TOPIC,
+    REGISTRY,
+)
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
@@ -37,6 +43,16 @@ class Topics:
     def phrases_set(self) -> str:
         """The room's phrase list, replaced at run time (docs/words.md)."""
         return f"{self.base}/{PHRASES_TOPIC}"
+
+    @property
+    def speakers_set(self) -> str:
+        """Give a voice a name: `{"speaker": "Guest-1", "name": "Alice"}` (core/names.py)."""
+        return f"{self.base}/{NAME_TOPIC}"
+
+    @property
+    def speakers(self) -> str:
+        """Retained: the running meeting's voices and the names given them."""
+        return f"{self.base}/speakers"
 
     @property
     def state(self) -> str:

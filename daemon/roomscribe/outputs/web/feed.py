@@ -9,9 +9,10 @@ Events: `hello` (everything a page needs to draw: status, stats, the line in fli
 nothing for longer knows its connection is dead, even where TCP does not say so).
 
 No gap, no duplicate: the page is subscribed before the archive is read, and an utterance reaches the
-page's output only once it is durable in the archive (outputs/fanout.py: stored before published). So
-every utterance is in the archive read, or arrives live after it, or both; the live copy of one already
-sent (same meeting, seq not above the last sent) is dropped. A reconnect names the last utterance it
+hub only once the journal's writer has stored it (or holds it in memory, on a full disk: the read takes
+those too; outputs/web/output.py `stored`, outputs/web/history.py). So every utterance is in the archive
+read, or arrives live after it, or both; the live copy of one already sent (same meeting, seq not above
+the last sent) is dropped. A reconnect names the last utterance it
 has: the archive read starts after it. A new meeting (a restart of the daemon makes one) is sent from
 its first utterance.
 """

@@ -13,12 +13,14 @@ from __future__ import annotations
 from contextlib import closing
 from datetime import tzinfo
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 from roomscribe.core.records import Utterance
 from roomscribe.outputs.archive.export import export
 from roomscribe.outputs.archive.meetings import AmbiguousMeeting, UnknownMeeting
+from roomscribe.outputs.journal.queries import utterance_from_payload
 from roomscribe.outputs.journal.reader import JournalReader
+from roomscribe.outputs.journal.waiting import Pending
 
 MAX_MEETINGS = 200  # the list the page shows: the newest
 
@@ -47,10 +49,15 @@ class MeetingHistory(Protocol):
 
 class JournalHistory:
     """MeetingHistory on the journal: one read-only connection per call, closed after it. A journal not
-    written yet reads as one without meetings."""
+    written yet reads as one without meetings.
 
-    def __init__(self, path: Path | str):
+    `held` is the journal's view of the utterances it holds in memory while the disk refuses them
+    (`Waiting.held_of`): the page was sent those live, so a page that opens meanwhile reads them too. They
+    are read before the file, so one being stored meanwhile is found in one or the other (or both: once)."""
+
+    def __init__(self, path: Path | str, held: Callable[[str, int], list[Pending]] | None = None):
         self.path = Path(path)
+        self._held = held
 
     def meetings(self) -> list[dict]:
         with self._reader() as reader:
@@ -58,8 +65,14 @@ class JournalHistory:
         return [m.to_json() for m in reversed(found[-MAX_MEETINGS:])]
 
     def utterances_after(self, meeting_id: str, seq: int) -> list[Utterance]:
+        held = self._held(meeting_id, seq) if self._held is not None else []
         with self._reader() as reader:
-            return reader.utterances(meeting_id, after_seq=seq)
+            stored = reader.utterances(meeting_id, after_seq=seq)
+        if not held:
+            return stored
+        found = {u.seq: u for u in map(utterance_from_payload, (p.payload for p in held))}
+        found.update((u.seq, u) for u in stored)
+        return [found[s] for s in sorted(found)]
 
     def transcript(self, reference: str) -> tuple[dict, list[Utterance]]:
         with self._reader() as reader:

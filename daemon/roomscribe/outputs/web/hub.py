@@ -4,7 +4,8 @@
 page holds a `Feed`, a bounded queue of what to send it. A page that cannot keep up (its queue full)
 is closed rather than allowed to grow memory: its browser reconnects with `Last-Event-ID` and catches up
 from the archive, so closing it loses nothing. A command from the page waits for its answer here: the
-first state carrying its request_id, or the `command_refused` event that names it.
+first state carrying its request_id (a name: the `speaker_named` event), or the `command_refused` event
+that names it.
 """
 
 from __future__ import annotations
@@ -104,6 +105,8 @@ class LiveHub:
             self._send(Item("status", self.status()))
         elif event.kind == "command_refused":
             self._answer(event.request_id, "refused", event.to_payload())
+        elif event.kind == "speaker_named":
+            self._answer(event.request_id, "named", event.to_payload())
 
     def partial(self, partial: Partial) -> None:
         self._partial = partial.to_payload()
@@ -114,13 +117,20 @@ class LiveHub:
         self._partial = None
         self._send(Item("utterance", utterance.to_payload(), utterance.meeting_id, utterance.seq))
 
+    def utterances(self, utterances: list) -> None:
+        """Final utterances as the journal stored them, in order."""
+        for utterance in utterances:
+            self.utterance(utterance)
+
     def stats(self, stats: AudioStats) -> None:
         self._stats = stats.to_payload()
         self._send(Item("stats", self._stats))
 
-    def speakers(self, meeting_id: str, names: list[dict]) -> None:
-        """Names given to a meeting's voices: [{"speaker_epoch", "speaker", "name"}]. (Speaker naming feeds it.)"""
-        self._speakers[meeting_id] = names
+    def speakers(self, meeting_id: str, names: list[dict], running: bool = True) -> None:
+        """A meeting's voices and the names given them: [{"speaker_epoch", "speaker", "name"}] (name None: a
+        voice without one). The running meeting's are kept for the pages that open later."""
+        if running:
+            self._speakers = {meeting_id: names}
         self._send(Item("speakers", {"meeting_id": meeting_id, "speakers": names}, meeting_id))
 
     # -- what a page is sent ---------------------------------------------------------------------

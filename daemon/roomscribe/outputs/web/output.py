@@ -1,8 +1,9 @@
 """The page as one of the owner's outputs: records in, an aiohttp server on a thread of its own.
 
-Every `Output` method is called on the owner's loop (or the fan-out's release thread) and only hands
-the record to the server's loop with `call_soon_threadsafe`: it never waits for the server, a page or
-the disk. The server's loop is made in `start()`, before the thread runs, so records that come before
+Every `Output` method is called on the owner's loop and only hands the record to the server's loop with
+`call_soon_threadsafe`: it never waits for the server, a page or the disk. Final utterances come from
+the journal's writer instead, once stored (`stored`), as the MQTT link's do: a page that opens reads the
+meeting so far from the journal, and gets what is stored after that live. The server's loop is made in `start()`, before the thread runs, so records that come before
 it listens are queued, not lost. If the address cannot be bound (a port in use), the daemon logs it and
 transcribes on without the page: the page is not a reason to stop.
 
@@ -20,7 +21,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from roomscribe.core.records import AudioStats, Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
@@ -92,7 +93,13 @@ class WebOutput:
         self._hand(self.hub.partial, partial)
 
     def submit_transcript(self, utt: Utterance) -> None:
-        self._hand(self.hub.utterance, utt)
+        """Nothing: a final utterance reaches the page from the journal, once stored (`stored`)."""
+
+    def stored(self, utterances: list[Utterance]) -> None:
+        """Utterances the journal has just stored, or holds in memory while the disk refuses them, in order
+        (JournalWriter.on_utterances, on the writer's thread). A page reads the meeting so far from the same
+        journal when it opens, so every utterance is in that read or comes after it: no gap."""
+        self._hand(self.hub.utterances, utterances)
 
     def set_speech_connected(self, connected: Any) -> None:
         self._hand(self.hub.speech_connection, connected)
@@ -100,10 +107,11 @@ class WebOutput:
     def publish_stats(self, stats: AudioStats) -> None:
         self._hand(self.hub.stats, stats)
 
-    def publish_speakers(self, meeting_id: str, names: list[dict]) -> None:
-        """Names given to a meeting's voices, [{"speaker_epoch", "speaker", "name"}]: the page shows them in
-        place of the labels. Not part of `Output` yet: speaker naming will hand them over here."""
-        self._hand(self.hub.speakers, meeting_id, names)
+    def publish_speakers(self, speakers: SpeakerMap) -> None:
+        """A meeting's voices and their names: the page shows the names in place of the labels (the running
+        meeting's live, a past one's where a page has it open)."""
+        if speakers.meeting_id:
+            self._hand(self.hub.speakers, speakers.meeting_id, speakers.names(), speakers.running)
 
     # -- the server's thread -------------------------------------------------------------------
 

@@ -7,17 +7,19 @@
     GET  /api/meetings                           past meetings, newest first
     GET  /api/meetings/{meeting}                 one meeting and its utterances
     GET  /api/meetings/{meeting}/export/{format} a download: txt, md, jsonl, vtt, srt (?tz=Europe/Berlin)
-    POST /api/commands/{command}                 start, stop, pause, resume; bearer command token
+    POST /api/commands/{command}                 start, stop, pause, resume, name; bearer command token
 
 Reads of the archive run on the output's executor, never on the loop. A command is parsed by the MQTT
 commands' own parser (same rules, same refusals), handed to the owner exactly as an MQTT command is,
-and answered with what the owner publishes for it: the state carrying its request_id (200), or the
-`command_refused` event (409).
+and answered with what the owner publishes for it: the state carrying its request_id (200; for a name,
+the `speaker_named` event), or the `command_refused` event (409). A name's body is the JSON of
+`<base>/speakers/set` (`{"speaker": "Guest-1", "name": "Alice"}`, schemas/speakers_set.schema.json).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from concurrent.futures import Executor
@@ -29,7 +31,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
 
-from roomscribe.core.commands import COMMANDS
+from roomscribe.core.commands import COMMANDS, NAME
 from roomscribe.outputs.archive.export import FORMATS
 from roomscribe.outputs.mqtt.commands import MAX_COMMAND_BYTES, Command, CommandRejected, parse_command
 from roomscribe.outputs.web import auth, feed
@@ -49,6 +51,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+PAGE_COMMANDS = (*COMMANDS, NAME)
 CONTENT_TYPES = {"txt": "text/plain", "md": "text/markdown", "jsonl": "application/x-ndjson", "vtt": "text/vtt",
                  "srt": "application/x-subrip"}
 
@@ -199,8 +202,8 @@ async def _command(request: web.Request) -> web.Response:
         raise Failure(401, "commands need the command token (Authorization: Bearer …)",
                       {"WWW-Authenticate": 'Bearer realm="roomscribe-commands"'})
     name = request.match_info["command"]
-    if name not in COMMANDS:
-        raise Failure(404, f"no command {name!r}; one of {', '.join(COMMANDS)}")
+    if name not in PAGE_COMMANDS:
+        raise Failure(404, f"no command {name!r}; one of {', '.join(PAGE_COMMANDS)}")
     payload = await request.content.read(MAX_COMMAND_BYTES + 1)
     try:
         command = parse_command(name, payload)
@@ -208,17 +211,17 @@ async def _command(request: web.Request) -> web.Response:
         raise Failure(400, exc.reason) from None
     if context.on_command is None:
         raise Failure(503, "the daemon does not take commands yet")
-    command = Command(command.name, command.request_id or f"web-{secrets.token_hex(6)}")
+    command = dataclasses.replace(command, request_id=command.request_id or f"web-{secrets.token_hex(6)}")
     answer = context.hub.expect(command.request_id)
-    log.info("web: %s from %s (request %s)", command.name, request.remote, command.request_id)
+    log.info("web: %s from %s (request %s)", command.command, request.remote, command.request_id)
     context.on_command(command)  # the owner's hand-over, as for an MQTT command
     try:
         kind, payload = await asyncio.wait_for(answer, context.command_answer_s)
     except asyncio.TimeoutError:
         context.hub.forget(command.request_id)
         raise Failure(504, f"no answer from the daemon within {context.command_answer_s:.0f} s") from None
-    if kind == "state":
-        return web.json_response({"request_id": command.request_id, "state": payload})
+    if kind in ("state", "named"):
+        return web.json_response({"request_id": command.request_id, kind: payload})
     return web.json_response({"request_id": command.request_id, "refused": payload}, status=409)
 
 

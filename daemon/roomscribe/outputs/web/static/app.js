@@ -17,7 +17,9 @@
     lastSeq: 0,
     lastEpoch: null,
     lastEventId: null,
-    names: new Map(), // "epoch\tlabel" -> name (a later change sends them)
+    names: new Map(), // the live meeting's voices: "epoch\tlabel" -> name, or null for a voice without one
+    viewNames: new Map(), // the same for the past meeting shown
+    naming: null, // the voice being named: {meeting_id, speaker_epoch, speaker}
     clockOffset: 0, // server clock minus this browser's, ms
     meetingStart: null, // epoch seconds
     stick: true, // follow the newest line
@@ -59,16 +61,37 @@
     return ((index + 3 * Math.max(0, (epoch || 1) - 1)) % PALETTE + PALETTE) % PALETTE;
   }
 
-  function nameOf(u) {
-    return u.speaker_name || page.names.get(`${u.speaker_epoch}\t${u.speaker}`) || u.speaker;
+  // The meeting's list of voices (sent whole whenever a name changes) decides; a voice it does not know yet
+  // shows the name its utterance was published with.
+  function nameOf(u, names = page.names) {
+    const key = `${u.speaker_epoch}\t${u.speaker}`;
+    if (names.has(key)) return names.get(key) || u.speaker;
+    return u.speaker_name || u.speaker;
+  }
+
+  function takeNames(names, list) {
+    names.clear();
+    for (const item of list || []) names.set(`${item.speaker_epoch}\t${item.speaker}`, item.name || null);
+  }
+
+  function renameLines(list, names) {
+    for (const li of list.querySelectorAll("li.line")) {
+      if (li._utterance) li.querySelector(".who").textContent = nameOf(li._utterance, names);
+    }
   }
 
   function applyNames(list) {
-    for (const item of list || []) {
-      if (item.name) page.names.set(`${item.speaker_epoch}\t${item.speaker}`, item.name);
-    }
-    for (const li of page.lines.values()) {
-      li.querySelector(".who").textContent = nameOf(li._utterance);
+    takeNames(page.names, list);
+    renameLines($("lines"), page.names);
+    const partial = $("partial");
+    if (partial._speaker) partial.querySelector(".who").textContent = nameOf(partial._speaker);
+  }
+
+  function onSpeakers(data) {
+    if (data.meeting_id === page.meetingId) applyNames(data.speakers);
+    if (page.viewing && data.meeting_id === page.viewing.meeting_id) {
+      takeNames(page.viewNames, data.speakers);
+      renameLines($("past-lines"), page.viewNames);
     }
   }
 
@@ -79,7 +102,7 @@
     return isNaN(d) ? "" : d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
   }
 
-  function lineFor(u) {
+  function lineFor(u, names = page.names) {
     const li = document.createElement("li");
     li.className = "line";
     li.dataset.seq = u.seq;
@@ -88,7 +111,8 @@
     li._utterance = u;
     const who = document.createElement("span");
     who.className = "who";
-    who.textContent = nameOf(u);
+    who.title = "Give this voice a name";
+    who.textContent = nameOf(u, names);
     const time = document.createElement("time");
     time.dateTime = u.start;
     time.textContent = clock(u.start);
@@ -144,7 +168,8 @@
     if (!p || (page.meetingId && p.meeting_id !== page.meetingId)) return;
     const el = $("partial");
     el.dataset.colour = p.speaker ? colourOf(page.lastEpoch || 1, p.speaker) : "";
-    el.querySelector(".who").textContent = p.speaker ? nameOf({ speaker: p.speaker, speaker_epoch: page.lastEpoch || 1 }) : "…";
+    el._speaker = p.speaker ? { speaker: p.speaker, speaker_epoch: page.lastEpoch || 1, speaker_name: p.speaker_name } : null;
+    el.querySelector(".who").textContent = el._speaker ? nameOf(el._speaker) : "…";
     el.querySelector(".text").textContent = p.text;
     el.hidden = Boolean(page.viewing);
     updateEmpty();
@@ -284,6 +309,7 @@
       document.title = `roomscribe – ${hello.room}`;
       page.controls = Boolean(hello.controls);
       $("controls-toggle").hidden = !page.controls;
+      document.documentElement.classList.toggle("nameable", page.controls);
       page.connected = true;
       $("link").dataset.up = "true";
       renderStatus(hello.status, received);
@@ -295,7 +321,7 @@
     on("stats", (stats) => renderStats(stats));
     on("partial", showPartial);
     on("utterance", addUtterance);
-    on("speakers", (data) => { if (data.meeting_id === page.meetingId) applyNames(data.speakers); });
+    on("speakers", onSpeakers);
     on("notice", (notice) => { $("notice").textContent = notice.detail; $("notice").hidden = false; });
     on("ping", (ping) => { page.clockOffset = ping.now * 1000 - Date.now(); });
     source.onerror = () => {
@@ -334,7 +360,8 @@
       return false;
     }
     const hay = u.text.toLowerCase();
-    const found = hay.includes(q) || nameOf(u).toLowerCase().includes(q);
+    const names = li.closest("#past-lines") ? page.viewNames : page.names;
+    const found = hay.includes(q) || nameOf(u, names).toLowerCase().includes(q);
     li.hidden = !found;
     let at = 0;
     for (let i = hay.indexOf(q); q && i >= 0; i = hay.indexOf(q, i + q.length)) {
@@ -404,13 +431,14 @@
       return;
     }
     page.viewing = body.meeting;
+    takeNames(page.viewNames, body.meeting.speakers);
     const list = $("past-lines");
     list.replaceChildren();
     let epoch = null;
     for (const u of body.utterances) {
       if (epoch !== null && u.speaker_epoch !== epoch) list.append(divider("Speaker labels restart here."));
       epoch = u.speaker_epoch;
-      list.append(lineFor(u));
+      list.append(lineFor(u, page.viewNames));
     }
     $("viewing-title").textContent = `Meeting of ${new Date(m.start).toLocaleString()} (${body.utterances.length} lines)`;
     setViewing(true);
@@ -443,6 +471,15 @@
     history.replaceState(null, "", location.pathname + location.search);
   }
 
+  function post(name, payload, token) {
+    return fetch(`/api/commands/${name}`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+      body: JSON.stringify(payload),
+      credentials: "same-origin",
+    });
+  }
+
   async function command(name) {
     const result = $("command-result");
     const token = commandToken();
@@ -452,12 +489,7 @@
     }
     result.textContent = `${name}…`;
     try {
-      const response = await fetch(`/api/commands/${name}`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
-        body: "{}",
-        credentials: "same-origin",
-      });
+      const response = await post(name, {}, token);
       const body = await response.json();
       if (response.ok) {
         result.textContent = `${name}: the daemon says ${body.state.state}.`;
@@ -471,11 +503,59 @@
     }
   }
 
+  // -- naming a voice: a click on a speaker's name, with the command token --------------------------------
+
+  function openNaming(li) {
+    const u = li && li._utterance;
+    if (!u || !page.controls) return;
+    if (!commandToken()) {
+      panel("controls", true);
+      $("command-result").textContent = "Enter the command token to name voices.";
+      return;
+    }
+    const names = page.viewing ? page.viewNames : page.names;
+    page.naming = { meeting_id: u.meeting_id, speaker_epoch: u.speaker_epoch, speaker: u.speaker };
+    $("naming-label").textContent = u.speaker;
+    const current = nameOf(u, names);
+    $("naming-input").value = current === u.speaker ? "" : current;
+    $("naming-result").textContent = "";
+    panel("naming", true);
+    $("naming-input").focus();
+  }
+
+  async function sendName(name) {
+    const result = $("naming-result");
+    const token = commandToken();
+    if (!token) {
+      result.textContent = "Enter the command token under Controls first.";
+      return;
+    }
+    const voice = page.naming;
+    if (!voice) return;
+    result.textContent = "Naming…";
+    try {
+      const response = await post("name", { ...voice, name }, token);
+      const body = await response.json();
+      if (response.ok) {
+        const named = body.named.detail;
+        result.textContent = named.name ? `${named.speaker} is ${named.name}.` : `${named.speaker} has no name now.`;
+        panel("naming", false);
+      } else if (response.status === 409) {
+        result.textContent = `Not named: ${body.refused.detail.reason}`;
+      } else {
+        result.textContent = `Not sent (${response.status}): ${body.error}`;
+      }
+    } catch (error) {
+      result.textContent = `Naming failed: ${error.message}`;
+    }
+  }
+
   // -- panels and modes ------------------------------------------------------------------------------
 
   function panel(id, open) {
     $(id).hidden = !open;
-    $(`${id}-toggle`).setAttribute("aria-expanded", String(open));
+    const toggler = $(`${id}-toggle`);
+    if (toggler) toggler.setAttribute("aria-expanded", String(open));
   }
   function toggle(id) {
     const open = $(id).hidden;
@@ -504,6 +584,20 @@
     for (const button of document.querySelectorAll("[data-command]")) {
       button.addEventListener("click", () => command(button.dataset.command));
     }
+    for (const list of [$("lines"), $("past-lines")]) {
+      list.addEventListener("click", (e) => {
+        const who = e.target.closest(".who");
+        if (who) openNaming(who.closest("li.line"));
+      });
+    }
+    $("naming-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const value = $("naming-input").value.trim();
+      if (value) sendName(value);
+      else $("naming-result").textContent = "Type a name, or use Remove name.";
+    });
+    $("naming-remove").addEventListener("click", () => sendName(null));
+    $("naming-cancel").addEventListener("click", () => panel("naming", false));
     $("token-form").addEventListener("submit", (e) => {
       e.preventDefault();
       const value = $("token-input").value.trim();
