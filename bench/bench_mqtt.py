@@ -30,9 +30,9 @@ import paho.mqtt.client as mqtt  # noqa: E402
 
 from roomscribe.config import Settings, settings_from_data  # noqa: E402
 from roomscribe.core.records import encode  # noqa: E402
-from roomscribe.outputs.mqtt.connection import set_nodelay  # noqa: E402
+from roomscribe.outputs.mqtt.connection import MAX_INFLIGHT, set_nodelay  # noqa: E402
 from roomscribe.outputs.journal.journal import Journal  # noqa: E402
-from roomscribe.outputs.mqtt.link import MAX_INFLIGHT, MqttLink  # noqa: E402
+from roomscribe.outputs.mqtt.link import MqttLink  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 from tests.support.mqtt_link_process import utterance  # noqa: E402
 
