@@ -1,7 +1,7 @@
 """MQTT benchmarks that need no daemon: the journal's backlog after an outage, and the publish latency of
 journal + link.
 
-    python bench/bench_mqtt.py [--utterances 5000] [--latency-samples 300]
+    python bench/bench_mqtt.py [--utterances 5000] [--latency-samples 300] [--before /tmp/rs-main [--rounds 2]]
 
 1. Outage: the broker is down while N utterances are handed to the journal as fast as they come (stored
    durably, synchronous=FULL, in batches); then the broker comes up and the link delivers the backlog.
@@ -10,6 +10,9 @@ journal + link.
    same in-flight window.
 2. Latency added: an utterance handed to the journal (commit, then the link reads it and publishes) to
    arrival at a subscriber on loopback, p50/p99, next to a bare paho QoS 1 publish measured the same way.
+With `--before`, a checkout of an earlier roomscribe (`git archive <commit> | tar -x -C /tmp/rs-main`), its own
+bench_mqtt.py runs in the same run, each version as a process of its own, alternating round by round, so the
+two are measured side by side on the same machine at the same time.
 Figures, not assertions: the machines are shared, compare the ratios.
 """
 
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -161,11 +166,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--utterances", type=int, default=5000)
     parser.add_argument("--latency-samples", type=int, default=300)
+    parser.add_argument("--before", type=Path, help="a checkout of an earlier roomscribe to measure alongside")
+    parser.add_argument("--rounds", type=int, default=1, help="with --before: rounds of both versions")
     args = parser.parse_args()
+    if args.before is not None:
+        side_by_side(args)
+        return
     logging.basicConfig(level=logging.ERROR)  # the link's connection warnings are expected here
     with tempfile.TemporaryDirectory(prefix="roomscribe-bench-") as tmp:
         bench_outage(Path(tmp), args.utterances)
         bench_latency(Path(tmp), args.latency_samples)
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """Each version's own bench_mqtt.py as a process, its package first on the path, alternating."""
+    versions = {"before": args.before.resolve(), "after": Path(__file__).resolve().parents[1]}
+    for round_no in range(1, args.rounds + 1):
+        for name, root in versions.items():
+            env = {**os.environ, "PYTHONPATH": str(root / "daemon")}
+            done = subprocess.run([sys.executable, str(root / "bench" / "bench_mqtt.py"),
+                                   "--utterances", str(args.utterances), "--latency-samples", str(args.latency_samples)],
+                                  env=env, cwd=root, capture_output=True, text=True, check=False)
+            for line in (done.stdout + (done.stderr if done.returncode else "")).splitlines():
+                print(f"round {round_no} {name:6s} {line}", flush=True)
 
 
 if __name__ == "__main__":

@@ -207,7 +207,8 @@ class Daemon:
     # -- inputs --------------------------------------------------------------------------------
 
     def on_command(self, command) -> None:
-        """For the output's command channel (paho's thread): a parsed command with name, request_id, phrases."""
+        """For the outputs' command channels (the MQTT link's worker thread, the page's thread): a parsed
+        command with name, request_id, phrases. Only hands it over to the loop."""
         self._handover(lambda cmd: self._command(cmd.name, cmd.request_id, getattr(cmd, "phrases", None)))(command)
 
     def _command(self, name: str, request_id: str | None, phrases: tuple[str, ...] | None = None) -> None:
