@@ -66,8 +66,8 @@ def test_socket_publish_disconnect_and_message_are_handed_over(bridged):
     client.on_socket_open(client, None, sock)
     puback = ReasonCode(PacketTypes.PUBACK, "Success")
     client.on_publish(client, None, 7, puback, Properties(PacketTypes.PUBACK))
-    client.on_disconnect(client, None, mqtt.DisconnectFlags(False), ReasonCode(PacketTypes.DISCONNECT, "Normal disconnection"),
-                         None)
+    normal = ReasonCode(PacketTypes.DISCONNECT, "Normal disconnection")
+    client.on_disconnect(client, None, mqtt.DisconnectFlags(False), normal, None)
     msg = mqtt.MQTTMessage(topic=b"meeting/request/transcript")
     msg.payload = b'{"since_seq": 1}'
     msg.retain = True

@@ -19,7 +19,7 @@ from roomscribe.config import settings_from_data
 from roomscribe.core.records import AudioStats, encode
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.mqtt.delivery import WINDOW
-from roomscribe.outputs.mqtt.discovery import discovery_messages, home_assistant_status_topic
+from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
 from roomscribe.outputs.mqtt.messages import (
     Acknowledged,
     ConnectFailed,
@@ -94,7 +94,8 @@ class PahoStandIn:
 class Rig:
     """A worker as the link builds it, with what its owner would see."""
 
-    def __init__(self, transcripts, *, discovery: bool = True):
+    def __init__(self, transcripts, *, discovery: bool = True, owner: bool = True):
+        """As the link builds it: `discovery` as `mqtt.discovery`; `owner`: a command handler is set."""
         self.settings = settings_from_data({"room": ROOM, "mqtt": {"reconnect_max_delay": 30}})
         self.client = PahoStandIn()
         self.commands: list[Command] = []
@@ -103,10 +104,13 @@ class Rig:
         self.now = 1_700_000_000.0
         ha_status = home_assistant_status_topic("homeassistant") if discovery else None
         self.discovery = discovery_messages(ROOM, TOPICS, "homeassistant")
+        if not discovery:
+            self.discovery = [DiscoveryMessage(m.topic, b"") for m in self.discovery]
         routes = routing_table(TOPICS, room=ROOM, clock=lambda: self.now, home_assistant_status_topic=ha_status)
         self.worker = LinkWorker(self.settings, self.client, TOPICS, transcripts, discovery=self.discovery,
                                  routes=routes, on_connection_change=self.changes.append, clock=lambda: self.now)
-        self.worker.set_command_handler(self.commands.append)
+        if owner:
+            self.worker.set_command_handler(self.commands.append)
         self.worker.add_route("meeting/request/transcript", RequestHandler(
             lambda payload, **kw: self.requests.append((payload, kw))))
 
@@ -178,12 +182,7 @@ def test_a_late_acknowledgement_of_an_earlier_connection_announces_nothing(rig):
 
 
 def test_discovery_off_publishes_empty_configs_and_does_not_listen_to_home_assistant(journal):
-    from roomscribe.outputs.mqtt.discovery import DiscoveryMessage
-
     rig = Rig(journal.journal.deliveries, discovery=False)
-    rig.worker = LinkWorker(rig.settings, rig.client, TOPICS, journal.journal.deliveries,
-                            discovery=[DiscoveryMessage(m.topic, b"") for m in rig.discovery],
-                            routes=routing_table(TOPICS, room=ROOM, clock=lambda: 0.0, home_assistant_status_topic=None))
     rig.send(Connected())
     assert "homeassistant/status" not in rig.client.calls[0][1]
     assert [p for t, p in rig.client.published if t.startswith("homeassistant/")] == [b""] * len(rig.discovery)
@@ -197,7 +196,8 @@ def test_a_refused_login_is_said_once_and_reported_with_the_reconnect(rig, caplo
             rig.send(ConnectRefused("Not authorized (135)", auth=True))
         rig.send(ConnectFailed("ConnectionRefusedError: [Errno 111] Connection refused"))
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(errors) == 1 and "mqtt.password_file" in errors[0].getMessage() and "every 30 s" in errors[0].getMessage()
+    assert len(errors) == 1
+    assert "mqtt.password_file" in errors[0].getMessage() and "every 30 s" in errors[0].getMessage()
     assert len([r for r in caplog.records if r.levelno == logging.WARNING and "cannot connect" in r.getMessage()]) == 1
     rig.now += 5
     rig.connect()
@@ -282,9 +282,7 @@ def test_a_bad_or_retained_command_is_refused_with_an_event_not_obeyed(rig, mess
 
 
 def test_a_command_before_the_owner_is_there_is_dropped_with_a_warning(journal, caplog):
-    rig = Rig(journal.journal.deliveries)
-    rig.worker = LinkWorker(rig.settings, rig.client, TOPICS, journal.journal.deliveries, discovery=[],
-                            routes=routing_table(TOPICS, room=ROOM, clock=lambda: 0.0, home_assistant_status_topic=None))
+    rig = Rig(journal.journal.deliveries, owner=False)
     rig.connect()
     with caplog.at_level(logging.WARNING, logger="roomscribe.outputs.mqtt.worker"):
         rig.send(Received("meeting/pause", b""))
