@@ -33,14 +33,8 @@ FORBIDDEN = {
     "emulator": {"app", "demo", "outputs", "audio", "speech", "config"},
 }
 # Known exceptions, each with its reason; the test fails once one is no longer needed, so none rots here.
-_MIXIN = "a mixin split off to meet the old size limit; to be composed (issue 18)"
 PRIVATE_STATE_EXCEPTIONS: dict[str, str] = {  # "module.Class" or "module.function: expression": why
     "roomscribe.demo.run.run_demo: runner.daemon._command": "the demo to use the product's public surface (issue 18)",
-    "roomscribe.outputs.archive.responder.submit: catchup._error": "a private helper used across modules",
-    "roomscribe.outputs.archive.responder._pages: catchup._error": "a private helper used across modules",
-    "roomscribe.outputs.archive.responder._answer: catchup._error": "a private helper used across modules",
-    "roomscribe.outputs.mqtt.requests.LinkExtras": _MIXIN,
-    "roomscribe.outputs.mqtt.requests.WorkerExtras": _MIXIN,
 }
 # Modules that must not load the Speech SDK, however deep: the owner is typed against the protocol.
 SDK_FREE = {"roomscribe.app.daemon", "roomscribe.speech.session", "roomscribe.outputs.base"}

@@ -70,7 +70,7 @@ def test_the_readme_transcript_example_has_the_payload_keys_in_order():
 
 def test_the_in_flight_numbers_in_mqtt_md_are_the_code_s():
     from roomscribe.outputs.mqtt.delivery import WINDOW
-    from roomscribe.outputs.mqtt.link import MAX_INFLIGHT
+    from roomscribe.outputs.mqtt.connection import MAX_INFLIGHT
 
     assert f"Up to {WINDOW} are handed to paho at once" in MQTT
     assert f"at most {MAX_INFLIGHT} of them unacknowledged" in MQTT

@@ -104,6 +104,7 @@ class Mosquitto:
         persistence: bool = False,
         host: str = "127.0.0.1",
         auth_config: list[str] | None = None,
+        extra_config: tuple[str, ...] = (),
     ):
         self.dir = Path(directory) / f"mosquitto-{free_port()}"
         self.dir.mkdir(parents=True)
@@ -111,6 +112,7 @@ class Mosquitto:
         self.port = free_port()
         self.users = users
         self.auth_config = auth_config  # replaces the lines `users` would write (password_file, acl_file, …)
+        self.extra_config = extra_config  # more lines of mosquitto.conf (benchmarks: `max_queued_messages 0`)
         self.pki = make_pki(self.dir / "pki", server_names) if tls else None
         self.log_file = self.dir / "mosquitto.log"
         self.config_file = self.dir / "mosquitto.conf"
@@ -148,6 +150,7 @@ class Mosquitto:
                 f"keyfile {self.pki.server_key}",
                 f"require_certificate {'true' if require_client_cert else 'false'}",
             ]
+        lines += self.extra_config
         self.config_file.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 15.0) -> "Mosquitto":

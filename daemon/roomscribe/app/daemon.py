@@ -212,8 +212,9 @@ class Daemon:
     # -- inputs --------------------------------------------------------------------------------
 
     def on_command(self, command) -> None:
-        """For the output's command channel (paho's thread, the page's): a parsed command with name, request_id,
-        phrases, or a name for a voice (core.names.SpeakerNaming)."""
+        """For the outputs' command channels (the MQTT link's worker thread, the page's thread): a parsed
+        command with name, request_id, phrases, or a name for a voice (core.names.SpeakerNaming). Only hands
+        it over to the loop."""
         if isinstance(command, SpeakerNaming):
             return self._handover(self.naming.take)(command)
         self._handover(lambda cmd: self._command(cmd.name, cmd.request_id, getattr(cmd, "phrases", None)))(command)

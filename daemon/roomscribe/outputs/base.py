@@ -1,11 +1,14 @@
 """The output seam: what the owner hands its records to.
 
 The owner (app/daemon.py) is typed against `Output`; the composition root (app/run.py) gives it a
-`FanOut` (outputs/fanout.py) of the journal's output (outputs/journal/output.py) and the MQTT link
-(outputs/mqtt/link.py). Every method is called on the owner's loop and must not block it: an output
-only queues the work for a thread of its own. No output touches the disk on the owner's loop: the
-journal's writer thread commits, and the link publishes a final utterance once that commit returned
-(it reads it from the journal; its own `submit_transcript` does nothing).
+`FanOut` (outputs/fanout.py), which has no thread of its own and hands each record, on the owner's loop,
+to the journal's output (outputs/journal/output.py), the live page's (outputs/web/output.py, with
+`web.enabled`) and the MQTT link (outputs/mqtt/link.py). Every method is called on the owner's loop and
+must not block it: an output only queues the work for a thread of its own. The journal's `journal-writer`
+thread commits (no output touches the disk on the owner's loop); the page's `web` thread serves it; the
+link's `mqtt-link` worker publishes, and paho's network thread carries it. A final utterance reaches the
+link through the journal: the writer wakes the link once its commit returned, and the worker reads it
+from the journal (the link's own `submit_transcript` does nothing).
 
 `StorageReport` is what the journal tells the owner about the disk (`Daemon.storage_report`, from the
 journal's writer thread): whether it stores, and an event (`storage_failed` …) when there is one.

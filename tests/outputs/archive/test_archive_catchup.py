@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from roomscribe.outputs.archive import catchup
+from roomscribe.outputs.mqtt import payloads
 from roomscribe.outputs.archive.catchup import MAX_REQUEST_BYTES, handle_request, parse_request
 from roomscribe.outputs.journal.reader import JournalReader
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
@@ -160,7 +161,7 @@ def test_a_readable_request_id_is_echoed_in_the_error(archive):
 def test_a_megabyte_is_refused_before_it_is_parsed(archive, monkeypatch):
     source, _ = archive
     loads = json.loads
-    monkeypatch.setattr(catchup.json, "loads", lambda *a, **k: pytest.fail("parsed a payload over the limit"))
+    monkeypatch.setattr(payloads.json, "loads", lambda *a, **k: pytest.fail("parsed a payload over the limit"))
     t0 = time.perf_counter()
     (page,) = handle_request(b"{" + b" " * (1 << 20) + b"}", source, room=ROOM)
     elapsed = time.perf_counter() - t0

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -308,8 +307,8 @@ def test_two_rooms_on_one_broker_keep_their_connections(mosquitto, tmp_path, lin
 def test_the_socket_has_nagle_switched_off(mosquitto, tmp_path, links):
     item = links(make_settings(mosquitto, tmp_path)).start()
     item.wait_connected()
-    sock = item.link._client.socket()
-    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    info = item.link.socket_info()
+    assert info is not None and info.nodelay and info.tls_version is None
 
 
 def test_the_link_runs_without_a_broker_and_connects_when_one_appears(tmp_path, brokers, links):

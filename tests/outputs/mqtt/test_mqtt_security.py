@@ -32,7 +32,7 @@ def test_tls_with_the_test_ca(tls_broker, tmp_path, links):
     settings = make_settings(tls_broker, tmp_path, host="localhost", tls={"ca_file": str(tls_broker.pki.ca_cert)})
     item = links(settings).start()
     item.wait_connected()
-    assert item.link._client.socket().version().startswith("TLS")
+    assert item.link.socket_info().tls_version.startswith("TLS")
     assert retained(tls_broker, "meeting/availability") == b"online"
 
 
@@ -42,7 +42,7 @@ def test_tls_refuses_a_broker_that_the_ca_did_not_sign(tls_broker, tmp_path, lin
     item = links(settings).start()
     assert stays_disconnected(item)
     assert "certificate verify failed" in caplog.text
-    warnings = [r for r in caplog.records if r.name == "roomscribe.outputs.mqtt.link" and r.levelno == logging.WARNING]
+    warnings = [r for r in caplog.records if r.name == "roomscribe.outputs.mqtt.worker" and r.levelno == logging.WARNING]
     assert len(warnings) == 1  # said once, not on every retry
 
 
@@ -104,15 +104,17 @@ def test_password_from_a_file_and_from_the_credentials_directory(auth_broker, tm
 
 
 def test_a_wrong_password_gives_one_clear_error_and_no_hot_retry_loop(auth_broker, tmp_path, links, caplog):
-    settings = make_settings(auth_broker, tmp_path, username="room-1", password="wrong", reconnect_max_delay=1)
+    settings = make_settings(auth_broker, tmp_path, username="room-1", password="wrong", reconnect_max_delay=2)
     item = links(settings).start()
     assert stays_disconnected(item, 3.2)
-    errors = [r for r in caplog.records if r.name == "roomscribe.outputs.mqtt.link" and r.levelno == logging.ERROR]
+    errors = [r for r in caplog.records if r.name == "roomscribe.outputs.mqtt.worker" and r.levelno == logging.ERROR]
     assert len(errors) == 1
     message = errors[0].getMessage()
     assert "refused" in message and "password" in message and "wrong" not in message  # no secret in logs
+    # At 0 and 2 s: the first retry already waits the whole cap (paho's usual backoff would retry at 1 s, 3 s).
+    # A busy machine only makes attempts later, never more.
     attempts = auth_broker.log().count("disconnected, not authorised")
-    assert 1 <= attempts <= 4, f"{attempts} connection attempts in 3.2 s with a 1 s cap"  # at 0, 1, 2 and 3 s
+    assert 1 <= attempts <= 2, f"{attempts} connection attempts in 3.2 s with a 2 s cap"
 
 
 def test_an_unreadable_password_file_is_a_configuration_error(auth_broker, tmp_path):

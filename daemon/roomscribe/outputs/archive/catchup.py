@@ -10,6 +10,7 @@ since_seq = next_since_seq". A bad request gets one error page, `{"status": "err
 "room", "error": {"code", "message"}}`; `handle_request` never raises.
 
 Pure apart from reading the record through `TranscriptSource` (outputs/journal/reader.py's JournalReader).
+The JSON is read by the one parser of inbound MQTT payloads (outputs/mqtt/payloads.py), as commands are.
 The reads touch the disk: the integrator calls this off the asyncio loop (an executor), ignores
 retained requests, and publishes the pages to the MQTT 5 response topic with the correlation data when
 the request carried them, else to `<base>/response/transcript/<reply_to>` when the request names one
@@ -19,7 +20,6 @@ after its client id), else to `<base>/response/transcript`.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from dataclasses import dataclass
@@ -27,18 +27,23 @@ from typing import Protocol
 
 from roomscribe.core.records import encode
 from roomscribe.outputs.archive.meetings import AmbiguousMeeting, Meeting, UnknownMeeting
+from roomscribe.outputs.mqtt.payloads import (
+    PayloadRejected,
+    check_size,
+    identifier,
+    is_empty,
+    parse_json,
+    parse_object,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 4096
-MAX_ID_CHARS = 128
 MAX_SEQ = 2**53 - 1  # the largest integer every JSON reader keeps exactly
 DEFAULT_PAGE_BYTES = 16 * 1024
 MIN_PAGE_BYTES = 1024
 DEFAULT_MAX_UTTERANCES = 500
 _KEYS = {"meeting_id", "since_seq", "request_id", "reply_to"}
-_JSON_WHITESPACE = b" \t\r\n"
-_FORBIDDEN = re.compile("[\u0000-\u001f\u007f\ud800-\udfff]")
 _FORBIDDEN_IN_TOPIC_LEVEL = re.compile("[\u0000-\u001f\u007f\ud800-\udfff/+#]")
 _ENVELOPE_SLACK = 48  # room for next_since_seq's digits and "false" when estimating a page
 
@@ -68,38 +73,18 @@ class TranscriptRequest:
     reply_to: str | None = None  # answer on <response topic>/<reply_to>: one topic level, the asker's own
 
 
-class BadRequest(ValueError):
-    def __init__(self, message: str, request_id: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.request_id = request_id
+# A request that is refused with a `bad_request` answer: the one parser's refusal (outputs/mqtt/payloads.py).
+BadRequest = PayloadRejected
 
 
 def parse_request(payload: bytes) -> TranscriptRequest:
     """The request in a payload, or BadRequest; refuses by size before parsing anything."""
-    if len(payload) > MAX_REQUEST_BYTES:
-        raise BadRequest(f"payload too large: {len(payload)} bytes, at most {MAX_REQUEST_BYTES}")
-    if not payload.strip(_JSON_WHITESPACE):
+    check_size(payload, MAX_REQUEST_BYTES)
+    if is_empty(payload):
         return TranscriptRequest()
-    try:
-        text = payload.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRequest("payload is not UTF-8") from None
-    try:
-        document = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError):
-        raise BadRequest("payload is neither empty nor JSON") from None
-    if not isinstance(document, dict):
-        raise BadRequest(f"payload must be a JSON object, not {type(document).__name__}")
-    request_id = _identifier(document, "request_id", None)
-    unknown = sorted(set(document) - _KEYS)
-    if unknown:
-        raise BadRequest(f"unknown keys: {', '.join(map(repr, unknown))[:200]}", request_id)
-    try:
-        meeting_id = _identifier(document, "meeting_id", "current")
-        reply_to = _identifier(document, "reply_to", None)
-    except BadRequest as exc:
-        raise BadRequest(exc.message, request_id) from None
+    document, request_id = parse_object(payload, _KEYS, limit=MAX_REQUEST_BYTES)
+    meeting_id = identifier(document, "meeting_id", "current", request_id=request_id)
+    reply_to = identifier(document, "reply_to", request_id=request_id)
     if reply_to is not None and _FORBIDDEN_IN_TOPIC_LEVEL.search(reply_to):
         raise BadRequest("reply_to must be one topic level: no '/', '+' or '#'", request_id)
     since_seq = document.get("since_seq", 0)
@@ -115,14 +100,20 @@ def parse_request(payload: bytes) -> TranscriptRequest:
 def reply_to(payload: bytes) -> str | None:
     """The `reply_to` a request asks to be answered on, if it names a valid one (even when the rest of the
     request is bad, so that its error reaches the asker); never raises."""
-    if len(payload) > MAX_REQUEST_BYTES:
-        return None
     try:
-        document = json.loads(payload.decode("utf-8"), parse_constant=_reject_constant)
-        value = _identifier(document, "reply_to", None) if isinstance(document, dict) else None
-    except (ValueError, RecursionError):  # BadRequest and UnicodeDecodeError are ValueErrors
+        document = parse_json(payload, limit=MAX_REQUEST_BYTES)
+        value = identifier(document, "reply_to") if isinstance(document, dict) else None
+    except PayloadRejected:
         return None
     return None if value is None or _FORBIDDEN_IN_TOPIC_LEVEL.search(value) else value
+
+
+def request_id_of(payload: bytes) -> str | None:
+    """The request_id of a request answered without being parsed through (best effort, never raises)."""
+    try:
+        return parse_request(payload).request_id
+    except PayloadRejected as exc:
+        return exc.request_id
 
 
 def handle_request(
@@ -142,17 +133,17 @@ def handle_request(
         request = parse_request(payload)
         request_id = request.request_id
         if source is None:
-            return [_error(room, request_id, "unavailable", "the archive is switched off on this device")]
+            return [error_page(room, request_id, "unavailable", "the archive is switched off on this device")]
         return _pages(request, source, room, max(page_bytes, MIN_PAGE_BYTES), max(1, max_utterances))
     except BadRequest as exc:
-        return [_error(room, exc.request_id, "bad_request", exc.message)]
+        return [error_page(room, exc.request_id, "bad_request", exc.reason)]
     except UnknownMeeting as exc:
-        return [_error(room, request_id, "unknown_meeting", str(exc))]
+        return [error_page(room, request_id, "unknown_meeting", str(exc))]
     except AmbiguousMeeting as exc:
-        return [_error(room, request_id, "ambiguous_meeting", str(exc))]
+        return [error_page(room, request_id, "ambiguous_meeting", str(exc))]
     except Exception as exc:  # noqa: BLE001  (a failing journal must not take the link down)
         log.exception("catch-up request failed")
-        return [_error(room, request_id, "unavailable", f"the journal could not be read: {type(exc).__name__}")]
+        return [error_page(room, request_id, "unavailable", f"the journal could not be read: {type(exc).__name__}")]
 
 
 def _pages(request: TranscriptRequest, source: TranscriptSource, room: str, page_bytes: int,
@@ -188,23 +179,8 @@ def _pages(request: TranscriptRequest, source: TranscriptSource, room: str, page
         since, start = next_since, end
 
 
-def _error(room: str, request_id: str | None, code: str, message: str) -> bytes:
+def error_page(room: str, request_id: str | None, code: str, message: str) -> bytes:
+    """The one page of an error answer (`bad_request`, `unknown_meeting`, `ambiguous_meeting`, `unavailable`)."""
     return encode({"status": "error", "request_id": request_id, "room": room,
                    "error": {"code": code, "message": message[:500]}})
 
-
-def _identifier(document: dict, key: str, default: str | None) -> str | None:
-    if key not in document:
-        return default
-    value = document[key]
-    if not isinstance(value, str):
-        raise BadRequest(f"{key} must be a string, not {type(value).__name__}")
-    if not 1 <= len(value) <= MAX_ID_CHARS:
-        raise BadRequest(f"{key} must have 1 to {MAX_ID_CHARS} characters")
-    if _FORBIDDEN.search(value):
-        raise BadRequest(f"{key} contains control characters or lone surrogates")
-    return value
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not JSON")

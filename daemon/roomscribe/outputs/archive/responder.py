@@ -1,11 +1,11 @@
 """Catch-up over MQTT, off every loop that matters: one worker thread answers `<base>/request/transcript`.
 
-The MQTT link hands each request here from paho's network thread (`submit`, which only queues); the
-`archive-catchup` thread reads the journal through its own read-only connection (catchup.py does the
-parsing, paging and error answers) and hands each page back to the link to publish at QoS 1, never on
-the owner's loop and never inside paho's callback. What it never does: answer a retained request (a
-stale question would be answered on every connect), publish to the daemon's own topics or Home
-Assistant's (an MQTT 5 response topic there is refused), or queue without bound.
+The MQTT link's routing table sends each request here, on the link's worker thread (`submit`, which
+only queues); the `archive-catchup` thread reads the journal through its own read-only connection
+(catchup.py does the parsing, paging and error answers) and hands each page back to the link to publish
+at QoS 1, never on the owner's loop and never on the link's threads. What it never does: answer a
+retained request (a stale question would be answered on every connect), publish to the daemon's own
+topics or Home Assistant's (an MQTT 5 response topic there is refused), or queue without bound.
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ class CatchUpResponder:
                 pass
             self._thread.join(timeout)
 
-    # -- paho's thread: queue only -------------------------------------------------------------
+    # -- the link's worker thread: queue only -------------------------------------------------------------
 
     def submit(self, payload: bytes, *, retained: bool = False, response_topic: str | None = None,
                correlation_data: bytes | None = None) -> None:
-        """For MqttLink.add_request_handler: called on paho's thread, only queues."""
+        """For MqttLink.add_request_handler: called on the link's worker thread, only queues."""
         request = Request(payload, retained, response_topic, correlation_data)
         if request.retained:
             log.info("ignored a retained catch-up request on %s (%d bytes)", self.request_topic, len(request.payload))
@@ -79,7 +79,8 @@ class CatchUpResponder:
             self._queue.put_nowait(request)
         except queue.Full:
             log.warning("catch-up: %d requests wait already; answering this one `unavailable`", self._queue.maxsize)
-            self._answer(request, [catchup._error(self._room, None, "unavailable", "too many requests at once; ask again")])
+            busy = catchup.error_page(self._room, None, "unavailable", "too many requests at once; ask again")
+            self._answer(request, [busy])
 
     # -- the worker ----------------------------------------------------------------------------
 
@@ -100,7 +101,7 @@ class CatchUpResponder:
             store = JournalReader(self._path)
         except Exception as exc:  # noqa: BLE001  (locked, corrupt, not a journal: the answer says so)
             log.warning("catch-up: the journal %s cannot be read: %s", self._path, exc)
-            return [catchup._error(self._room, _request_id(request.payload), "unavailable",
+            return [catchup.error_page(self._room, catchup.request_id_of(request.payload), "unavailable",
                                    f"the journal could not be read: {type(exc).__name__}")]
         try:
             return catchup.handle_request(request.payload, store, room=self._room)
@@ -116,7 +117,8 @@ class CatchUpResponder:
             if problem is None:
                 topic = request.response_topic
             else:
-                pages = [catchup._error(self._room, _request_id(request.payload), "bad_request", problem)]
+                request_id = catchup.request_id_of(request.payload)
+                pages = [catchup.error_page(self._room, request_id, "bad_request", problem)]
         for page in pages:
             self._publish(topic, page, request.correlation_data)
         self.answered += 1
@@ -128,10 +130,3 @@ class CatchUpResponder:
             return "the response topic must not be one of the daemon's or Home Assistant's topics"
         return None
 
-
-def _request_id(payload: bytes) -> str | None:
-    """The request_id of a request answered without parsing it through (best effort, never raises)."""
-    try:
-        return catchup.parse_request(payload).request_id
-    except Exception:  # noqa: BLE001
-        return None

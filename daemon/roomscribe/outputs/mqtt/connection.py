@@ -9,9 +9,12 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+from dataclasses import dataclass
 from typing import Iterable
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from roomscribe.config import ConfigError, ConfigProblem, Settings
@@ -21,6 +24,7 @@ log = logging.getLogger(__name__)
 # CONNACK refusals that retrying soon cannot fix: bad user name or password, not authorized,
 # banned, bad authentication method. MQTT 3.1.1's codes 4 and 5 arrive mapped to 134 and 135.
 AUTH_REFUSALS = frozenset({134, 135, 138, 140})
+MAX_INFLIGHT = 10  # the link's QoS 1 messages on the wire at once; within every broker's usual receive maximum
 
 
 def build_client(settings: Settings, *, client_id: str) -> mqtt.Client:
@@ -76,6 +80,35 @@ def set_nodelay(sock) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except (OSError, AttributeError):
         pass  # not a TCP socket (e.g. a unix socket): nothing to tune
+
+
+@dataclass(frozen=True, slots=True)
+class SocketInfo:
+    """What the connection to the broker runs on, as diagnostics and tests see it (read-only)."""
+
+    tls_version: str | None  # "TLSv1.3"; None without TLS
+    nodelay: bool  # Nagle switched off
+
+
+def socket_info(sock) -> SocketInfo | None:
+    """The socket's TLS version and TCP_NODELAY; None without a socket (not connected) or once it closed."""
+    if sock is None:
+        return None
+    try:
+        nodelay = bool(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        version = sock.version() if isinstance(sock, ssl.SSLSocket) else None
+    except OSError:
+        return None
+    return SocketInfo(tls_version=version, nodelay=nodelay)
+
+
+def response_properties(correlation_data: bytes | None) -> Properties | None:
+    """MQTT 5 PUBLISH properties that carry a request's correlation data back with its answer."""
+    if correlation_data is None:
+        return None
+    props = Properties(PacketTypes.PUBLISH)
+    props.CorrelationData = correlation_data
+    return props
 
 
 def describe(reason_code: ReasonCode | int | None) -> str:

@@ -1,57 +1,56 @@
-"""The MQTT link: roomscribe's side of the contract in docs/mqtt.md, on paho-mqtt 2.x.
+"""The MQTT link: roomscribe's side of the contract in docs/mqtt.md, on paho-mqtt 2.x, composed of parts
+that each own what they hold.
 
-Two threads, neither of which the daemon's owner has to know about:
-* paho's network thread runs the callbacks. They parse commands (handing valid ones to `on_command`)
-  and otherwise only put jobs on a queue, because paho calls some of them while holding its own locks.
-* the `mqtt-link` worker owns everything else: what is published, the remembered state, the
-  transcripts in flight. Public methods only enqueue, so they never block the caller on the network.
+* `MqttLink` (this module) is what the owner and the composition root see: an `Output` whose methods
+  only put a typed message on the worker's queue (messages.py), so they never block the caller on the
+  network; and the paho client's life (connect, disconnect), with its will and limits.
+* paho's network thread runs the callbacks of `PahoBridge` (bridge.py), which only turn them into
+  messages for the worker.
+* the `mqtt-link` worker (`LinkWorker`, worker.py) is the one owner of the link's state: it publishes,
+  remembers the retained presence (presence.py), delivers from the journal (delivery.py), routes what
+  arrives through the routing table (routes.py) and carries out the stop.
 
 Final utterances come from the journal (outputs/journal/), never from `submit_transcript`: the worker
-reads what the journal's writer committed (`TranscriptQueue`), publishes it in the journal's order
-and reports each PUBACK back (delivery.py); `wake()` is how the writer says that something new is
-stored. On every connect, whatever paho still held from the previous connection is dropped and sent
-afresh from its source (the journal, remembered state, events), so the order is the journal's and
-nothing is sent twice by two mechanisms.
+reads what the journal's writer committed (`TranscriptQueue`), publishes it in the journal's order and
+reports each PUBACK back; `wake()` is how the writer says that something new is stored. On every connect,
+whatever paho still held from the previous connection is dropped and sent afresh from its source (the
+journal, the remembered presence, the events), so the order is the journal's and nothing is sent twice by
+two mechanisms.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import sys
 import time
 from typing import Callable
 
 from roomscribe.config import Settings
-from roomscribe.core.commands import NAME, PHRASES
-from roomscribe.core.records import Event, Partial, SpeakerMap, StateMessage, Utterance, encode
-from roomscribe.outputs.mqtt import connection, requests
-from roomscribe.outputs.mqtt.commands import Command, CommandRejected, parse_command, parse_switch
-from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
-from roomscribe.outputs.mqtt.neighbours import shared_base_event
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance, encode
+from roomscribe.outputs.mqtt import connection
+from roomscribe.outputs.mqtt.bridge import PahoBridge
+from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.connection import MAX_INFLIGHT, SocketInfo
 from roomscribe.outputs.mqtt.delivery import TranscriptQueue
+from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
+from roomscribe.outputs.mqtt.messages import (
+    PublishEvent,
+    PublishPartial,
+    PublishResponse,
+    PublishRetained,
+    PublishState,
+    PublishStats,
+    SpeechConnection,
+    Stop,
+    Wake,
+)
+from roomscribe.outputs.mqtt.routes import RequestHandler, routing_table
 from roomscribe.outputs.mqtt.topics import NOT_AVAILABLE, Topics
-from roomscribe.outputs.mqtt.worker import LinkWorker, wake
+from roomscribe.outputs.mqtt.worker import LinkStatus, LinkWorker
 
 log = logging.getLogger(__name__)
 
-MAX_INFLIGHT = 10  # QoS 1 messages on the wire at once; within every broker's usual receive maximum
 
-
-def _guarded(callback: Callable) -> Callable:
-    """An exception escaping a paho callback kills its network loop: catch and log it instead."""
-
-    @functools.wraps(callback)
-    def wrapper(self, *args):
-        try:
-            callback(self, *args)
-        except Exception:
-            log.exception("MQTT %s failed", callback.__name__.lstrip("_"), extra={"callback_guard": True})
-
-    return wrapper
-
-
-class MqttLink(requests.LinkExtras):
+class MqttLink:
     def __init__(
         self,
         settings: Settings,
@@ -64,55 +63,58 @@ class MqttLink(requests.LinkExtras):
         cfg = settings.mqtt
         self.settings = settings
         self.topics = Topics(cfg.base_topic)
-        self._room = settings.room
-        self._on_command = on_command
-        self._clock = clock
-        self._discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
+        discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
         if not cfg.discovery:  # off: empty retained configs remove what an earlier run announced
-            self._discovery = [DiscoveryMessage(m.topic, b"") for m in self._discovery]
-        self._ha_status = home_assistant_status_topic(cfg.discovery_prefix) if cfg.discovery else None
-        self._command_topics = self.topics.commands
-        self._command_topics[self.topics.paused_set] = "paused/set"
-        self._command_topics[self.topics.phrases_set] = PHRASES  # parse_command reads its own payload
-        self._command_topics[self.topics.speakers_set] = NAME  # a name for a voice: core/names.py
+            discovery = [DiscoveryMessage(m.topic, b"") for m in discovery]
+        routes = routing_table(self.topics, room=settings.room, clock=clock, home_assistant_status_topic=(
+            home_assistant_status_topic(cfg.discovery_prefix) if cfg.discovery else None))
 
         self._client = connection.build_client(settings, client_id=settings.mqtt_client_id())
         self._client.will_set(self.topics.availability, NOT_AVAILABLE, qos=1, retain=True)
         self._client.reconnect_delay_set(1, cfg.reconnect_max_delay)
         self._client.max_inflight_messages_set(MAX_INFLIGHT)
-        self._client.on_socket_open = self._on_socket_open
-        self._client.on_connect = self._on_connect
-        self._client.on_connect_fail = self._on_connect_fail
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_publish = self._on_publish
-        self._client.on_message = self._on_message
+        self._worker = LinkWorker(settings, self._client, self.topics, transcripts, discovery=discovery,
+                                  routes=routes, on_connection_change=on_connection_change, clock=clock)
+        self._worker.set_command_handler(on_command)
+        self._bridge = PahoBridge(self._client, self._worker.put, reconnect_max_delay=cfg.reconnect_max_delay)
 
-        self._worker = LinkWorker(settings, self._client, self.topics, transcripts, discovery=self._discovery,
-                                  on_connection_change=on_connection_change, clock=clock)
-        self._started = False
-        self._quit = False
-        self._failure: str | None = None  # written by paho's thread only
-        self._requests: dict[str, Callable] = {}  # request topic -> handler (paho's thread: it must only queue)
-
-    # -- public: any thread --------------------------------------------------------------------
+    # -- before start() ------------------------------------------------------------------------
 
     def set_command_handler(self, on_command: Callable[[Command], None]) -> None:
-        """Where valid commands go; set before start() (the composition root builds the owner after the link)."""
-        self._on_command = on_command
+        """Where valid commands go (from the link's worker thread; the handler only hands them over). Set
+        before start(): the composition root builds the owner after the link."""
+        self._worker.set_command_handler(on_command)
+
+    def add_request_handler(self, topic: str, handler: Callable[..., None]) -> None:
+        """Subscribe `topic` on every connect; each message goes to `handler(payload, retained=…,
+        response_topic=…, correlation_data=…)` on the link's worker thread, which must only queue it
+        (catch-up: outputs/archive/responder.py). Set before start()."""
+        self._worker.add_route(topic, RequestHandler(handler))
+
+    # -- any thread: read-only -----------------------------------------------------------------
 
     @property
     def connected(self) -> bool:
         """Connected, and the broker acknowledged `online`, published after discovery and state on this connection."""
-        return self._worker.connected and self._worker.link_up and self._worker.announced
+        return self._worker.status.announced
+
+    @property
+    def status(self) -> LinkStatus:
+        """The connection as the worker last knew it (a snapshot)."""
+        return self._worker.status
+
+    def socket_info(self) -> SocketInfo | None:
+        """The connection's socket: its TLS version and whether Nagle is off (None while not connected)."""
+        return connection.socket_info(self._client.socket())
+
+    # -- any thread: lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
         """Connect in the background; the daemon runs on without a broker and catches up later."""
-        if self._started:
+        if self._worker.started:
             return
-        self._started = True
         cfg = self.settings.mqtt
         self._worker.start()
-        self._worker.put(wake)  # what waits from a previous run goes out once connected
         extra = {"clean_start": True} if cfg.protocol == "5" else {}
         self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, **extra)
         self._client.loop_start()
@@ -120,24 +122,39 @@ class MqttLink(requests.LinkExtras):
 
     def stop(self, timeout: float = 3.0) -> None:
         """Deliver what is in flight (within `timeout`), publish `offline` (retained), disconnect."""
-        if not self._started or self._quit:
+        if not self._worker.started or self._worker.finished:
             return
-        deadline = time.monotonic() + timeout
-        self._worker.put(functools.partial(self._worker.begin_stop, deadline))
-        self._worker.stop_done.wait(timeout + 2.0)
+        self._worker.put(Stop(time.monotonic() + timeout))
+        self._worker.stopped.wait(timeout + 2.0)
         self._client.disconnect()
         self._client.loop_stop()
-        self._quit = True
         self._worker.quit(timeout=2.0)
 
+    # -- any thread: what to publish (Output, and more) ------------------------------------------
+
     def publish_state(self, msg: StateMessage) -> None:
-        self._worker.put(functools.partial(self._worker.state_job, encode(msg.to_payload())))
+        self._worker.put(PublishState(encode(msg.to_payload())))
 
     def publish_event(self, event: Event) -> None:
-        self._worker.put(functools.partial(self._worker.event_job, encode(event.to_payload())))
+        self._worker.put(PublishEvent(encode(event.to_payload())))
 
     def publish_partial(self, partial: Partial) -> None:
-        self._worker.put(functools.partial(self._worker.partial_job, encode(partial.to_payload())))
+        self._worker.put(PublishPartial(encode(partial.to_payload())))
+
+    def set_speech_connected(self, connected: bool) -> None:
+        self._worker.put(SpeechConnection(connected))
+
+    def publish_stats(self, stats: AudioStats) -> None:
+        """The retained `<base>/stats`; the worker adds how many utterances wait for the broker."""
+        self._worker.put(PublishStats(stats))
+
+    def publish_retained(self, topic: str, payload: bytes) -> None:
+        """A retained message (QoS 1), published again on every connect (the meeting summary)."""
+        self._worker.put(PublishRetained(topic, payload))
+
+    def publish_response(self, topic: str, payload: bytes, correlation_data: bytes | None = None) -> None:
+        """One QoS 1 answer to a request (with MQTT 5 correlation data); dropped while disconnected."""
+        self._worker.put(PublishResponse(topic, payload, correlation_data))
 
     def submit_transcript(self, utt: Utterance) -> None:
         """Nothing: a transcript reaches the link through the journal, once it is stored (see `wake`)."""
@@ -148,106 +165,5 @@ class MqttLink(requests.LinkExtras):
             self.publish_retained(self.topics.speakers, encode(speakers.to_payload()))
 
     def wake(self) -> None:
-        """Something new waits in the journal: the worker delivers after its current batch of jobs (any thread)."""
-        self._worker.put(wake)
-
-    def set_speech_connected(self, connected: bool) -> None:
-        self._worker.put(functools.partial(self._worker.speech_job, connected))
-
-    # -- paho's network thread -----------------------------------------------------------------
-
-    @_guarded
-    def _on_socket_open(self, client, userdata, sock) -> None:
-        connection.set_nodelay(sock)
-
-    @_guarded
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        cap = self.settings.mqtt.reconnect_max_delay
-        if reason_code.is_failure:
-            reason = connection.describe(reason_code)
-            if connection.is_auth_refusal(reason_code):
-                # No hot loop: the next attempt waits the full cap, and the log says why once.
-                client.reconnect_delay_set(cap, cap)
-                if self._failure != reason:
-                    log.error(
-                        "MQTT broker %s:%d refused the connection: %s. Check mqtt.username and the password "
-                        "(mqtt.password, mqtt.password_file, $CREDENTIALS_DIRECTORY/mqtt-password) and the "
-                        "broker's ACL; retrying every %.0f s",
-                        self.settings.mqtt.host, self.settings.mqtt.port, reason, cap,
-                    )
-            elif self._failure != reason:
-                log.warning("MQTT broker refused the connection: %s; retrying", reason)
-            self._failure = reason
-            return
-        receive_maximum = getattr(properties, "ReceiveMaximum", None)  # MQTT 5 only
-        if receive_maximum is not None and receive_maximum < MAX_INFLIGHT:
-            log.warning("MQTT broker accepts only %d messages in flight, fewer than the %d sent; it may "
-                        "disconnect under load", receive_maximum, MAX_INFLIGHT)
-        # Before paho resends anything of the last connection: the worker sends it afresh, in order.
-        dropped = client.drop_out_messages()
-        client.reconnect_delay_set(1, cap)
-        subscriptions = [*self._command_topics, *self._requests, self.topics.state]  # state: who held it (below)
-        if self._ha_status:
-            subscriptions.append(self._ha_status)
-        client.subscribe(connection.subscriptions(subscriptions))
-        events = [m.payload for m in dropped if m.topic == self.topics.event]
-        failure, self._failure = self._failure, None
-        self._worker.link_up = True
-        self._worker.put(functools.partial(self._worker.connected_job, events, failure))
-
-    @_guarded
-    def _on_connect_fail(self, client, userdata) -> None:
-        exc = sys.exc_info()[1]  # paho calls this from inside its `except OSError`
-        reason = f"{type(exc).__name__}: {exc}" if exc else "connection failed"
-        if reason != self._failure:
-            log.warning("MQTT: cannot connect to %s:%d: %s; retrying with backoff",
-                        self.settings.mqtt.host, self.settings.mqtt.port, reason)
-        else:
-            log.debug("MQTT: still cannot connect: %s", reason)
-        self._failure = reason
-
-    @_guarded
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
-        was_up, self._worker.link_up = self._worker.link_up, False
-        if was_up:
-            self._worker.put(functools.partial(self._worker.disconnected_job, connection.describe(reason_code)))
-
-    @_guarded
-    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
-        # paho holds its message lock here: hand over, never publish from this callback.
-        self._worker.put(functools.partial(self._worker.acked_job, mid, reason_code))
-
-    @_guarded
-    def _on_message(self, client, userdata, msg) -> None:
-        topic = msg.topic
-        if topic == self.topics.state:  # once, on connect: who held the retained state before us
-            client.unsubscribe(topic)
-            event = shared_base_event(msg.payload, msg.retain, self._room, self.topics, self._clock())
-            if event is not None:
-                self._worker.put(functools.partial(self._worker.event_job, encode(event.to_payload())))
-            return
-        if topic == self._ha_status:
-            if msg.payload.strip() == b"online":
-                self._worker.put(self._worker.home_assistant_online_job)
-            return
-        if topic in self._requests:
-            return requests.hand_to(self._requests[topic], msg)
-        name = self._command_topics.get(topic)
-        if name is None:
-            return
-        try:
-            command = parse_switch(msg.payload) if topic == self.topics.paused_set else parse_command(name, msg.payload)
-            if msg.retain:
-                raise CommandRejected("retained commands are ignored: publish commands without the retain flag",
-                                      command.request_id)
-        except CommandRejected as exc:
-            log.info("refused a command on %s: %s", topic, exc.reason)
-            detail = {"command": name, "topic": topic, "reason": exc.reason, "payload_bytes": len(msg.payload)}
-            event = Event("command_refused", detail, self._clock(), self._room, exc.request_id, "warning")
-            self._worker.put(functools.partial(self._worker.event_job, encode(event.to_payload())))
-            return
-        log.debug("command %s (request_id %s)", command.command, command.request_id)
-        if self._on_command is None:
-            log.warning("command %s arrived before a handler was set; ignored", command.command)
-            return
-        self._on_command(command)
+        """Something new waits in the journal: the worker delivers after its current batch (any thread)."""
+        self._worker.put(Wake())

@@ -9,13 +9,15 @@ holder's.
 
 from __future__ import annotations
 
-import json
 import logging
 
 from roomscribe.core.records import Event
+from roomscribe.outputs.mqtt.payloads import PayloadRejected, parse_json
 from roomscribe.outputs.mqtt.topics import Topics
 
-log = logging.getLogger("roomscribe.outputs.mqtt.link")
+log = logging.getLogger(__name__)
+
+MAX_STATE_BYTES = 64 * 1024  # a state message is a few hundred bytes; anything this large is no roomscribe's
 
 
 def shared_base_event(payload: bytes, retained: bool, room: str, topics: Topics, now: float) -> Event | None:
@@ -23,9 +25,10 @@ def shared_base_event(payload: bytes, retained: bool, room: str, topics: Topics,
     if not retained:
         return None
     try:
-        other = json.loads(payload).get("room")
-    except (ValueError, AttributeError):
+        document = parse_json(payload, limit=MAX_STATE_BYTES)
+    except PayloadRejected:
         return None
+    other = document.get("room") if isinstance(document, dict) else None
     if not isinstance(other, str) or other == room:
         return None
     log.warning("another roomscribe (room %r) holds the retained state of %s: two rooms on one base topic share "

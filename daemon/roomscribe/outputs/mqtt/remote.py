@@ -17,9 +17,11 @@ import queue
 import sys
 import uuid
 
+from roomscribe.outputs.mqtt.payloads import PayloadRejected, parse_json
 from roomscribe.system import exitcodes
 
 DEFAULT_TIMEOUT_S = 10.0
+MAX_ANSWER_BYTES = 64 * 1024  # a state or stats message is a few hundred bytes
 STATUS_QUIET_S = 0.5  # retained messages follow SUBACK at once; this long without one means none
 
 
@@ -203,8 +205,8 @@ class _Deadline:
 
 def _json_object(payload: bytes) -> dict | None:
     try:
-        value = json.loads(payload)
-    except ValueError:
+        value = parse_json(payload, limit=MAX_ANSWER_BYTES)
+    except PayloadRejected:
         return None
     return value if isinstance(value, dict) else None
 
