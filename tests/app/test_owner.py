@@ -13,6 +13,7 @@ from roomscribe.config import settings_from_data
 from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk
 from roomscribe.core.effects import Effect
 from roomscribe.core.table import State
+from roomscribe.outputs.base import OutputDiagnostics
 from tests.support.fake_speech import FakeSessions
 
 
@@ -58,14 +59,22 @@ class RecordingOutput:
     def publish_speakers(self, speakers) -> None:
         self.speakers.append(speakers)
 
+    def diagnostics(self):
+        return (OutputDiagnostics("recording", True, figures={"utterances": len(self.utterances)}),)
+
 
 class HandSource:
     """audio.source.AudioSource: reports and chunks come when the test says."""
+
+    overflows = 0
 
     def start(self, on_chunk, on_status) -> None:
         self.on_chunk, self.on_status = on_chunk, on_status
 
     def stop(self) -> None:
+        pass
+
+    def meeting_started(self) -> None:
         pass
 
     def chunks(self, n: int) -> None:
@@ -130,7 +139,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
 
 def test_every_effect_type_has_a_handler(tmp_path):
     daemon = Daemon(settings(tmp_path), source=HandSource(), output=RecordingOutput(), session_factory=FakeSessions())
-    assert set(daemon._handlers) == set(Effect.__args__)
+    assert daemon.effect_types == set(Effect.__args__)
 
 
 class Notes:

@@ -135,6 +135,17 @@ class AudioPath:
         with self._lock:
             return self._gate.stats
 
+    @property
+    def tail_chunks(self) -> int:
+        """A pause tail's length, in chunks of silence (for the owner's diagnostics; fixed when built)."""
+        return self._gate.tail_chunks
+
+    @property
+    def tail_pending(self) -> bool:
+        """A paced pause tail still has silence to write (for the owner's diagnostics)."""
+        with self._lock:
+            return self._gate.tail_pending
+
     def _through_voice(self, writes: list[Write]) -> list[Write]:
         out = []
         for write in writes:

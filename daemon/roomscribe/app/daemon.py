@@ -26,6 +26,7 @@ from typing import Callable
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.app.clockwatch import ClockWatch
+from roomscribe.app.diagnostics import Diagnostics, snapshot
 from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
@@ -159,6 +160,16 @@ class Daemon:
     @property
     def source_status(self) -> SourceStatus | None:
         return self._sources.last
+
+    def diagnostics(self) -> Diagnostics:
+        """A read-only snapshot of the owner and its parts, on any thread (app/diagnostics.py)."""
+        return snapshot(machine=self.machine, audio_path=self.audio_path, session=self.session, source=self.source,
+                        source_status=self.source_status, publish=self.publish, output=self.output)
+
+    @property
+    def effect_types(self) -> frozenset[type[Effect]]:
+        """The effects it carries out: one handler for each."""
+        return frozenset(self._handlers)
 
     # -- hand-over from library threads ---------------------------------------------------------
 

@@ -18,7 +18,7 @@ from roomscribe.outputs.base import Output, StorageReport
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log, as before the split
+log = logging.getLogger(__name__)
 
 
 class Publisher:

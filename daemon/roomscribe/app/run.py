@@ -32,6 +32,7 @@ from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.speech.azure import AzureSpeechSession
 from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
 from roomscribe.system import exitcodes, logs
+from roomscribe.system.notifier import ServiceNotifier
 from roomscribe.system.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -125,10 +126,17 @@ async def run_daemon(
     settings: Settings,
     *,
     stop: asyncio.Event | None = None,
-    notifier=None,
+    notifier: ServiceNotifier | None = None,
     on_built: Callable[[Daemon], None] | None = None,
+    session_factory: SessionFactory | None = None,
 ) -> int:
-    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
+    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`).
+
+    `on_built(daemon)` is called with the owner once it is built, before it runs (on the loop's thread): a
+    caller that runs the daemon beside its own work (the demo, the tests' harness) keeps it to read
+    `diagnostics()` and to hand it commands (`on_command`). `session_factory` replaces the one made from the
+    settings (`session_factory_for`), e.g. by one that wraps it to time its events (bench/bench_latency.py).
+    """
     try:
         source = build_source(settings)
     except AudioSourceError as exc:
@@ -157,7 +165,7 @@ async def run_daemon(
         settings,
         source=source,
         output=FanOut(outputs),
-        session_factory=session_factory_for(settings),
+        session_factory=session_factory or session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
         record=record,  # voices of past meetings are named in the journal
@@ -167,7 +175,7 @@ async def run_daemon(
         web.set_command_handler(daemon.on_command)  # the page's commands take the MQTT commands' path
     journal.set_health_handler(daemon.storage_report)
     if on_built is not None:
-        on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
+        on_built(daemon)
     try:
         return await daemon.run(stop)
     finally:

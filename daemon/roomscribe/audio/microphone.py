@@ -135,6 +135,9 @@ class MicrophoneSource:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def meeting_started(self) -> None:
+        """Nothing: a microphone captures all the time (the stream stays open across meetings)."""
+
     def _supervise(self, on_chunk: ChunkSink, on_status: StatusSink) -> None:
         """Open, watch, and reopen after loss, until stopped.
 

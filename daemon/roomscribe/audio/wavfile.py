@@ -142,6 +142,7 @@ class WavFileSource:
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None  # wall clock of the first sample of the latest pass
         self._played_bytes = 0  # of the current pass, handed to the sink (written by the file's thread only)
+        self.overflows = 0  # a file is read on demand: nothing is ever dropped for a slow consumer
 
     @property
     def played_s(self) -> float:

@@ -23,6 +23,7 @@ from typing import Callable
 from roomscribe.core.names import NamingRefused, SpeakerNaming
 from roomscribe.core.records import Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.archive.meetings import Meeting
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.journal import names, queries, writes
 from roomscribe.outputs.journal.journal import Journal
 
@@ -107,6 +108,14 @@ class JournalOutput:
         if speakers.running and speakers.meeting_id:
             clock = self.journal.reporter.clock
             self._writer.submit(lambda db: names.set_names(db, speakers.meeting_id, speakers.speakers, clock()))
+
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Whether it stores; commits so far; utterances the broker has not acknowledged yet (stored or held);
+        records held in memory while the disk refuses them."""
+        health = self.journal.health
+        return (OutputDiagnostics("journal", health.ok, health.detail, {
+            "path": str(self.journal.path), "keep_record": self.journal.policy.keep_record,
+            "commits": self.journal.file.commits, "waiting": self.journal.waiting.count, "held": health.held}),)
 
     def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future:
         """Name a voice of a meeting in the record; the future's result is a core.names NamingResult (after

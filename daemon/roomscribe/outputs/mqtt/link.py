@@ -26,6 +26,7 @@ from typing import Callable
 
 from roomscribe.config import Settings
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance, encode
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.mqtt import connection
 from roomscribe.outputs.mqtt.bridge import PahoBridge
 from roomscribe.outputs.mqtt.commands import Command
@@ -63,6 +64,7 @@ class MqttLink:
         cfg = settings.mqtt
         self.settings = settings
         self.topics = Topics(cfg.base_topic)
+        self._transcripts = transcripts  # the worker reads it; the link only counts it (diagnostics)
         discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
         if not cfg.discovery:  # off: empty retained configs remove what an earlier run announced
             discovery = [DiscoveryMessage(m.topic, b"") for m in discovery]
@@ -163,6 +165,13 @@ class MqttLink:
         """The running meeting's voices and names, retained on `<base>/speakers` (a past meeting's: nothing)."""
         if speakers.running:
             self.publish_retained(self.topics.speakers, encode(speakers.to_payload()))
+
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Announced to the broker (`connected`); the connection as the worker knows it; utterances waiting
+        for the broker's acknowledgement."""
+        status = self.status
+        return (OutputDiagnostics("mqtt", status.announced, "" if status.announced else "not connected", {
+            "connected": status.connected, "announced": status.announced, "waiting": len(self._transcripts)}),)
 
     def wake(self) -> None:
         """Something new waits in the journal: the worker delivers after its current batch (any thread)."""

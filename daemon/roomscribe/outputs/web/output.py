@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.mqtt.commands import Command
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
@@ -112,6 +113,12 @@ class WebOutput:
         meeting's live, a past one's where a page has it open)."""
         if speakers.meeting_id:
             self._hand(self.hub.speakers, speakers.meeting_id, speakers.names(), speakers.running)
+
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Whether the page's address is bound (or why it could not be), and where."""
+        listening = self.listening.is_set() and self.failed is None
+        return (OutputDiagnostics("web", listening, self.failed or ("" if listening else "not listening yet"),
+                                  {"url": self.url}),)
 
     # -- the server's thread -------------------------------------------------------------------
 
