@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Sets up everything the tests need on a Debian machine, then runs the whole suite, then the
-# timing-sensitive tests again under CPU contention (scripts/contention.sh).
+# Sets up everything the tests need on a Debian machine, type-checks the package (mypy), then runs the
+# whole suite, then the timing-sensitive tests again under CPU contention (scripts/contention.sh).
 # System packages: Mosquitto (the tests start their own broker), PortAudio + PulseAudio (real
 # capture through a null sink), sox, espeak-ng (real speech for the VAD tests), systemd-analyze, gcc
 # (the wall-clock shim of the clock-step tests, tests/support/clock_shim.c), chromium (the live page's tests
@@ -29,6 +29,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# The type check first (pyproject.toml [tool.mypy]): seconds, and an adapter that drifted from its Protocol
+# fails before the suite's minutes.
+.venv/bin/python -m mypy
 # Most tests wait on real time (audio played at its pace, brokers, the speech emulator), so four workers
 # share the two cores of a CI machine; a file stays on one worker (its module fixtures are shared).
 .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-4}" --dist loadfile "$@"

@@ -214,11 +214,11 @@ class Settings(_Section, frozen=True):
 def _read_secret(spec: SecretSpec, configured: Secret | None, file: Path | None) -> str | None:
     """A secret from the first place in the lookup order; blank counts as absent (the unit's fallback is blank)."""
     for source in lookup_order(spec, configured=configured is not None, file=file, environ=os.environ):
-        if source.kind == "config":
+        if source.kind == "config" and configured is not None:
             return configured.get_secret_value()
         if source.kind == "env":
             return os.environ[spec.env]
-        if source.kind == "credential" and not source.path.is_file():
+        if source.path is None or (source.kind == "credential" and not source.path.is_file()):
             return None
         return source.path.read_text(encoding="utf-8").strip() or None
     return None

@@ -16,6 +16,7 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
@@ -139,7 +140,8 @@ async def _meeting(settings: Settings, printer: _Printer,
     running = asyncio.create_task(run_daemon(settings, stop=stop, on_built=built.set_result))
     ended = threading.Event()
     running.add_done_callback(lambda task: ended.set())
-    await asyncio.wait({built, running}, return_when=asyncio.FIRST_COMPLETED)
+    first: list[asyncio.Future[Any]] = [built, running]  # built, or it ended before (a failure)
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
     if not built.done():
         await running  # it failed before the owner was built: its error is the demo's
         raise DaemonEnded("the daemon ended before it was built")

@@ -24,12 +24,14 @@ import logging
 import time
 from typing import Callable
 
+import paho.mqtt.client as mqtt
+
 from roomscribe.config import Settings
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance, encode
 from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.mqtt import connection
 from roomscribe.outputs.mqtt.bridge import PahoBridge
-from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.commands import OnCommand
 from roomscribe.outputs.mqtt.connection import MAX_INFLIGHT, SocketInfo
 from roomscribe.outputs.mqtt.delivery import TranscriptQueue
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
@@ -57,7 +59,7 @@ class MqttLink:
         settings: Settings,
         *,
         transcripts: TranscriptQueue,
-        on_command: Callable[[Command], None] | None = None,
+        on_command: OnCommand | None = None,
         on_connection_change: Callable[[bool], None] | None = None,
         clock: Callable[[], float] = time.time,
     ):
@@ -82,7 +84,7 @@ class MqttLink:
 
     # -- before start() ------------------------------------------------------------------------
 
-    def set_command_handler(self, on_command: Callable[[Command], None]) -> None:
+    def set_command_handler(self, on_command: OnCommand) -> None:
         """Where valid commands go (from the link's worker thread; the handler only hands them over). Set
         before start(): the composition root builds the owner after the link."""
         self._worker.set_command_handler(on_command)
@@ -117,8 +119,9 @@ class MqttLink:
             return
         cfg = self.settings.mqtt
         self._worker.start()
-        extra = {"clean_start": True} if cfg.protocol == "5" else {}
-        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, **extra)
+        # MQTT 5 starts clean on every connect; MQTT 3.1.1 was given clean_session (connection.py).
+        clean_start = True if cfg.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=clean_start)
         self._client.loop_start()
         log.info("MQTT: connecting to %s:%d as %s", cfg.host, cfg.port, self.settings.mqtt_client_id())
 
