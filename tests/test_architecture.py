@@ -245,6 +245,27 @@ def test_the_test_rig_is_not_in_the_product():
     assert rig_problems() == []
 
 
+def strictly_checked(pyproject: Path = PACKAGE.parents[1] / "pyproject.toml") -> list[str]:
+    """The module patterns pyproject.toml has mypy check strictly."""
+    import tomllib
+
+    overrides = tomllib.loads(pyproject.read_text())["tool"]["mypy"]["overrides"]
+    return [module for o in overrides if o.get("disallow_untyped_defs") for module in o["module"]]
+
+
+def test_every_module_that_defines_a_protocol_is_type_checked_strictly():
+    """Its implementations are listed beside it in pyproject.toml (docs/ARCHITECTURE.md, "Seams"): a new
+    protocol's module starts the list."""
+    import fnmatch
+
+    patterns = strictly_checked()
+    defining = {name for name, (_, tree) in parse_package(PACKAGE).items() for node in ast.walk(tree)
+                if isinstance(node, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id == "Protocol"
+                                                          for b in node.bases)}
+    assert len(defining) >= 10  # the scan finds them
+    assert sorted(m for m in defining if not any(fnmatch.fnmatch(m, p) for p in patterns)) == []
+
+
 def test_long_modules_and_classes_are_worth_a_look():
     for problem in size_problems():
         warnings.warn(f"{problem}: does it hold one idea? (docs/ARCHITECTURE.md)", stacklevel=1)
