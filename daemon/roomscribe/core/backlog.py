@@ -1,0 +1,214 @@
+"""The outage buffer: the outgoing audio, kept in memory until the speech service has it.
+
+Everything that passes the gate (and the voice stage) is appended here, in order, and written to the
+cloud session from here (core/uplink.py decides how much and when). Normally it is written at once and
+kept only until the service acknowledges it; while the service does not answer, or no session is up,
+it stays and is sent when one answers. It is bounded: past `capacity` bytes the oldest audio goes first
+(`overflow` says how much; the caller records the span it held as lost).
+
+Positions are byte offsets in the stream of everything ever appended (the "outgoing stream"): a
+session whose stream starts at position P has stream offset 0 at P. Each position has the wall-clock
+time of its capture, kept per segment of writes that continue one another (`WallMap`), and whether it
+is speech (the stall watch times only answers to speech).
+
+Memory comes in blocks of anonymous mmap'd memory, each given back to the system as soon as the audio
+in it is no longer needed: many small `bytes` objects would stay in Python's arenas and keep the
+process's RSS at its peak after an outage. Nothing here ever touches a disk.
+"""
+
+from __future__ import annotations
+
+import mmap
+from bisect import bisect_right
+from dataclasses import dataclass
+
+from roomscribe.core.audio_format import BYTES_PER_SECOND, SAMPLE_WIDTH, bytes_to_seconds
+
+# 8.2 s of audio per block: a normal meeting keeps one or two (the audio not yet acknowledged), an
+# outage one more every 8 s, and the memory of each is returned as soon as it is sent and acknowledged.
+BLOCK_BYTES = 256 * 1024
+# A write that starts within this of where the segment's audio ends continues it (as in core/timeline.py).
+MERGE_TOLERANCE_S = 0.002
+# The longest piece `read` returns: one write to the push stream.
+MAX_PIECE_BYTES = BYTES_PER_SECOND // 2
+
+
+@dataclass(frozen=True, slots=True)
+class Piece:
+    """Bytes of the outgoing stream from `pos`, with the capture time of their first sample."""
+
+    pos: int
+    pcm: bytes
+    wall_clock: float
+    speech: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LostSpan:
+    """Audio that could not be sent: positions [start_pos, end_pos) and their capture span."""
+
+    start_pos: int
+    end_pos: int
+    start: float  # UTC epoch seconds of the first lost sample
+    end: float  # just after the last lost sample
+
+    @property
+    def seconds(self) -> float:
+        """Audio seconds lost; less than end - start when silence between phrases was never sent."""
+        return bytes_to_seconds(self.end_pos - self.start_pos)
+
+    def joined(self, later: LostSpan) -> LostSpan:
+        return LostSpan(self.start_pos, later.end_pos, self.start, later.end)
+
+
+class WallMap:
+    """Position → capture wall clock (and the speech flag), one entry per segment of continuous writes."""
+
+    def __init__(self) -> None:
+        self._pos: list[int] = []
+        self._wall: list[float] = []
+        self._speech: list[bool] = []
+        self._end = 0
+
+    def add(self, pos: int, nbytes: int, wall: float, speech: bool) -> None:
+        """Bytes [pos, pos + nbytes) captured from `wall` on; positions only grow."""
+        if not self._pos or pos != self._end or speech != self._speech[-1] or abs(self.wall_at(pos) - wall) > MERGE_TOLERANCE_S:
+            self._pos.append(pos)
+            self._wall.append(wall)
+            self._speech.append(speech)
+        self._end = pos + nbytes
+
+    def wall_at(self, pos: int) -> float:
+        index = max(bisect_right(self._pos, pos) - 1, 0)
+        return self._wall[index] + bytes_to_seconds(pos - self._pos[index])
+
+    def end_wall(self, pos: int) -> float:
+        """The instant just after the sample before `pos` (the end of audio that stops at `pos`)."""
+        return self.wall_at(pos - SAMPLE_WIDTH) + bytes_to_seconds(SAMPLE_WIDTH)
+
+    def segment_end(self, pos: int) -> tuple[int, bool]:
+        """Where the segment holding `pos` ends, and whether it is speech."""
+        index = max(bisect_right(self._pos, pos) - 1, 0)
+        end = self._pos[index + 1] if index + 1 < len(self._pos) else self._end
+        return end, self._speech[index]
+
+    def span(self, start: int, end: int) -> LostSpan:
+        return LostSpan(start, end, self.wall_at(start), self.end_wall(end))
+
+    def add_from(self, source: WallMap, start: int, end: int) -> None:
+        """Take over `source`'s segments for positions [start, end) (which follow what this map holds)."""
+        pos = start
+        while pos < end:
+            stop, speech = source.segment_end(pos)
+            stop = min(stop, end)
+            self.add(pos, stop - pos, source.wall_at(pos), speech)
+            pos = stop
+
+    def forget_before(self, pos: int) -> None:
+        """Drop segments that end at or before `pos` (the one holding `pos` stays)."""
+        index = max(bisect_right(self._pos, pos) - 1, 0)
+        if index:
+            del self._pos[:index], self._wall[:index], self._speech[:index]
+
+    @property
+    def segments(self) -> int:
+        return len(self._pos)
+
+
+class Backlog:
+    """Audio positions [start, end) in memory, in blocks; see the module's docstring."""
+
+    def __init__(self, capacity_bytes: int, *, block_bytes: int = BLOCK_BYTES):
+        if capacity_bytes < block_bytes or capacity_bytes % SAMPLE_WIDTH or block_bytes % SAMPLE_WIDTH:
+            raise ValueError(f"capacity {capacity_bytes} must be whole samples and at least one block ({block_bytes})")
+        self.capacity = capacity_bytes
+        self._block = block_bytes
+        self._blocks: list[mmap.mmap] = []
+        self._spare: mmap.mmap | None = None
+        self._block0 = 0  # position of the first byte of _blocks[0]
+        self.start = 0
+        self.end = 0
+        self.walls = WallMap()
+        self.peak_bytes = 0  # the most memory the blocks ever held
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    @property
+    def resident_bytes(self) -> int:
+        """Memory held in blocks now, the spare included."""
+        return (len(self._blocks) + (self._spare is not None)) * self._block
+
+    def overflow(self, nbytes: int) -> int:
+        """How many of the oldest bytes must go so that `nbytes` more fit (whole samples)."""
+        excess = len(self) + nbytes - self.capacity
+        return min(len(self), excess + excess % SAMPLE_WIDTH) if excess > 0 else 0
+
+    def append(self, pcm: bytes, wall: float, speech: bool) -> None:
+        """Keep `pcm` (captured from `wall`); the caller made room with `overflow` and `trim` first."""
+        if len(pcm) % SAMPLE_WIDTH:
+            raise ValueError(f"audio must be whole samples (got {len(pcm)} bytes)")
+        if not pcm:
+            return
+        if len(self) + len(pcm) > self.capacity:
+            raise OverflowError("no room: trim the oldest audio first")
+        if self.start == self.end:  # empty: start over in the first block, at no cost
+            self._release_before(self.end)
+        self.walls.add(self.end, len(pcm), wall, speech)
+        view = memoryview(pcm)
+        while view:
+            index, offset = divmod(self.end - self._block0, self._block)
+            if index == len(self._blocks):
+                self._blocks.append(self._new_block())
+            room = min(self._block - offset, len(view))
+            self._blocks[index][offset:offset + room] = view[:room]
+            view = view[room:]
+            self.end += room
+        self.peak_bytes = max(self.peak_bytes, self.resident_bytes)
+
+    def read(self, pos: int, max_bytes: int) -> list[Piece]:
+        """Up to `max_bytes` from `pos` (at least `start`), in pieces that each lie in one segment and block."""
+        if pos < self.start:
+            raise ValueError(f"position {pos} was already forgotten (the backlog starts at {self.start})")
+        pieces = []
+        stop = min(self.end, pos + max_bytes - max_bytes % SAMPLE_WIDTH)
+        while pos < stop:
+            segment_end, speech = self.walls.segment_end(pos)
+            index, offset = divmod(pos - self._block0, self._block)
+            size = min(stop, segment_end) - pos
+            size = min(size, self._block - offset, MAX_PIECE_BYTES)
+            pieces.append(Piece(pos, self._blocks[index][offset:offset + size], self.walls.wall_at(pos), speech))
+            pos += size
+        return pieces
+
+    def trim(self, pos: int) -> None:
+        """Forget everything before `pos` (no further than `end`)."""
+        pos = min(max(pos, self.start), self.end)
+        pos -= (pos - self.start) % SAMPLE_WIDTH
+        if pos == self.start:
+            return
+        self.start = pos
+        self.walls.forget_before(pos)
+        self._release_before(pos)
+
+    def clear(self) -> None:
+        self.trim(self.end)
+
+    def _release_before(self, pos: int) -> None:
+        """Give back the blocks that hold only audio before `pos`."""
+        whole = (pos - self._block0) // self._block
+        if pos == self.end:
+            whole = len(self._blocks)  # empty: every block is free, and the next append starts afresh
+        for block in self._blocks[:whole]:
+            if self._spare is None:
+                self._spare = block  # one spare saves a map/unmap per block in a steady meeting
+            else:
+                block.close()
+        del self._blocks[:whole]
+        self._block0 = pos if pos == self.end else self._block0 + whole * self._block
+
+    def _new_block(self) -> mmap.mmap:
+        if self._spare is not None:
+            block, self._spare = self._spare, None
+            return block
+        return mmap.mmap(-1, self._block)
