@@ -18,12 +18,14 @@ CHUNK_S = CHUNK_MS / 1000
 
 
 class RecordingSession:
+    """Keeps what it is written, chunk by chunk (the outage buffer may write several chunks at once)."""
+
     def __init__(self):
         self.writes: list[bytes] = []
         self.written_bytes = 0
 
     def write(self, pcm: bytes) -> None:
-        self.writes.append(pcm)
+        self.writes += [pcm[i:i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
         self.written_bytes += len(pcm)
 
 
@@ -72,7 +74,7 @@ def test_nothing_fed_after_close_returns_is_written_and_the_tail_follows_the_las
         assert len(session.writes) > len(live)
 
 
-def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_everything():
+def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_everything_not_acknowledged():
     path = AudioPath(AudioGate(tail_ms=100))
     old, new = RecordingSession(), RecordingSession()
     path.attach(old, Timeline())
@@ -91,8 +93,9 @@ def test_after_detach_returns_the_old_session_gets_nothing_and_the_new_one_every
     feeder.stop.set()
     feeder.join()
     assert len(old.writes) == count_at_detach
-    first_new = index_of(new.writes[0])
-    assert [index_of(w) for w in new.writes] == list(range(first_new, first_new + len(new.writes)))
+    # Nothing was acknowledged (no service here): the new session is sent it all, from the first chunk,
+    # then what came since, in order, none skipped.
+    assert [index_of(w) for w in new.writes] == list(range(len(new.writes)))
 
 
 def test_writes_land_on_the_timeline_so_offsets_give_capture_times_across_a_pause():
@@ -188,6 +191,10 @@ def test_keep_alive_writes_one_sdk_frame_of_silence_only_after_the_idle_time_and
     path = AudioPath(AudioGate(tail_ms=0), clock=lambda: now[0])
     session = RecordingSession()
     path.attach(session, Timeline())
+    path.open()
+    assert not path.keep_alive(240, T0)  # the service has not answered yet: nothing to keep alive
+    path.answered(session, connection=True)
+    path.close(tail=False)
     assert not path.keep_alive(240, T0)  # closed
     path.open()
     now[0] = 100.0

@@ -193,7 +193,8 @@ def test_discard_reports_everything_kept_as_lost_and_ends_the_outage():
     room.feed(1.0)
     room.uplink.detach(room.now, abandoned=True)
     room.feed(1.0)
-    [span] = room.uplink.discard(room.now)
+    earlier, span = room.uplink.discard(room.now)
+    assert earlier == []
     assert (span.start_pos, span.end_pos) == (0, 200 * CHUNK_BYTES)
     assert len(room.uplink.backlog) == 0
     assert room.uplink.is_late(150 * CHUNK_BYTES, 151 * CHUNK_BYTES)

@@ -22,6 +22,7 @@ from typing import Callable
 
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
+from roomscribe.app.outage import OutageWatch
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
 from roomscribe.app.speech_events import SpeechEvents
@@ -30,10 +31,12 @@ from roomscribe.app.timers import Timers
 from roomscribe.audio.source import AudioSource, SourceStatus
 from roomscribe.config import Settings
 from roomscribe.core.backoff import Backoff
+from roomscribe.core.audio_format import BYTES_PER_SECOND
 from roomscribe.core.effects import (
     CancelRelease,
     CancelRetry,
     CloseSession,
+    DiscardBacklog,
     Effect,
     EmitEvent,
     GateClose,
@@ -45,6 +48,7 @@ from roomscribe.core.effects import (
 )
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.machine import MeetingMachine
+from roomscribe.core.records import SPEECH_DISCONNECTED
 from roomscribe.core.table import State
 from roomscribe.core.voice_filter import VoiceStage
 from roomscribe.outputs.base import Output
@@ -99,7 +103,9 @@ class Daemon:
             auth_retry_s=speech.auth_retry_minutes * 60,
             clock=clock,
         )
-        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice)
+        buffer_bytes = round(speech.outage_buffer_minutes * 60) * BYTES_PER_SECOND
+        self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice,
+                                    buffer_bytes=buffer_bytes)
         self.accounting = AudioAccounting(self.audio_path, settings, output, source, clock)
         self.publish = Publisher(settings, output, notifier, clock)
         self.sessions = SessionKeeper(self.audio_path)
@@ -109,6 +115,7 @@ class Daemon:
         self._sources = SourceReports(self.publish.event, self._audio_changed)
         self._speech_events = SpeechEvents(self.sessions, self.audio_path, self.publish, self.machine,
                                            self._run_effects)
+        self.outage = OutageWatch(self.audio_path, self.machine, self.publish, self._run_effects)
         # Effects by type: each class of core/effects.py has exactly one handler (a test checks).
         self._handlers: dict[type[Effect], Callable] = {
             OpenSession: self._open_session,
@@ -121,6 +128,7 @@ class Daemon:
             CancelRelease: lambda e: self._timers.cancel("release"),
             PublishState: lambda e: self._publish_state(),
             EmitEvent: lambda e: self.publish.event(e.kind, self.accounting.annotate(e), self.machine.request_id, e.level),
+            DiscardBacklog: self.outage.discard,
         }
 
     @property
@@ -151,6 +159,7 @@ class Daemon:
             self._command("start", None)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         accounting = asyncio.create_task(self.accounting.run(), name="audio-accounting")
+        speech_watch = asyncio.create_task(self.outage.run(), name="speech-watch")
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
         try:
@@ -165,6 +174,7 @@ class Daemon:
             await self._shutdown()
             watchdog.cancel()
             accounting.cancel()
+            speech_watch.cancel()
         return exitcodes.OK
 
     async def _shutdown(self) -> None:
@@ -239,19 +249,18 @@ class Daemon:
         self.sessions.open(self._loop, session, self.machine.meeting_id, self._session_started)
 
     def _session_started(self, session: SpeechSession, future) -> None:
+        # Started is not ready: the session is ready once its service answers (speech_events.py).
         if session is not self.session:
             return
         exc = future.exception()
         if exc is not None:
             log.error("speech session did not start: %s", exc)
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
-        else:
-            self.machine.session_ready()
-        self._run_effects()
+            self._run_effects()
 
     def _close_session(self, effect: CloseSession) -> None:
         session = self.sessions.detach(graceful=effect.graceful)
-        self.publish.speech_connected(False)
+        self.publish.speech_connection(SPEECH_DISCONNECTED)
         self.sessions.finish(self._loop, session, graceful=effect.graceful, on_closed=self._session_closed)
 
     def _session_closed(self, session: SpeechSession | None) -> None:

@@ -11,7 +11,8 @@ from typing import Callable
 
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.core.backlog import LostSpan
+from roomscribe.core.records import SPEECH_DISCONNECTED, Event, Partial, StateMessage, Utterance
 from roomscribe.outputs.base import Output
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
@@ -27,7 +28,7 @@ class Publisher:
         self._notifier = notifier
         self._clock = clock
         self._seq: dict[str, int] = {}
-        self._speech_connected = False
+        self._speech_connection = SPEECH_DISCONNECTED
         self.utterances_published = 0
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
@@ -41,6 +42,7 @@ class Publisher:
             room=self._settings.room,
             audio=m.audio.value,
             audio_detail=m.audio_detail,
+            reason=m.reason,
         )
         self._output.publish_state(message)
         if self._notifier:
@@ -51,12 +53,20 @@ class Publisher:
             Event(kind=kind, detail=detail, at=self._clock(), room=self._settings.room, request_id=request_id, level=level)
         )
 
-    def speech_connected(self, connected: bool) -> None:
-        if connected != self._speech_connected:
-            self._speech_connected = connected
-            self._output.set_speech_connected(connected)
+    def speech_connection(self, value: str) -> None:
+        """`<base>/speech_connection`: connected, stalled or disconnected (core/records.py), when it changes."""
+        if value != self._speech_connection:
+            self._speech_connection = value
+            self._output.set_speech_connected(value)
 
-    def utterance(self, event: Transcribed, meeting_id: str, span: tuple[float, float]) -> None:
+    def audio_lost(self, meeting_id: str | None, span: LostSpan, reason: str) -> None:
+        """Captured audio that will never be transcribed, and why (reason: buffer_full, meeting_ended,
+        service_refused)."""
+        log.warning("audio lost (%s): %.1f s captured from %s", reason, span.seconds, span.start)
+        self.event("audio_lost", {"meeting_id": meeting_id, "start": round(span.start, 3), "end": round(span.end, 3),
+                                  "seconds": round(span.seconds, 2), "reason": reason}, level="warning")
+
+    def utterance(self, event: Transcribed, meeting_id: str, span: tuple[float, float], *, late: bool = False) -> None:
         start, end = span
         seq = self._seq.get(meeting_id, 0) + 1
         self._seq[meeting_id] = seq
@@ -72,8 +82,10 @@ class Publisher:
             duration_ms=event.duration_ticks // 10_000,
             language=self._settings.speech.language,
             room=self._settings.room,
+            late=late,
+            late_by_s=round(max(self._clock() - end, 0.0), 1) if late else None,
         )
-        log.info("utterance %d %s: %s", seq, event.speaker, event.text)
+        log.info("utterance %d %s%s: %s", seq, event.speaker, " (late)" if late else "", event.text)
         self._output.submit_transcript(utterance)
         self.utterances_published += 1
 

@@ -212,6 +212,11 @@ class Uplink:
         """An answering session with nothing waiting: the case for a keep-alive."""
         return self._map is not None and self._confirmed and not self.stalled and self._sent >= self.backlog.end
 
+    @property
+    def waiting_s(self) -> float:
+        """Audio kept that the current session was not written yet (all of it without a session)."""
+        return bytes_to_seconds(self.backlog.end - (self._sent if self._map is not None else self.backlog.start))
+
     def stream_bytes_at_end(self) -> int | None:
         """The current session's stream offset where the next kept byte will land, if there is a session."""
         return self._map.written + self.backlog.end - self._sent if self._map is not None else None
@@ -225,14 +230,16 @@ class Uplink:
         if self._map is not None and self._confirmed and not self.stalled and self.watch.stalled(now):
             stalled_for = self.watch.unanswered_s(now)
         caught_up, self._caught_up = self._caught_up, None
-        waiting = self.backlog.end - (self._sent if self._map is not None else self.backlog.start)
-        return UplinkReport(stalled_for, self._take_lost(now, everything=False), caught_up, bytes_to_seconds(waiting),
+        return UplinkReport(stalled_for, self._take_lost(now, everything=False), caught_up, self.waiting_s,
                             self.backlog.resident_bytes)
 
-    def discard(self, now: float) -> list[LostSpan]:
-        """Give up everything kept (the meeting ended, or the service refused it): it is all lost."""
+    def discard(self, now: float) -> tuple[list[LostSpan], LostSpan | None]:
+        """Give up everything kept (the meeting ended, or the service refused it). Returns the spans lost
+        earlier and not reported yet, and the span given up now."""
+        earlier = self._take_lost(now, everything=True)
+        dropped = None
         if self.backlog.start < self.backlog.end:
-            self._lose(self.backlog.walls.span(self.backlog.start, self.backlog.end), now)
+            dropped = self.backlog.walls.span(self.backlog.start, self.backlog.end)
         self.backlog.clear()
         if self._map is not None:
             self._sent = self.backlog.start
@@ -240,7 +247,7 @@ class Uplink:
             if interval[1] is None:
                 interval[1] = self.backlog.end
         self._outage = None
-        return self._take_lost(now, everything=True)
+        return earlier, dropped
 
     def new_meeting(self) -> None:
         """Nothing of an earlier meeting is late in this one."""

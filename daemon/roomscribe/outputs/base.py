@@ -26,6 +26,8 @@ class Output(Protocol):
 
     def submit_transcript(self, utt: Utterance) -> None: ...
 
-    def set_speech_connected(self, connected: bool) -> None: ...
+    def set_speech_connected(self, connected: bool | str) -> None:
+        """The speech connection: True/False, or a value of its own (core.records: connected, stalled,
+        disconnected)."""
 
     def publish_stats(self, stats: AudioStats) -> None: ...

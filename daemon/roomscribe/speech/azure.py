@@ -16,6 +16,7 @@ import azure.cognitiveservices.speech as speechsdk
 
 from roomscribe.core.audio_format import BITS, CHANNELS, SAMPLE_RATE
 from roomscribe.speech.session import (
+    Acknowledged,
     Canceled,
     ConnectionChanged,
     SessionEvent,
@@ -26,6 +27,12 @@ from roomscribe.speech.session import (
 )
 
 log = logging.getLogger(__name__)
+
+# The SDK paces what it sends at twice real time once it is behind (after a first burst); audio that
+# waited through an outage may go faster. The name is the native SDK's own (found in its library, not
+# documented); an SDK that ignores it keeps its own pace. The owner never lets more than 30 s go
+# unacknowledged (core/uplink.py), so a service slower than this is waited for, not overrun.
+THROTTLE_PROPERTY = "SPEECH-AudioThrottleAsPercentageOfRealTime"
 
 
 class AzureSpeechSession:
@@ -46,6 +53,7 @@ class AzureSpeechSession:
         )
         if target.diarize_intermediates:
             config.set_property(speechsdk.PropertyId.SpeechServiceResponse_DiarizeIntermediateResults, "true")
+        config.set_property_by_name(THROTTLE_PROPERTY, str(round(target.catch_up_speed * 100)))
         stream_format = speechsdk.audio.AudioStreamFormat(
             samples_per_second=SAMPLE_RATE, bits_per_sample=BITS, channels=CHANNELS
         )
@@ -78,7 +86,9 @@ class AzureSpeechSession:
     def _on_transcribed(self, evt) -> None:
         result = evt.result
         if result.reason != speechsdk.ResultReason.RecognizedSpeech or not result.text:
-            return  # NoMatch and empty phrases carry nothing to publish
+            # NoMatch and empty phrases carry nothing to publish, but the service answered and settled that audio.
+            self._emit(Acknowledged(self, result.offset, result.duration))
+            return
         self._emit(Transcribed(self, result.text, result.speaker_id or "Unknown", result.offset, result.duration))
 
     def _on_transcribing(self, evt) -> None:
@@ -95,7 +105,8 @@ class AzureSpeechSession:
     # -- owner-side API ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Blocking: returns once the SDK accepted the start (it connects lazily, on audio)."""
+        """Blocking: returns once the SDK accepted the start. It connects at once, but the start returns
+        before: the owner hears that the service answered from `ConnectionChanged` or a result."""
         self._transcriber.start_transcribing_async().get()
 
     def write(self, pcm: bytes) -> None:

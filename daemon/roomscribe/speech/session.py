@@ -45,6 +45,14 @@ class Transcribed(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged(SessionEvent):
+    """A final result with nothing to publish (no match, empty): the service settled this audio."""
+
+    offset_ticks: int
+    duration_ticks: int
+
+
+@dataclass(frozen=True, slots=True)
 class Transcribing(SessionEvent):
     text: str
     speaker: str
@@ -82,6 +90,7 @@ class SpeechTarget:
     language: str
     segmentation_silence_ms: int
     diarize_intermediates: bool
+    catch_up_speed: float = 4.0  # how fast the SDK may send audio that waited (times real time)
 
 
 def target_from_settings(speech, key: str) -> SpeechTarget:
@@ -93,6 +102,7 @@ def target_from_settings(speech, key: str) -> SpeechTarget:
         language=speech.language,
         segmentation_silence_ms=speech.segmentation_silence_ms,
         diarize_intermediates=speech.diarize_intermediates,
+        catch_up_speed=speech.catch_up_speed,
     )
 
 

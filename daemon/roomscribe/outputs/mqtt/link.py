@@ -149,7 +149,7 @@ class MqttLink(requests.LinkExtras):
             self._worker.put(functools.partial(self._worker.report_drop, drop))
         self._worker.put(wake)  # the worker pumps the outbox after every batch of jobs
 
-    def set_speech_connected(self, connected: bool) -> None:
+    def set_speech_connected(self, connected: bool | str) -> None:
         self._worker.put(functools.partial(self._worker.speech_job, connected))
 
     # -- paho's network thread -----------------------------------------------------------------

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from roomscribe.core.commands import BY_NAME, COMMANDS, REGISTRY  # noqa: F401  (COMMANDS: for importers)
+from roomscribe.core.records import SPEECH_CONNECTED, SPEECH_DISCONNECTED, SPEECH_STALLED  # noqa: F401
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
-SPEECH_CONNECTED = "connected"
-SPEECH_DISCONNECTED = "disconnected"
 # Home Assistant's switch sends these to the `paused/set` topic.
 SWITCH_ON = "ON"
 SWITCH_OFF = "OFF"

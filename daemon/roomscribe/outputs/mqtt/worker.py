@@ -56,7 +56,7 @@ class LinkWorker(requests.WorkerExtras):
         self._ever_connected = False
         self._disconnected_at: float | None = None
         self._state_payload: bytes | None = None
-        self._speech: bool | None = None
+        self._speech: str | None = None  # the last speech_connection value
         self._offline_events: deque[bytes] = deque(maxlen=OFFLINE_EVENTS)
         self._unstored: deque[bytes] = deque(maxlen=1000)
         self._retained: dict[str, bytes] = {}  # other retained topics (the meeting summary), sent on every connect
@@ -144,8 +144,7 @@ class LinkWorker(requests.WorkerExtras):
         if self._state_payload is not None:
             self._send(self.topics.state, self._state_payload, retain=True)
         if self._speech is not None:
-            self._send(self.topics.speech_connection, SPEECH_CONNECTED if self._speech else SPEECH_DISCONNECTED,
-                       retain=True)
+            self._send(self.topics.speech_connection, self._speech, retain=True)
         for topic, payload in self._retained.items():
             self._send(topic, payload, retain=True)
         return self._send(self.topics.availability, AVAILABLE, retain=True)
@@ -173,9 +172,12 @@ class LinkWorker(requests.WorkerExtras):
         self._state_payload = payload  # remembered: re-published on every connect
         self._send(self.topics.state, payload, retain=True)
 
-    def speech_job(self, connected: bool) -> None:
+    def speech_job(self, connected: bool | str) -> None:
+        """True / False, or the value itself (core.records: connected, stalled, disconnected)."""
+        if isinstance(connected, bool):
+            connected = SPEECH_CONNECTED if connected else SPEECH_DISCONNECTED
         self._speech = connected
-        self._send(self.topics.speech_connection, SPEECH_CONNECTED if connected else SPEECH_DISCONNECTED, retain=True)
+        self._send(self.topics.speech_connection, connected, retain=True)
 
     def event_job(self, payload: bytes) -> None:
         if self._send(self.topics.event, payload) is None:
