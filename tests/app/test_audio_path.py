@@ -18,15 +18,21 @@ CHUNK_S = CHUNK_MS / 1000
 
 
 class RecordingSession:
-    """Keeps what it is written, chunk by chunk (the outage buffer may write several chunks at once)."""
+    """Keeps what it is written; `writes` gives it chunk by chunk (the outage buffer may write several
+    chunks at once, or a chunk in two pieces where its memory blocks meet)."""
 
     def __init__(self):
-        self.writes: list[bytes] = []
+        self.data = bytearray()
         self.written_bytes = 0
 
     def write(self, pcm: bytes) -> None:
-        self.writes += [pcm[i:i + CHUNK_BYTES] for i in range(0, len(pcm), CHUNK_BYTES)]
+        self.data += pcm
         self.written_bytes += len(pcm)
+
+    @property
+    def writes(self) -> list[bytes]:
+        data = bytes(self.data)
+        return [data[i:i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES)]
 
 
 def chunk(index: int) -> AudioChunk:

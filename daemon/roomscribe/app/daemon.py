@@ -99,13 +99,10 @@ class Daemon:
         speech = settings.speech
         self.machine = MeetingMachine(
             release_after_s=speech.release_after_minutes * 60 if speech.release_after_minutes else None,
-            backoff=Backoff(initial=1.0, cap=speech.reconnect_max_delay),
-            auth_retry_s=speech.auth_retry_minutes * 60,
-            clock=clock,
-        )
-        buffer_bytes = round(speech.outage_buffer_minutes * 60) * BYTES_PER_SECOND
+            backoff=Backoff(initial=1.0, cap=speech.reconnect_max_delay), auth_retry_s=speech.auth_retry_minutes * 60,
+            clock=clock)
         self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice,
-                                    buffer_bytes=buffer_bytes)
+                                    buffer_bytes=round(speech.outage_buffer_minutes * 60) * BYTES_PER_SECOND)
         self.accounting = AudioAccounting(self.audio_path, settings, output, source, clock)
         self.publish = Publisher(settings, output, notifier, clock)
         self.sessions = SessionKeeper(self.audio_path)
@@ -234,11 +231,8 @@ class Daemon:
         key = self.settings.speech_key()
         if key is None and self.settings.speech.host is None:
             self.machine.session_lost(
-                code="NoKey",
-                reason="no Azure Speech key: set speech.key, AZURE_SPEECH_KEY, speech.key_file or the "
-                "azure-speech-key credential",
-                retryable=False,
-            )
+                code="NoKey", retryable=False,
+                reason="no Azure Speech key: set speech.key, AZURE_SPEECH_KEY, speech.key_file or the azure-speech-key credential")
             return self._run_effects()
         try:
             session = self._session_factory(self._handover(self._speech_events.handle), effect.speaker_epoch)
@@ -249,11 +243,9 @@ class Daemon:
         self.sessions.open(self._loop, session, self.machine.meeting_id, self._session_started)
 
     def _session_started(self, session: SpeechSession, future) -> None:
-        # Started is not ready: the session is ready once its service answers (speech_events.py).
-        if session is not self.session:
-            return
+        # Started is not ready: it is ready once its service answers (speech_events.py). Only a failure counts.
         exc = future.exception()
-        if exc is not None:
+        if session is self.session and exc is not None:
             log.error("speech session did not start: %s", exc)
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
             self._run_effects()

@@ -16,6 +16,7 @@ from transitions import Machine
 from roomscribe.core.backoff import Backoff
 from roomscribe.core.commands import COMMANDS
 from roomscribe.core.effects import CommandResult, Effect, PublishState
+from roomscribe.core.describe import describe
 from roomscribe.core.meeting import MeetingModel
 from roomscribe.core.table import (
     ACKNOWLEDGED,
@@ -154,12 +155,13 @@ class MeetingMachine:
         meeting = self._meeting
         if (status, detail) == (meeting.audio, meeting.audio_detail):
             return
+        was = meeting.audio
         meeting.audio, meeting.audio_detail = status, detail
         name = "audio_flowing" if status is AudioStatus.FLOWING else "audio_stopped"
-        if getattr(meeting, f"may_{name}")():
-            meeting.trigger(name)
+        if getattr(meeting, f"may_{name}")(was=was):
+            meeting.trigger(name, was=was)
         else:  # no change of state, but the retained state carries the audio status
-            meeting.detail = meeting.describe()
+            meeting.detail = describe(meeting)
             meeting.effects.append(PublishState())
 
     def drain_effects(self) -> list[Effect]:

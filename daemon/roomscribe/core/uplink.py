@@ -30,12 +30,11 @@ under its lock.
 
 from __future__ import annotations
 
-from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, SAMPLE_WIDTH, bytes_to_seconds
-from roomscribe.core.backlog import BLOCK_BYTES, Backlog, LostSpan, Piece, WallMap
+from roomscribe.core.backlog import BLOCK_BYTES, Backlog, LostSpan, LostSpans, Piece, StreamMap, WallMap
 from roomscribe.core.gate import Write
 from roomscribe.core.liveness import ServiceWatch
 
@@ -43,8 +42,6 @@ WINDOW_S = 30.0  # how far past the acknowledged audio a burst may go (the SDK c
 SDK_BUFFER_S = 66.0  # the SDK's limit of unacknowledged written audio (SPEECH-MaxBufferSizeMs)
 INFER_MARGIN_S = 4.0  # a cancel the owner has not heard of yet is at most this old (at real-time pace)
 FINAL_FLUSH_S = 60.0  # what a session being finished may be given past its acknowledged audio
-LOST_SETTLE_S = 1.0  # a lost span is reported once it stopped growing for this long
-LOST_REPORT_EVERY_S = 60.0  # or once it holds this much audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,26 +58,6 @@ class UplinkReport:
     caught_up: CaughtUp | None
     waiting_s: float  # audio kept that the current session was not written yet
     kept_bytes: int  # memory the backlog holds now
-
-
-class StreamMap:
-    """A session's stream offsets → positions in the outgoing stream (one base; a jump where an overflow
-    dropped audio the session had not been written yet)."""
-
-    def __init__(self, base: int):
-        self._offsets = [0]
-        self._positions = [base]
-        self.written = 0
-
-    def wrote(self, pos: int, nbytes: int) -> None:
-        if pos != self._positions[-1] + self.written - self._offsets[-1]:
-            self._offsets.append(self.written)
-            self._positions.append(pos)
-        self.written += nbytes
-
-    def position(self, offset: int) -> int:
-        index = max(bisect_right(self._offsets, offset) - 1, 0)
-        return self._positions[index] + offset - self._offsets[index]
 
 
 @dataclass(slots=True)
@@ -108,8 +85,7 @@ class Uplink:
         self._late: list[list] = []  # [from, to | None] positions of audio an outage delayed
         self._outage: _Outage | None = None
         self._caught_up: CaughtUp | None = None
-        self._lost: list[LostSpan] = []
-        self._lost_touched = 0.0
+        self._lost = LostSpans()
 
     # -- the session -------------------------------------------------------------------------------
 
@@ -130,7 +106,7 @@ class Uplink:
             return
         if abandoned:
             if self._risk is not None:
-                self._lose(self._risk.span(self._risk_from, self._risk_to), now)
+                self._lost.add(self._risk.span(self._risk_from, self._risk_to), now)
             self._outage_begins(now)
         self._map, self._risk = None, None
 
@@ -230,13 +206,12 @@ class Uplink:
         if self._map is not None and self._confirmed and not self.stalled and self.watch.stalled(now):
             stalled_for = self.watch.unanswered_s(now)
         caught_up, self._caught_up = self._caught_up, None
-        return UplinkReport(stalled_for, self._take_lost(now, everything=False), caught_up, self.waiting_s,
-                            self.backlog.resident_bytes)
+        return UplinkReport(stalled_for, self._lost.take(now), caught_up, self.waiting_s, self.backlog.resident_bytes)
 
     def discard(self, now: float) -> tuple[list[LostSpan], LostSpan | None]:
         """Give up everything kept (the meeting ended, or the service refused it). Returns the spans lost
         earlier and not reported yet, and the span given up now."""
-        earlier = self._take_lost(now, everything=True)
+        earlier = self._lost.take(now, everything=True)
         dropped = None
         if self.backlog.start < self.backlog.end:
             dropped = self.backlog.walls.span(self.backlog.start, self.backlog.end)
@@ -269,28 +244,10 @@ class Uplink:
             self._risk.add_from(self.backlog.walls, start, held_until)
             self._risk_to = held_until
         if end > held_until:
-            self._lose(self.backlog.walls.span(held_until, end), now)
+            self._lost.add(self.backlog.walls.span(held_until, end), now)
         self.backlog.trim(end)
         if self._map is not None and self._sent < end:
             self._sent = end
-
-    def _lose(self, span: LostSpan, now: float) -> None:
-        if span.end_pos <= span.start_pos:
-            return
-        if self._lost and self._lost[-1].end_pos == span.start_pos:
-            self._lost[-1] = self._lost[-1].joined(span)
-        else:
-            self._lost.append(span)
-        self._lost_touched = now
-
-    def _take_lost(self, now: float, *, everything: bool) -> list[LostSpan]:
-        if not self._lost:
-            return []
-        last = self._lost[-1]
-        settled = everything or now - self._lost_touched >= LOST_SETTLE_S or last.seconds >= LOST_REPORT_EVERY_S
-        taken = self._lost if settled else self._lost[:-1]
-        self._lost = [] if settled else [last]
-        return taken
 
     def _outage_begins(self, now: float) -> None:
         if self._outage is None:
