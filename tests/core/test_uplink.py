@@ -61,15 +61,18 @@ def test_an_answering_session_is_written_each_chunk_as_it_comes():
     assert room.written[1] == list(range(100))
 
 
-def test_a_session_that_has_not_answered_gets_one_window_then_more_as_it_acknowledges():
+def test_a_session_that_has_not_answered_is_written_nothing_and_then_one_window_at_once():
     room = Room(make(window_s=5.0))
     stream = room.attach()
     room.feed(8.0)
-    assert room.written[1] == list(range(500))  # connecting: the SDK holds it; no more than the window
+    assert room.written[1] == []  # connecting: nothing goes into the SDK's buffers yet
     room.uplink.answered(room.now, connection=True)
+    assert room.written[1] == []  # answered: the next pump sends what it may
+    room.take(room.uplink.pump(room.now))
+    assert room.written[1] == list(range(500))  # one window
     room.uplink.acknowledged(stream, 300 * CHUNK_BYTES)
     room.take(room.uplink.pump(room.now))
-    assert room.written[1] == list(range(800))
+    assert room.written[1] == list(range(800))  # the window slides with what the service acknowledged
 
 
 def test_a_stalled_session_is_written_nothing_and_then_the_held_audio_in_order_within_the_window():
@@ -127,8 +130,8 @@ def test_a_new_session_is_sent_exactly_what_no_session_acknowledged():
     room.uplink.detach(room.now, abandoned=True)
     room.feed(5.0)
     second = room.attach()
-    room.take(room.uplink.pump(room.now))
     room.uplink.answered(room.now, connection=True)
+    room.take(room.uplink.pump(room.now))
     room.feed(1.0)
     assert room.written[1] == list(range(300))
     assert room.written[2] == list(range(120, room.fed))  # from the last acknowledgement: no gap, no repeat
@@ -150,6 +153,7 @@ def test_overflow_with_no_session_loses_the_oldest_audio_and_reports_one_span():
     assert (span.start, span.end) == (pytest.approx(T0), pytest.approx(T0 + 2.0))
     assert span.seconds == pytest.approx(2.0)
     second = room.attach()
+    room.uplink.answered(room.now, connection=True)
     room.take(room.uplink.pump(room.now))
     assert room.written[2] == list(range(200, 400)) and second.position(0) == 200 * CHUNK_BYTES
 
@@ -157,20 +161,24 @@ def test_overflow_with_no_session_loses_the_oldest_audio_and_reports_one_span():
 def test_overflow_of_audio_a_session_holds_is_lost_only_if_that_session_never_acknowledges_it():
     for acknowledged in (True, False):
         room = Room(make(capacity_s=2.0, window_s=1.0))
-        stream = room.attach()  # connecting, never answers: written one window (chunks 0-99)
-        room.feed(4.0)  # 2 s too many: chunks 0-199 go
+        stream = room.attach()
+        room.uplink.answered(room.now, connection=True)
+        room.feed(1.0)  # written chunks 0-99, none acknowledged
+        room.uplink.stall(room.now)
+        room.feed(3.0)  # 4 s in 2 s of room: chunks 0-199 go
         assert room.written[1] == list(range(100))
         room.now += 2.0
         [lost] = room.uplink.check(room.now).lost  # chunks 100-199 were only ever here
         assert (lost.start_pos, lost.end_pos) == (100 * CHUNK_BYTES, 200 * CHUNK_BYTES)
         if acknowledged:
-            room.uplink.answered(room.now, connection=True)
+            room.uplink.answered(room.now)
             room.uplink.acknowledged(stream, 100 * CHUNK_BYTES)
         room.uplink.detach(room.now, abandoned=True)
         room.now += 2.0
         spans = room.uplink.check(room.now).lost
         assert [(s.start_pos, s.end_pos) for s in spans] == ([] if acknowledged else [(0, 100 * CHUNK_BYTES)])
         room.attach()
+        room.uplink.answered(room.now, connection=True)
         room.take(room.uplink.pump(room.now))
         assert room.written[2][0] == 200  # the session jumps over what was lost
 

@@ -9,7 +9,8 @@ what to write to the current session now:
   unacknowledged written audio) is never near. Beyond the window audio still flows at real-time pace:
   the service acknowledges silence without an event the SDK raises, so a window that only final results
   slide could otherwise wait forever.
-* **A session that has not answered yet** (connecting; the SDK buffers) is written at most `window_s`.
+* **A session that has not answered yet** (connecting) is written nothing: a service that never answers
+  would leave it in the SDK's buffers, session after session, and what it answers is sent at once.
 * **A stalled session** (`stall`) is written nothing more: what it was sent stays in the SDK, which sends
   it again itself, and everything after it waits here.
 * **No session**: everything waits.
@@ -161,7 +162,7 @@ class Uplink:
             self._last_pump, self._credit = now, 0.0
             return []
         unacked = self._map.written - self._acked
-        allow = self._window - unacked
+        allow = self._window - unacked if self._confirmed else 0
         if self._confirmed:  # real-time pace at least: credit for the time since the last pump, up to a second
             self._credit = min(self._credit + (now - self._last_pump) * BYTES_PER_SECOND, BYTES_PER_SECOND)
             allow = max(allow, _whole(self._credit + 0.5))

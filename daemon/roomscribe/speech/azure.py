@@ -136,3 +136,16 @@ class AzureSpeechSession:
             self._connection.close()
         except Exception as exc:
             log.debug("connection close: %s", exc)
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the SDK's objects now. The callbacks refer back to this object, a cycle that only the
+        garbage collector would break, late: a meeting that lost its session a few times would keep each
+        transcriber's native buffers meanwhile."""
+        t, connection = self._transcriber, self._connection
+        for signal in (t.transcribed, t.transcribing, t.canceled, t.session_stopped, connection.connected,
+                       connection.disconnected):
+            try:
+                signal.disconnect_all()
+            except Exception as exc:  # noqa: BLE001  (best effort: the objects go either way)
+                log.debug("disconnect: %s", exc)
