@@ -31,13 +31,15 @@ LEAD_S = 20.0  # audio before the outage
 AFTER_S = 25.0  # audio after the service is back
 
 
-def meeting_script(seconds: float) -> str:
-    """Two people talking without a break (1 s between lines), about `seconds` of audio."""
-    lines, i = [], 0
-    while i * 3.2 < seconds:  # a line of this length lasts about 2.2 s in tone speech
-        lines.append(f"Guest-{1 + i % 2}: Line {i} of the meeting.")
-        i += 1
-    return "\n".join(lines) + "\n"
+def meeting(seconds: float) -> tuple[object, list[PlannedUtterance]]:
+    """Two people talking without a break (1 s between lines) for at least `seconds`: PCM and the plan."""
+    lines = int(seconds / 2.0) + 1
+    while True:
+        script = "".join(f"Guest-{1 + i % 2}: Line {i} of the meeting.\n" for i in range(lines))
+        pcm, planned = synthesize(parse_script(script))
+        if planned[-1].end >= seconds:
+            return pcm, planned
+        lines += int((seconds - planned[-1].end) / 2.0) + 1
 
 
 def rss_kib(pid: int) -> int | None:
@@ -75,19 +77,22 @@ class Outcome:
 
 
 class Scenario:
-    """`kind`: "stall" (SIGSTOP … SIGCONT) or "kill" (SIGKILL, then a new emulator on the same port)."""
+    """`kind`: "stall" (SIGSTOP … SIGCONT), "kill" (SIGKILL, then a new emulator on the same port after
+    `seconds`) or "mute" (SIGUSR1: the open connection becomes a black hole for good, new ones work)."""
 
     def __init__(self, name: str, kind: str, seconds: float, broker_port: int, *, workdir: Path,
-                 speech: dict | None = None, after_s: float = AFTER_S, timeout_s: float | None = None):
+                 speech: dict | None = None, after_s: float = AFTER_S, timeout_s: float | None = None,
+                 env: dict | None = None):
         self.name, self.kind, self.seconds = name, kind, seconds
         self.broker_port = broker_port
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.speech = speech or {}
+        self.env = env or {}
         self.base = f"stall/{name}"
         self.audio_s = LEAD_S + seconds + after_s
         self.timeout_s = timeout_s or (self.audio_s + seconds + 120.0)
-        pcm, planned = synthesize(parse_script(meeting_script(self.audio_s)))
+        pcm, planned = meeting(self.audio_s)
         self.wav = self.dir / "meeting.wav"
         write_wav(self.wav, pcm)
         self.outcome = Outcome(name, planned)
@@ -161,7 +166,7 @@ class Scenario:
         out = self.outcome
         client = self._subscribe()
         self._start_emulator()
-        env = dict(os.environ, STATE_DIRECTORY=str(self.dir))
+        env = dict(os.environ, STATE_DIRECTORY=str(self.dir), **self.env)
         self._daemon = subprocess.Popen([sys.executable, "-m", "roomscribe", "run", "-c", str(self._config())],
                                         env=env, stdout=open(self.dir / "daemon.log", "wb"), stderr=subprocess.STDOUT)
         sampler = threading.Thread(target=self._sample_rss, name=f"rss-{self.name}", daemon=True)
@@ -173,6 +178,8 @@ class Scenario:
             out.outage_began = time.time()
             if self.kind == "stall":
                 self._emulator.send_signal(signal.SIGSTOP)
+            elif self.kind == "mute":
+                self._emulator.send_signal(signal.SIGUSR1)
             else:
                 self._emulator.kill()
                 self._emulator.wait()
@@ -180,7 +187,7 @@ class Scenario:
             out.outage_ended = time.time()
             if self.kind == "stall":
                 self._emulator.send_signal(signal.SIGCONT)
-            else:
+            elif self.kind == "kill":
                 self._start_emulator()
             self._wait(self._finished, self.timeout_s, "every utterance")
             time.sleep(5.0)  # RSS after the catch-up

@@ -27,7 +27,7 @@ from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.outputs.mqtt.outbox import Outbox
 from roomscribe.speech.azure import AzureSpeechSession
 from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
-from roomscribe.system import exitcodes, logs
+from roomscribe.system import exitcodes, logs, memory
 from roomscribe.system.systemd import Notifier
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    memory.limit_malloc_arenas()  # before the first thread (docs/ARCHITECTURE.md, the outage buffer)
     try:
         settings = load_config(args.config)
     except ConfigError as exc:

@@ -58,6 +58,7 @@ class Connection(AudioIntake, TurnAnswers):
         self.close_sent: tuple[int, str] | None = None
         self.timers: set[asyncio.Task] = set()
         self.failing = False  # an error phrase went out: the SDK will drop this socket, say nothing more
+        self.muted = False  # a black hole: nothing this socket carries arrives, nothing is sent on it
         self.last_audio_at = time.monotonic()  # the idle clock starts at the upgrade
 
     async def run(self) -> None:
@@ -99,7 +100,7 @@ class Connection(AudioIntake, TurnAnswers):
             delay = arrived + self.faults.network.one_way_seconds - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if self.closing:
+            if self.closing or self.muted:
                 continue
             try:
                 if isinstance(frame, str):
@@ -190,6 +191,8 @@ class Connection(AudioIntake, TurnAnswers):
             wait = item.due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self.muted:
+                continue  # not even a close gets through a black hole
             if item.close is not None:
                 code, reason = item.close
                 log.info("connection %d: closing with %d %r", self.id, code, reason)
