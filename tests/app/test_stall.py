@@ -75,7 +75,7 @@ def assert_seen_and_said(out: Outcome, reason: str) -> None:
     if reason == "stalled" and out.name.startswith("mute"):
         return  # the black hole is never undone: a new connection is how the service answers again
     assert back >= out.outage_ended, (out.name, back - out.outage_ended)
-    values = [v for at, v in out.speech_connection if left_at - 1 <= at <= out.outage_ended]
+    values = [v for at, v in out.speech_connection if out.outage_began <= at <= out.outage_ended]
     assert ("stalled" if reason == "stalled" else "disconnected") in values and "connected" not in values, values
 
 

@@ -61,6 +61,7 @@ class OutageWatch:
             self._publish.event("speech_caught_up", {
                 "meeting_id": meeting_id, "buffered_s": round(caught.buffered_s, 1),
                 "outage_s": round(caught.outage_s, 1), "catch_up_s": round(caught.catch_up_s, 1),
+                "kept_peak_mb": round(caught.kept_peak_bytes / 1e6, 1),
             })
 
     def discard(self, effect: DiscardBacklog) -> None:

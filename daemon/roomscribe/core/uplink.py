@@ -50,6 +50,7 @@ class CaughtUp:
     buffered_s: float  # audio seconds that waited
     outage_s: float  # from the stall or the loss to the service's first answer
     catch_up_s: float  # from that answer until everything that waited was written
+    kept_peak_bytes: int  # the most memory the buffer held meanwhile
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class UplinkReport:
 class _Outage:
     began: float
     answered: float | None = None
+    kept_peak: int = 0
 
 
 class Uplink:
@@ -154,6 +156,8 @@ class Uplink:
             if write.pcm:
                 self._make_room(len(write.pcm), now)
                 self.backlog.append(write.pcm, write.wall_clock, self._is_speech(write))
+        if self._outage is not None:
+            self._outage.kept_peak = max(self._outage.kept_peak, self.backlog.resident_bytes)
         return self.pump(now)
 
     def pump(self, now: float, *, final: bool = False) -> list[Piece]:
@@ -266,7 +270,7 @@ class Uplink:
         self._outage = None
         if interval[1] > interval[0]:
             self._caught_up = CaughtUp(bytes_to_seconds(interval[1] - interval[0]), outage.answered - outage.began,
-                                       now - outage.answered)
+                                       now - outage.answered, outage.kept_peak)
 
 
 def _whole(nbytes: float) -> int:
