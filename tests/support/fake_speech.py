@@ -28,12 +28,12 @@ class FakeSpeechSession:
         self.started = threading.Event()
         self.finished: bool | None = None  # graceful or not, once finished
         self._emit = emit
-        self._answers = answers
+        self.answers = answers  # whether its service takes the connection and answers a finish
 
     # the protocol
     def start(self) -> None:
         self.started.set()
-        if self._answers:  # as the SDK does: it connects at once, and the service takes the connection
+        if self.answers:  # as the SDK does: it connects at once, and the service takes the connection
             self.connection(True)
 
     def write(self, pcm: bytes) -> None:
@@ -42,6 +42,8 @@ class FakeSpeechSession:
 
     def finish(self, *, graceful: bool) -> None:
         self.finished = graceful
+        if graceful and self.answers:  # as the SDK does once the service answered everything sent
+            self.raise_event(Canceled(self, "EndOfStream", "NoError", ""))
 
     # the test's side: events as the SDK would raise them, from a thread of their own
     def raise_event(self, event: SessionEvent) -> None:
