@@ -103,8 +103,7 @@ class Uplink:
         return self._map
 
     def detach(self, now: float, *, abandoned: bool) -> None:
-        """No current session. Abandoned (lost, stalled, given up): what only it held is lost, and the audio
-        kept from here on waits for the next one (an outage)."""
+        """No current session. Abandoned: what only it held is lost, and what is kept waits (an outage)."""
         if self._map is None:
             return
         if abandoned:
@@ -117,10 +116,7 @@ class Uplink:
         """The current session's service answered (a result; or, `connection`, it took a connection)."""
         if self._map is None:
             return
-        if connection:
-            self.watch.connected(now)
-        else:
-            self.watch.answered(now)
+        (self.watch.connected if connection else self.watch.answered)(now)
         self._confirmed, self.stalled = True, False
         if self._outage is not None and self._outage.answered is None:
             self._outage.answered = now
