@@ -313,3 +313,34 @@ def test_late_marks_cover_what_waited_and_a_new_session_maps_its_offsets_to_the_
     for i in range(200, 210):
         path.feed(chunk(i))
     assert not path.is_late(stream2, bytes_to_ticks(145 * CHUNK_BYTES), bytes_to_ticks(CHUNK_BYTES))  # after the catch-up
+
+
+def test_a_pause_holds_what_an_outage_kept_until_the_resume_and_lets_the_tail_flow_otherwise():
+    path = AudioPath(AudioGate(tail_ms=100))
+    session = RecordingSession()
+    attach(path, session)
+    path.open()
+    for i in range(20):
+        path.feed(chunk(i))
+    path.close(tail=True)  # an ordinary pause: nothing waits, the paced tail goes out as it comes
+    path.pause(True)
+    for i in range(20, 60):
+        path.feed(chunk(i))
+    assert [index_of(w) for w in session.writes if any(w)] == list(range(20)) and len(session.writes) > 20
+    written = len(session.writes)
+    path.pause(False)
+    path.open()
+    path.stall()  # the service stops answering; what is said waits
+    for i in range(60, 80):
+        path.feed(chunk(i))
+    path.close(tail=True)  # paused during the outage
+    path.pause(True)
+    for i in range(80, 120):
+        path.feed(chunk(i))
+    path.answered(session)  # the service is back during the pause: nothing leaves the room while paused
+    assert len(session.writes) == written
+    path.pause(False)  # resume: what was said before the pause goes first, then its tail
+    path.open()
+    path.feed(chunk(120))
+    after = session.writes[written:]
+    assert [index_of(w) for w in after if any(w)] == list(range(60, 80)) + [120]

@@ -95,19 +95,20 @@ class AudioPath:
             self._write(self._uplink.pump(self._clock()))
             return stream
 
-    def detach(self, *, finish_tail: bool = False, abandoned: bool = False) -> None:
+    def detach(self, *, finish_tail: bool = False, abandoned: bool = False, ending: bool = False) -> None:
         """No more writes to the current session: after this returns it may be finished.
 
         With `finish_tail` (a graceful finish), what is left of a paced pause tail is written first, so a
-        session finished during a pause still gets the silence that ends the phrase in flight, and so is
-        what waited in the buffer, as much as the SDK takes. `abandoned`: the session is given up without
-        acknowledging what it was sent; that audio waits here for the next session.
+        session finished during a pause still gets the silence that ends the phrase in flight. `ending`:
+        the meeting ends with it, so it is also given what waited in the buffer, as much as the SDK takes,
+        even if a pause held it. `abandoned`: the session is given up without acknowledging what it was
+        sent; that audio waits here for the next session.
         """
         with self._lock:
             now = self._clock()
             if finish_tail:
                 self._write(self._uplink.push(self._gate.close(tail=False, at_once=True), now))
-                self._write(self._uplink.pump(now, final=True))
+                self._write(self._uplink.pump(now, final=ending))
             self._uplink.detach(now, abandoned=abandoned)
             self._session = self._timeline = None
 
@@ -170,6 +171,13 @@ class AudioPath:
         """Everything written to that session was acknowledged (the SDK's end of stream)."""
         with self._lock:
             self._uplink.acknowledged(stream, stream.written)
+
+    def pause(self, paused: bool) -> None:
+        """The meeting is paused (or no longer): audio that waits is held until the resume."""
+        with self._lock:
+            self._uplink.pause(paused)
+            if not paused and self._session is not None:
+                self._write(self._uplink.pump(self._clock()))
 
     def stall(self) -> None:
         """The current session stalled: write it nothing more until it answers."""

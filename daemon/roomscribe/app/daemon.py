@@ -226,6 +226,7 @@ class Daemon:
                 log.error("no handler for effect %r", effect)
                 continue
             handler(effect)
+        self.audio_path.pause(self.machine.state is State.PAUSED)  # what an outage kept waits out a pause
 
     def _open_session(self, effect: OpenSession) -> None:
         key = self.settings.speech_key()
@@ -251,7 +252,7 @@ class Daemon:
             self._run_effects()
 
     def _close_session(self, effect: CloseSession) -> None:
-        session = self.sessions.detach(graceful=effect.graceful)
+        session = self.sessions.detach(graceful=effect.graceful, ending=self.machine.state is State.STOPPING)
         self.publish.speech_connection(SPEECH_DISCONNECTED)
         self.sessions.finish(self._loop, session, graceful=effect.graceful, on_closed=self._session_closed)
 

@@ -46,11 +46,12 @@ class SessionKeeper:
         future = loop.run_in_executor(self._workers, session.start)
         future.add_done_callback(lambda f: on_started(session, f))
 
-    def detach(self, *, graceful: bool) -> SpeechSession | None:
+    def detach(self, *, graceful: bool, ending: bool = False) -> SpeechSession | None:
         """No current session any more, and nothing more is written to the old one. Not graceful: it is
-        abandoned, and its late results are dropped (the next session is sent that audio again)."""
+        abandoned, and its late results are dropped (the next session is sent that audio again). `ending`:
+        the meeting ends with it (audio_path.py)."""
         session, self.current = self.current, None
-        self._audio_path.detach(finish_tail=graceful, abandoned=not graceful)
+        self._audio_path.detach(finish_tail=graceful, abandoned=not graceful, ending=ending)
         if session is not None and not graceful:
             self._books[session].abandoned = True
         return session

@@ -11,19 +11,14 @@ what to write to the current session now:
   slide could otherwise wait forever.
 * **A session that has not answered yet** (connecting) is written nothing: a service that never answers
   would leave it in the SDK's buffers, session after session, and what it answers is sent at once.
-* **A stalled session** (`stall`) is written nothing more: what it was sent stays in the SDK, which sends
-  it again itself, and everything after it waits here.
-* **No session**: everything waits.
+* **A stalled session** is written nothing more (the SDK re-sends what it had); **no session**, or a
+  **pause** with audio waiting: everything waits.
 
-What the service acknowledged is forgotten: a final result covers its audio, and a session that is
-alive with more than the SDK's limit written after a byte has acknowledged that byte (else the SDK
-would have cancelled). A new session starts at the oldest audio kept, so it is sent exactly what no
-session acknowledged, once. When the backlog overflows, the oldest audio goes first; the capture span it
-held is reported lost, at once if no session has it, or once its session is abandoned without
-acknowledging it.
-
-An outage (a stall, or a session abandoned) marks what it delays as late: from the oldest audio not yet
-acknowledged when it began to the end of what waited when the backlog caught up.
+What the service acknowledged is forgotten: a final result covers its audio, and a live session with
+more than the SDK's limit written after a byte has acknowledged that byte (else the SDK would have
+cancelled). A new session starts at the oldest audio kept: it is sent exactly what no session
+acknowledged, once. On overflow the oldest audio goes, reported lost at once if no session has it, or
+once its session is abandoned without acknowledging it. An outage marks what it delays as late.
 
 Pure: no I/O, no threads, no clock (the caller passes monotonic times); app/audio_path.py holds it
 under its lock.
@@ -62,6 +57,31 @@ class UplinkReport:
     kept_bytes: int  # memory the backlog holds now
 
 
+class LateSpans:
+    """Positions of audio an outage delayed: from the oldest audio not acknowledged when it began to the end
+    of what waited when it was caught up."""
+
+    def __init__(self) -> None:
+        self._spans: list[list] = []  # [from, to | None]
+
+    def open(self, pos: int) -> None:
+        if not self._spans or self._spans[-1][1] is not None:
+            self._spans.append([pos, None])
+
+    def close(self, pos: int) -> int:
+        """End the open span at `pos`; how many bytes it holds (0 if none was open)."""
+        if not self._spans or self._spans[-1][1] is not None:
+            return 0
+        self._spans[-1][1] = pos
+        return pos - self._spans[-1][0]
+
+    def covers(self, start: int, end: int) -> bool:
+        return any(low < max(end, start + 1) and (high is None or start < high) for low, high in self._spans)
+
+    def clear(self) -> None:
+        self._spans.clear()
+
+
 @dataclass(slots=True)
 class _Outage:
     began: float
@@ -81,11 +101,12 @@ class Uplink:
         self._acked = 0  # what the current session acknowledged, as its stream offset
         self._confirmed = False
         self.stalled = False
+        self._held = False  # paused with audio waiting: it waits for the resume (or the meeting's end)
         self._last_pump = 0.0
         self._credit = 0.0  # bytes the real-time pace allows now
         self._risk: WallMap | None = None  # dropped from the backlog, held by the current session only
         self._risk_from = self._risk_to = 0
-        self._late: list[list] = []  # [from, to | None] positions of audio an outage delayed
+        self._late = LateSpans()
         self._outage: _Outage | None = None
         self._caught_up: CaughtUp | None = None
         self._lost = LostSpans()
@@ -120,6 +141,10 @@ class Uplink:
         self._confirmed, self.stalled = True, False
         if self._outage is not None and self._outage.answered is None:
             self._outage.answered = now
+
+    def pause(self, paused: bool) -> None:
+        """A pause holds what an outage kept until the resume; with nothing waiting, the tail flows as usual."""
+        self._held = paused and self.waiting_s > 0
 
     def stall(self, now: float) -> None:
         """The owner found the current session stalled: write it nothing more until it answers."""
@@ -157,8 +182,8 @@ class Uplink:
         return self.pump(now)
 
     def pump(self, now: float, *, final: bool = False) -> list[Piece]:
-        """What to write to the current session now; `final`: it is being finished, give it all it can take."""
-        if self._map is None or self.stalled:
+        """What to write to the current session now; `final`: the meeting ends with it, give it all it can take."""
+        if self._map is None or self.stalled or (self._held and not final):
             self._last_pump, self._credit = now, 0.0
             return []
         unacked = self._map.written - self._acked
@@ -200,7 +225,7 @@ class Uplink:
 
     def is_late(self, start: int, end: int) -> bool:
         """Whether audio positions [start, end) were delayed by an outage."""
-        return any(low < max(end, start + 1) and (high is None or start < high) for low, high in self._late)
+        return self._late.covers(start, end)
 
     def check(self, now: float) -> UplinkReport:
         stalled_for = None
@@ -219,9 +244,7 @@ class Uplink:
         self.backlog.clear()
         if self._map is not None:
             self._sent = self.backlog.start
-        for interval in self._late:
-            if interval[1] is None:
-                interval[1] = self.backlog.end
+        self._late.close(self.backlog.end)
         self._outage = None
         return earlier, dropped
 
@@ -253,7 +276,7 @@ class Uplink:
     def _outage_begins(self, now: float) -> None:
         if self._outage is None:
             self._outage = _Outage(began=now)
-            self._late.append([self.backlog.start, None])
+            self._late.open(self.backlog.start)
         else:
             self._outage.answered = None  # a second stall or loss before the first was caught up
 
@@ -261,11 +284,10 @@ class Uplink:
         outage = self._outage
         if outage is None or outage.answered is None or not self._confirmed or self._sent < self.backlog.end:
             return
-        interval = self._late[-1]
-        interval[1] = self.backlog.end
+        waited = self._late.close(self.backlog.end)
         self._outage = None
-        if interval[1] > interval[0]:
-            self._caught_up = CaughtUp(bytes_to_seconds(interval[1] - interval[0]), outage.answered - outage.began,
+        if waited > 0:
+            self._caught_up = CaughtUp(bytes_to_seconds(waited), outage.answered - outage.began,
                                        now - outage.answered, outage.kept_peak)
 
 
