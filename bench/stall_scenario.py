@@ -1,5 +1,6 @@
 """One speech-service outage, played for real: the daemon and the emulator as processes, the service stopped
-(SIGSTOP, as a network black hole) or killed and started again on the same port, then back.
+(SIGSTOP, as a network black hole) or killed and started again on the same port, then back; or its open
+connection turned into a black hole for good (a NAT that dropped the flow).
 
 Used by tests/app/test_stall.py (asserts) and bench/bench_stall.py (figures). Each run has its own emulator
 (`roomscribe emulator serve`), its own daemon (`roomscribe run`, a tone-speech file at real time, silence
@@ -23,6 +24,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import yaml
 
+from common import free_port
 from roomscribe.core.records import from_iso_utc
 from roomscribe.emulator.script import PlannedUtterance, parse_script, synthesize, write_wav
 
@@ -98,7 +100,7 @@ class Scenario:
         self.outcome = Outcome(name, planned)
         self._emulator: subprocess.Popen | None = None
         self._daemon: subprocess.Popen | None = None
-        self._port = _free_port()
+        self._port = free_port()
         self._lock = threading.Lock()
         self._stop_sampling = threading.Event()
 
@@ -247,14 +249,6 @@ def run_all(scenarios: list[Scenario]) -> list[Outcome | BaseException]:
     for thread in threads:
         thread.join()
     return results
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def workdir() -> Path:

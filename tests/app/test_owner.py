@@ -117,7 +117,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
     utterance = output.utterances[0]
     assert (utterance.text, utterance.speaker, utterance.seq, utterance.speaker_epoch) == ("hello there", "Guest-1", 1, 1)
     assert output.partials[0].speaker is None  # "Unknown" becomes null
-    assert output.speech[0] == "connected"
+    assert output.speech[:2] == ["disconnected", "connected"]  # nothing answers at start-up; then the service
     assert [s.state for s in output.states][-1] == "idle"
     assert sessions.made[0].finished is not None
     kinds = [e.kind for e in output.events]

@@ -152,6 +152,7 @@ class Daemon:
         self.output.start()
         self.source.start(self.audio_path.feed, self._handover(self._sources.report))
         self._publish_state()
+        self.publish.speech_connection(SPEECH_DISCONNECTED)  # replaces what an earlier run left retained
         if self.settings.meeting.autostart:
             self._command("start", None)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")

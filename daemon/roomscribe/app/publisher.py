@@ -12,7 +12,7 @@ from typing import Callable
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.backlog import LostSpan
-from roomscribe.core.records import SPEECH_DISCONNECTED, Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import Event, Partial, StateMessage, Utterance
 from roomscribe.outputs.base import Output
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
@@ -28,7 +28,7 @@ class Publisher:
         self._notifier = notifier
         self._clock = clock
         self._seq: dict[str, int] = {}
-        self._speech_connection = SPEECH_DISCONNECTED
+        self._speech_connection: str | None = None  # nothing said yet: the first value is published
         self.utterances_published = 0
 
     def state(self, m: MeetingMachine, request_id: str | None = None) -> None:
