@@ -255,3 +255,62 @@ def test_an_outage_across_a_clock_step_keeps_the_true_capture_times_of_late_and_
     assert before_step.end - before_step.start == pytest.approx(1.0, abs=0.002)
     assert after_step.start == pytest.approx(captured[5100].captured_at, abs=0.002)  # stamped on the new clock
     assert before_step.late_by_s > 0 and after_step.late_by_s > 0
+
+
+
+def test_a_repeat_is_found_by_where_its_audio_lies_not_by_the_clock_that_stepped_back_meanwhile(tmp_path):
+    """A session released in a pause answers the rest of its audio while the next one is sent it again: the
+    next one's repeat is dropped. Repeats are found by where their audio lies in what was captured, not by
+    wall-clock times: after a step back by a day, the new session's next words start "earlier" on the wall
+    clock than the last ones published ended, and are new all the same."""
+    import threading
+
+    from roomscribe.config import settings_from_data
+
+    clock = SteppedClock()
+    output, sessions, source = RecordingOutput(), FakeSessions(), SequentialSource(clock)
+    config = settings_from_data({
+        "room": "hall", "audio": {"source": "file", "file": str(tmp_path / "unused.wav")},
+        "speech": {"host": "ws://127.0.0.1:9", "key": "k", "release_after_minutes": 0.005},  # 0.3 s
+    })
+    daemon = Daemon(config, source=source, output=output, session_factory=sessions, clock=clock,
+                    clock_sync=Sync(True))
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        daemon.on_command(Cmd("start"))
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        first = sessions.made[0]
+        source.chunks(200)  # chunks 0-199
+        first.transcribed("first words", "Guest-1", 0, 100 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 1)
+        first.answers, first.finish_gate = False, threading.Event()
+        daemon.on_command(Cmd("pause"))
+        await until(lambda: first.finished is True)  # released, still answering the rest
+        daemon.on_command(Cmd("resume"))
+        await until(lambda: len(sessions.made) == 2 and daemon.machine.state is State.TRANSCRIBING)
+        second = sessions.made[1]
+        await until(lambda: second.written_bytes >= 100 * CHUNK_BYTES)  # chunks 100-199 again, and the tail
+        first.transcribed("words before the pause", "Guest-1", 100 * CHUNK_TICKS, 100 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 2)
+        clock.step(-DAY)
+        daemon.clock_watch.tick()
+        second.transcribed("words before the pause", "Guest-1", 0, 100 * CHUNK_TICKS)  # a repeat
+        first.finish_gate.set()
+        sent = second.written_bytes
+        source.chunks(100)  # chunks 200-299, after the resume
+        second.transcribed("words after the resume", "Guest-1", bytes_to_ticks(sent), 100 * CHUNK_TICKS)
+        await until(lambda: len(output.utterances) == 3)
+        stop.set()
+        assert await run == 0
+
+    asyncio.run(meeting())
+    texts = [u.text for u in output.utterances]
+    assert texts == ["first words", "words before the pause", "words after the resume"]
+    before, after = output.utterances[1:]
+    assert after.start == pytest.approx(source.captured[200].captured_at, abs=0.002)  # captured on the new clock
+    assert after.start < before.end  # earlier on the wall clock than the last one, and published all the same
+    assert [u.speaker_epoch for u in output.utterances] == [1, 1, 2]

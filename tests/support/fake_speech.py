@@ -30,6 +30,7 @@ class FakeSpeechSession:
         self.phrases: list[tuple[str, ...]] = []  # every phrase list the owner set, in order
         self._emit = emit
         self.answers = answers  # whether its service takes the connection and answers a finish
+        self.finish_gate: threading.Event | None = None  # set by a test: a graceful finish waits for it
 
     # the protocol
     def start(self) -> None:
@@ -43,6 +44,8 @@ class FakeSpeechSession:
 
     def finish(self, *, graceful: bool) -> None:
         self.finished = graceful
+        if graceful and self.finish_gate is not None:  # a service that takes its time to answer the rest
+            assert self.finish_gate.wait(10), "the test never let the finish end"
         if graceful and self.answers:  # as the SDK does once the service answered everything sent
             self.raise_event(Canceled(self, "EndOfStream", "NoError", ""))
 

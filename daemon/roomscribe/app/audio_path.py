@@ -203,11 +203,18 @@ class AudioPath:
                 self._write(self._uplink.pump(now))
             return self._uplink.check(now)
 
-    def is_late(self, stream: StreamMap, offset_ticks: int, duration_ticks: int) -> bool:
-        """Whether this part of a session's stream was delayed by an outage."""
+    def positions(self, stream: StreamMap, offset_ticks: int, duration_ticks: int) -> tuple[int, int]:
+        """Where this part of a session's stream lies in the outgoing audio (the same for every session of
+        the daemon, and free of any clock): the positions of its first byte and just after its last."""
         with self._lock:
             start = stream.position(ticks_to_bytes(offset_ticks))
-            return self._uplink.is_late(start, start + ticks_to_bytes(max(duration_ticks, 0)))
+            return start, start + ticks_to_bytes(max(duration_ticks, 0))
+
+    def is_late(self, stream: StreamMap, offset_ticks: int, duration_ticks: int) -> bool:
+        """Whether this part of a session's stream was delayed by an outage."""
+        start, end = self.positions(stream, offset_ticks, duration_ticks)
+        with self._lock:
+            return self._uplink.is_late(start, end)
 
     def discard(self) -> tuple[list[LostSpan], LostSpan | None]:
         """Give up what the buffer keeps: the spans lost earlier and not reported yet, and the span given up now."""

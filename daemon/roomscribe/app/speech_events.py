@@ -9,6 +9,7 @@ from typing import Callable
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionBook, SessionKeeper
+from roomscribe.core.audio_format import BYTES_PER_SECOND
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import SPEECH_CONNECTED, SPEECH_DISCONNECTED
 from roomscribe.core.table import Session, State
@@ -29,8 +30,10 @@ log = logging.getLogger("roomscribe.app.daemon")  # the owner's log, as before t
 # daemon releases the session before that, so a resume opens a working one.
 IDLE_CLOSES_BEFORE_RELEASE = 3
 # An utterance of another session that starts this much before the end of the last one published was
-# published already (a session given up while its answer was on the way, and the audio sent again).
-DUPLICATE_OVERLAP_S = 0.1
+# published already (a session given up while its answer was on the way, and the audio sent again). Both
+# are placed in the outgoing audio (core/backlog.py positions), never by their wall-clock times, which a
+# step of the clock between the two would put out of order.
+DUPLICATE_OVERLAP_BYTES = BYTES_PER_SECOND // 10
 
 
 class SpeechEvents:
@@ -42,7 +45,7 @@ class SpeechEvents:
         self._machine = machine
         self._run_effects = run_effects
         self.closes_while_paused = 0  # the owner resets it whenever the gate opens
-        self._last_published: dict[str, tuple[SpeechSession, float]] = {}  # meeting → (session, end of speech)
+        self._last_published: dict[str, tuple[SpeechSession, int]] = {}  # meeting → (session, end of its audio)
 
     def handle(self, event: SessionEvent) -> None:
         book = self._sessions.book(event.session)
@@ -78,12 +81,13 @@ class SpeechEvents:
         if current:
             self._answered(event.session)
         self._audio_path.acknowledged(book.stream, event.offset_ticks + event.duration_ticks)
-        span = self._audio_path.wall_span(book.timeline, event.offset_ticks, event.duration_ticks)
+        start, end = self._audio_path.positions(book.stream, event.offset_ticks, event.duration_ticks)
         last = self._last_published.get(book.meeting_id)
-        if last is not None and last[0] is not event.session and span[0] < last[1] - DUPLICATE_OVERLAP_S:
+        if last is not None and last[0] is not event.session and start < last[1] - DUPLICATE_OVERLAP_BYTES:
             log.warning("dropped a result that repeats one already published: %r", event.text[:60])
             return
-        self._last_published[book.meeting_id] = (event.session, span[1])
+        self._last_published[book.meeting_id] = (event.session, end)
+        span = self._audio_path.wall_span(book.timeline, event.offset_ticks, event.duration_ticks)
         late = self._audio_path.is_late(book.stream, event.offset_ticks, event.duration_ticks)
         self._publish.utterance(event, book.meeting_id, span, late=late)
 
