@@ -6,7 +6,8 @@ import pytest
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_BYTES, CHUNK_MS
 from roomscribe.core.gate import Write
-from roomscribe.core.uplink import StreamMap, Uplink
+from roomscribe.core.outage_book import StreamMap
+from roomscribe.core.uplink import Uplink
 
 T0 = 1_700_000_000.0
 STEP = CHUNK_MS / 1000

@@ -26,17 +26,19 @@ service does not close the idle connection and the speaker labels live on.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from array import array
 from dataclasses import dataclass
 from typing import Callable
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_BYTES, AudioChunk, bytes_to_seconds, ticks_to_bytes
 from roomscribe.core.backlog import LostSpan, Piece
 from roomscribe.core.gate import AudioGate, GateStats, Write
-from roomscribe.core.quiet_skip import level_db
 from roomscribe.core.timeline import Timeline
-from roomscribe.core.uplink import StreamMap, Uplink, UplinkReport
+from roomscribe.core.outage_book import StreamMap
+from roomscribe.core.uplink import Uplink, UplinkReport
 from roomscribe.core.voice_filter import VoiceStage
 
 # The SDK sends whole 100 ms frames: a keep-alive of one frame is the least that reaches the service.
@@ -44,9 +46,10 @@ KEEPALIVE_CHUNKS = 10
 # Silence after the voice stage's hangover, so a phrase ends promptly at the service (100 ms: measured
 # against audio sent, bench/bench_vad.py).
 PHRASE_TAIL_CHUNKS = 10
-# Without a voice stage, the stall watch times answers only to chunks at least this loud (dB on the
-# 16-bit scale, about -50 dBFS): digital silence and a quiet room say nothing the service must answer.
-SPEECH_LEVEL_DB = 40.0
+# Without a voice stage, the stall watch times answers only to chunks this loud: a peak-to-peak swing of
+# 300 (16-bit scale, about -47 dBFS; a sine with an RMS of -50 dBFS). Digital silence and a quiet room say
+# nothing the service must answer.
+SPEECH_SWING = 300
 DEFAULT_BUFFER_BYTES = 10 * 60 * BYTES_PER_SECOND
 
 
@@ -69,7 +72,7 @@ class AudioPath:
         self._voice = voice
         self._clock = clock
         self._wall_offset = wall_offset
-        is_speech = (lambda w: w.live) if voice is not None else (lambda w: w.live and level_db(w.pcm) >= SPEECH_LEVEL_DB)
+        is_speech = (lambda w: w.live) if voice is not None else (lambda w: w.live and _loud(w.pcm))
         self._uplink = Uplink(buffer_bytes, is_speech=is_speech)
         self._session = None  # has write(pcm): speech.session.SpeechSession
         self._timeline: Timeline | None = None
@@ -274,3 +277,12 @@ class AudioPath:
             self._timeline.append(Write(piece.pcm, piece.wall_clock, live=piece.speech, monotonic=piece.monotonic))
             self._sent += len(piece.pcm)
         self._last_write = self._clock()
+
+
+def _loud(pcm: bytes) -> bool:
+    """A swing of at least SPEECH_SWING between the highest and the lowest of every fourth sample."""
+    samples = array("h", pcm[:len(pcm) - len(pcm) % 2])
+    if sys.byteorder == "big":
+        samples.byteswap()  # the PCM is little-endian
+    samples = samples[::4]
+    return bool(samples) and max(samples) - min(samples) >= SPEECH_SWING

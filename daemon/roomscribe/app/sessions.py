@@ -10,7 +10,7 @@ from typing import Callable
 
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.core.timeline import Timeline
-from roomscribe.core.uplink import StreamMap
+from roomscribe.core.outage_book import StreamMap
 from roomscribe.speech.session import SpeechSession
 
 

@@ -35,8 +35,6 @@ BLOCK_BYTES = 256 * 1024
 MERGE_TOLERANCE_S = 0.002
 # The longest piece `read` returns: one write to the push stream.
 MAX_PIECE_BYTES = BYTES_PER_SECOND // 2
-LOST_SETTLE_S = 1.0  # a lost span is reported once it stopped growing for this long
-LOST_REPORT_EVERY_S = 60.0  # or once it holds this much audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,50 +79,33 @@ class LostSpan:
                         self.start_mono if monotonic else None, later.end_mono if monotonic else None)
 
 
-class LostSpans:
-    """Lost audio waiting to be reported: spans that follow one another are joined, and handed out once
-    they stopped growing (or grew long)."""
+class AtRisk:
+    """Audio dropped from the backlog that only the current session holds: lost unless it acknowledges it."""
 
     def __init__(self) -> None:
-        self._spans: list[LostSpan] = []
-        self._touched = 0.0
+        self._times: CaptureMap | None = None
+        self._from = self._to = 0
 
-    def add(self, span: LostSpan, now: float) -> None:
-        if span.end_pos <= span.start_pos:
-            return
-        if self._spans and self._spans[-1].end_pos == span.start_pos:
-            self._spans[-1] = self._spans[-1].joined(span)
-        else:
-            self._spans.append(span)
-        self._touched = now
+    def add(self, times: CaptureMap, start: int, end: int) -> None:
+        """Positions [start, end), which follow what is held already."""
+        if self._times is None:
+            self._times, self._from = CaptureMap(), start
+        self._times.add_from(times, start, end)
+        self._to = end
 
-    def take(self, now: float, *, everything: bool = False) -> list[LostSpan]:
-        if not self._spans:
-            return []
-        last = self._spans[-1]
-        settled = everything or now - self._touched >= LOST_SETTLE_S or last.seconds >= LOST_REPORT_EVERY_S
-        taken, self._spans = (self._spans, []) if settled else (self._spans[:-1], [last])
-        return taken
+    def acknowledged(self, pos: int) -> None:
+        if self._times is not None and pos > self._from:
+            self._from = min(pos, self._to)
+            self._times.forget_before(self._from)
+            if self._from >= self._to:
+                self.clear()
 
+    @property
+    def span(self) -> LostSpan | None:
+        return self._times.span(self._from, self._to) if self._times is not None else None
 
-class StreamMap:
-    """A session's stream offsets → positions in the outgoing stream (one base; a jump where an overflow
-    dropped audio the session had not been written yet)."""
-
-    def __init__(self, base: int):
-        self._offsets = [0]
-        self._positions = [base]
-        self.written = 0
-
-    def wrote(self, pos: int, nbytes: int) -> None:
-        if pos != self._positions[-1] + self.written - self._offsets[-1]:
-            self._offsets.append(self.written)
-            self._positions.append(pos)
-        self.written += nbytes
-
-    def position(self, offset: int) -> int:
-        index = max(bisect_right(self._offsets, offset) - 1, 0)
-        return self._positions[index] + offset - self._offsets[index]
+    def clear(self) -> None:
+        self._times = None
 
 
 class CaptureMap:
@@ -251,6 +232,11 @@ class Backlog:
         if self.start == self.end:  # empty: start over in the first block, at no cost
             self._release_before(self.end)
         self.times.add(self.end, len(pcm), wall, speech, mono)
+        index, offset = divmod(self.end - self._block0, self._block)
+        if index < len(self._blocks) and offset + len(pcm) <= self._block:  # the usual case: it fits
+            self._blocks[index][offset:offset + len(pcm)] = pcm
+            self.end += len(pcm)
+            return
         view = memoryview(pcm)
         while view:
             index, offset = divmod(self.end - self._block0, self._block)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, SAMPLE_WIDTH, bytes_to_seconds
-from roomscribe.core.backlog import BLOCK_BYTES, Backlog, CaptureMap, LostSpan, LostSpans, Piece, StreamMap
+from roomscribe.core.backlog import BLOCK_BYTES, AtRisk, Backlog, LostSpan, Piece
+from roomscribe.core.outage_book import LateSpans, LostSpans, StreamMap
 from roomscribe.core.gate import Write
 from roomscribe.core.liveness import ServiceWatch
 
@@ -57,31 +58,6 @@ class UplinkReport:
     kept_bytes: int  # memory the backlog holds now
 
 
-class LateSpans:
-    """Positions of audio an outage delayed: from the oldest audio not acknowledged when it began to the end
-    of what waited when it was caught up."""
-
-    def __init__(self) -> None:
-        self._spans: list[list] = []  # [from, to | None]
-
-    def open(self, pos: int) -> None:
-        if not self._spans or self._spans[-1][1] is not None:
-            self._spans.append([pos, None])
-
-    def close(self, pos: int) -> int:
-        """End the open span at `pos`; how many bytes it holds (0 if none was open)."""
-        if not self._spans or self._spans[-1][1] is not None:
-            return 0
-        self._spans[-1][1] = pos
-        return pos - self._spans[-1][0]
-
-    def covers(self, start: int, end: int) -> bool:
-        return any(low < max(end, start + 1) and (high is None or start < high) for low, high in self._spans)
-
-    def clear(self) -> None:
-        self._spans.clear()
-
-
 @dataclass(slots=True)
 class _Outage:
     began: float
@@ -96,6 +72,7 @@ class Uplink:
         self.watch = watch or ServiceWatch()
         self._is_speech = is_speech
         self._window = _whole(window_s * BYTES_PER_SECOND)
+        self._infer_bytes = _whole((SDK_BUFFER_S + INFER_MARGIN_S) * BYTES_PER_SECOND)
         self._map: StreamMap | None = None
         self._sent = 0  # next position to write to the current session
         self._acked = 0  # what the current session acknowledged, as its stream offset
@@ -104,8 +81,7 @@ class Uplink:
         self._held = False  # paused with audio waiting: it waits for the resume (or the meeting's end)
         self._last_pump = 0.0
         self._credit = 0.0  # bytes the real-time pace allows now
-        self._risk: CaptureMap | None = None  # dropped from the backlog, held by the current session only
-        self._risk_from = self._risk_to = 0
+        self._risk = AtRisk()  # dropped from the backlog, held by the current session only
         self._late = LateSpans()
         self._outage: _Outage | None = None
         self._caught_up: CaughtUp | None = None
@@ -118,7 +94,7 @@ class Uplink:
         self._map = StreamMap(self.backlog.start)
         self._sent, self._acked = self.backlog.start, 0
         self._confirmed = self.stalled = False
-        self._risk = None
+        self._risk.clear()
         self._last_pump, self._credit = now, 0.0
         self.watch.reset()
         return self._map
@@ -128,10 +104,11 @@ class Uplink:
         if self._map is None:
             return
         if abandoned:
-            if self._risk is not None:
-                self._lost.add(self._risk.span(self._risk_from, self._risk_to), now)
+            if self._risk.span is not None:
+                self._lost.add(self._risk.span, now)
             self._outage_begins(now)
-        self._map, self._risk = None, None
+        self._map = None
+        self._risk.clear()
 
     def answered(self, now: float, *, connection: bool = False) -> None:
         """The current session's service answered (a result; or, `connection`, it took a connection)."""
@@ -163,22 +140,25 @@ class Uplink:
         self.backlog.trim(position)
         if self._map is not None and self._sent < self.backlog.start:
             self._sent = self.backlog.start
-        if stream is self._map and self._risk is not None and position > self._risk_from:
-            self._risk_from = min(position, self._risk_to)
-            self._risk.forget_before(self._risk_from)
-            if self._risk_from >= self._risk_to:
-                self._risk = None
+        if stream is self._map:
+            self._risk.acknowledged(position)
 
     # -- the capture thread ------------------------------------------------------------------------
 
     def push(self, writes: list[Write], now: float) -> list[Piece]:
         """Keep `writes` (making room first), then what to write to the session now."""
+        end_before, kept = self.backlog.end, []
         for write in writes:
             if write.pcm:
                 self._make_room(len(write.pcm), now)
-                self.backlog.append(write.pcm, write.wall_clock, self._is_speech(write), write.monotonic)
+                kept.append(Piece(self.backlog.end, write.pcm, write.wall_clock, self._is_speech(write), write.monotonic))
+                self.backlog.append(write.pcm, write.wall_clock, kept[-1].speech, write.monotonic)
         if self._outage is not None:
             self._outage.kept_peak = max(self._outage.kept_peak, self.backlog.resident_bytes)
+        if (self._sent == end_before and self._map is not None and self._confirmed and not self.stalled
+                and not self._held and self._map.written - self._acked + self.backlog.end - end_before <= self._window):
+            self._last_pump = now  # the normal case: what came goes as it came, not read back
+            return self._wrote(kept, now)
         return self.pump(now)
 
     def pump(self, now: float, *, final: bool = False) -> list[Piece]:
@@ -194,24 +174,24 @@ class Uplink:
         if final:
             allow = max(allow, _whole(FINAL_FLUSH_S * BYTES_PER_SECOND) - unacked)
         self._last_pump = now
-        pieces = self.backlog.read(self._sent, allow) if allow > 0 else []
+        return self._wrote(self.backlog.read(self._sent, allow) if allow > 0 else [], now)
+
+    def _wrote(self, pieces: list[Piece], now: float) -> list[Piece]:
         for piece in pieces:
             self._map.wrote(piece.pos, len(piece.pcm))
             self.watch.sent(now, bytes_to_seconds(len(piece.pcm)), piece.speech)
             self._sent = piece.pos + len(piece.pcm)
             self._credit = max(self._credit - len(piece.pcm), 0.0)
-        if self._confirmed:
-            inferred = self._map.written - _whole((SDK_BUFFER_S + INFER_MARGIN_S) * BYTES_PER_SECOND)
-            if inferred > self._acked:
-                self.acknowledged(self._map, inferred)
-        self._check_caught_up(now)
+        if self._confirmed and self._map.written - self._infer_bytes > self._acked:
+            self.acknowledged(self._map, self._map.written - self._infer_bytes)
+        if self._outage is not None:
+            self._check_caught_up(now)
         return pieces
 
     # -- what the owner reads ----------------------------------------------------------------------
 
     @property
-    def session_ready_for_keepalive(self) -> bool:
-        """An answering session with nothing waiting: the case for a keep-alive."""
+    def session_ready_for_keepalive(self) -> bool:  # an answering session with nothing waiting
         return self._map is not None and self._confirmed and not self.stalled and self._sent >= self.backlog.end
 
     @property
@@ -251,8 +231,7 @@ class Uplink:
     def new_meeting(self) -> None:
         """Nothing of an earlier meeting is late in this one."""
         self._late.clear()
-        self._outage = None
-        self._caught_up = None
+        self._outage = self._caught_up = None
 
     # -- inside ------------------------------------------------------------------------------------
 
@@ -263,10 +242,7 @@ class Uplink:
         start, end = self.backlog.start, self.backlog.start + drop
         held_until = min(end, self._sent) if self._map is not None else start
         if held_until > start:  # the session was written these: lost only if it never acknowledges them
-            if self._risk is None:
-                self._risk, self._risk_from = CaptureMap(), start
-            self._risk.add_from(self.backlog.times, start, held_until)
-            self._risk_to = held_until
+            self._risk.add(self.backlog.times, start, held_until)
         if end > held_until:
             self._lost.add(self.backlog.times.span(held_until, end), now)
         self.backlog.trim(end)
