@@ -98,6 +98,13 @@ class SpeechSettings(_Section, frozen=True):
         "end the cloud session after a pause this long (frees a concurrency slot)", gt=0)] | None = None
     reconnect_max_delay: Annotated[float, _doc("cap of the session restart backoff, seconds", ge=1, le=3600)] = 60.0
     auth_retry_minutes: Annotated[float, _doc("wait this long before retrying after an auth failure", gt=0)] = 10.0
+    outage_buffer_minutes: Annotated[float, _doc(
+        "audio kept in memory (never on disk) while the speech service does not answer, sent when it does; "
+        "1.92 MB a minute while in use; past it the oldest goes first and an audio_lost event says what",
+        ge=1.5, le=240)] = 10.0
+    catch_up_speed: Annotated[float, _doc(
+        "how many times faster than real time audio that waited may be sent once the service answers "
+        "(the Speech SDK's own pace is 2)", ge=1, le=20)] = 4.0
 
     @property
     def locales(self) -> tuple[str, ...]:
