@@ -7,6 +7,8 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import pytest
+
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import SourceStatus
 from roomscribe.config import settings_from_data
@@ -226,6 +228,9 @@ def test_a_lost_session_s_audio_goes_to_the_next_once_late_and_its_late_results_
         await until(lambda: len(sessions.made) == 2, timeout=10)  # the retry after the backoff
         second = sessions.made[1]
         assert second.written_bytes == 0  # not answered: written nothing
+        buffer = daemon.diagnostics().outage_buffer
+        assert (buffer.session, buffer.outage, buffer.lost_s) == ("connecting", True, 0)
+        assert buffer.waiting_s == buffer.kept_s == pytest.approx(2.5)  # 0.5 s unacknowledged, 2 s said meanwhile
         assert daemon.machine.state is State.STARTING
         second.answers = True
         second.connection(True)  # the service is back and takes the connection

@@ -63,7 +63,8 @@ def test_the_snapshot_follows_a_meeting_gate_tail_session_and_outputs(tmp_path):
     assert (idle.state, idle.meeting_id, idle.session, idle.gate.open) == ("idle", None, None, False)
     assert idle.audio.source is None and idle.utterances_published == 0
     assert idle.gate.tail_chunks == tail_chunks and not idle.gate.tail_pending
-    assert idle.outage_buffer is None  # its place, filled once the outage buffer is merged
+    assert idle.outage_buffer.session == "none" and idle.outage_buffer.kept_s == 0 and not idle.outage_buffer.outage
+    assert idle.outage_buffer.capacity_s == 600.0  # speech.outage_buffer_minutes' default
 
     assert live.state == "transcribing" and live.meeting_id is not None and live.gate.open
     assert live.audio.source == SourceStatus("flowing", "hand") and live.audio.overflows == 0
@@ -71,6 +72,8 @@ def test_the_snapshot_follows_a_meeting_gate_tail_session_and_outputs(tmp_path):
     assert live.gate.stats.live_bytes_written == 10 * CHUNK_BYTES and live.gate.stats.opens == 1
     assert live.audio.sent_bytes == 10 * CHUNK_BYTES and live.audio.sending
     assert live.utterances_published == 1
+    buffer = live.outage_buffer  # the result acknowledged 0.1 s of the 0.1 s sent: nothing kept, nothing waits
+    assert (buffer.session, buffer.kept_s, buffer.waiting_s, buffer.lost_s, buffer.outage) == ("confirmed", 0, 0, 0, False)
     assert live.outputs == output.diagnostics() and live.output("recording").figures == {"utterances": 1}
 
     assert paused.state == "paused" and not paused.gate.open and paused.gate.tail_pending
@@ -84,6 +87,63 @@ def test_the_snapshot_follows_a_meeting_gate_tail_session_and_outputs(tmp_path):
         stopped.output("mqtt")
     with pytest.raises(dataclasses.FrozenInstanceError):
         stopped.state = "transcribing"  # type: ignore[misc]  (read-only: a snapshot, not a handle)
+
+
+def test_the_snapshot_follows_the_outage_buffer_through_an_outage(tmp_path):
+    """The service goes away: what is said waits (kept, waiting, an outage under way), the next session is written
+    nothing until its service answers, the full buffer's oldest audio is lost and counted until its event names it,
+    and once the service answers what waited goes out a window at a time."""
+    output, sessions, source = RecordingOutput(), FakeSessions(), HandSource()
+    config = settings_from_data({"room": "hall", "meeting": {"autostart": False},
+                                 "speech": {"host": "ws://127.0.0.1:9", "key": "k", "outage_buffer_minutes": 1.5},
+                                 "audio": {"source": "file", "file": str(tmp_path / "unused.wav")}})
+    daemon = Daemon(config, source=source, output=output, session_factory=sessions)
+    seen: dict[str, Diagnostics] = {}
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        daemon.on_command(Cmd("start"))
+        await until(lambda: daemon.diagnostics().state == "transcribing")
+        first = sessions.made[0]
+        source.chunks(100)  # 1 s
+        first.transcribed("first words", "Guest-1", 0, 5_000_000)  # acknowledges the first 0.5 s
+        await until(lambda: output.utterances)
+        seen["answering"] = daemon.diagnostics()
+        sessions.answers = False  # the service is away
+        first.canceled("ConnectionFailure", "socket closed")
+        await until(lambda: daemon.diagnostics().state == "recovering")
+        source.chunks(9000)  # 90 s more: 90.5 s in a 90 s buffer
+        seen["away"] = daemon.diagnostics()
+        await until(lambda: len(sessions.made) == 2, timeout=10)  # the retry, connecting to nobody
+        await until(lambda: [e for e in output.events if e.kind == "audio_lost"], timeout=10)
+        seen["connecting"] = daemon.diagnostics()
+        second = sessions.made[1]
+        second.answers = True
+        second.connection(True)
+        await until(lambda: daemon.diagnostics().state == "transcribing")
+        seen["back"] = daemon.diagnostics()
+        stop.set()
+        assert await run == 0
+
+    asyncio.run(meeting())
+    answering, away, connecting, back = (seen[k].outage_buffer for k in ("answering", "away", "connecting", "back"))
+    assert (answering.session, answering.kept_s, answering.waiting_s) == ("confirmed", 0.5, 0)
+    assert not answering.outage and answering.lost_s == 0 and answering.capacity_s == 90.0
+    assert (away.session, away.outage, away.kept_s, away.waiting_s) == ("none", True, 90.0, 90.0)
+    assert away.lost_s == away.lost_unreported_s == pytest.approx(0.5)  # the oldest half second went
+    assert away.kept_bytes >= 90 * 32_000 and away.peak_bytes >= away.kept_bytes
+    assert seen["connecting"].session is not None and seen["connecting"].session.written_bytes == 0
+    assert (connecting.session, connecting.waiting_s) == ("connecting", pytest.approx(90.0, abs=0.5))
+    assert connecting.lost_s == pytest.approx(0.5) and connecting.lost_unreported_s == 0  # its event named it
+    [lost] = [e for e in output.events if e.kind == "audio_lost" and e.detail["reason"] == "buffer_full"]
+    assert lost.detail["seconds"] == pytest.approx(0.5)  # (what still waited at the stop is lost as meeting_ended)
+    # Answered: a window's worth (30 s past what it acknowledged) went out at once, the rest follows at real-time
+    # pace (a second or so by the time the snapshot is read, a few on a busy machine): not all 90 s.
+    assert back.session == "confirmed" and back.outage and back.kept_s == pytest.approx(connecting.kept_s, abs=0.5)
+    assert 29.0 <= back.kept_s - back.waiting_s <= 40.0
 
 
 def test_each_output_says_of_itself_whether_it_works(tmp_path):

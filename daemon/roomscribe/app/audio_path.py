@@ -38,7 +38,7 @@ from roomscribe.core.backlog import LostSpan, Piece
 from roomscribe.core.gate import AudioGate, GateStats, Write
 from roomscribe.core.timeline import Timeline
 from roomscribe.core.outage_book import StreamMap
-from roomscribe.core.uplink import Uplink, UplinkReport
+from roomscribe.core.uplink import Uplink, UplinkReport, UplinkStatus
 from roomscribe.core.voice_filter import VoiceStage
 
 # The SDK sends whole 100 ms frames: a keep-alive of one frame is the least that reaches the service.
@@ -228,9 +228,10 @@ class AudioPath:
         with self._lock:
             self._uplink.new_meeting()
 
-    @property
-    def buffer_peak_bytes(self) -> int:
-        return self._uplink.backlog.peak_bytes
+    def outage_buffer(self) -> UplinkStatus:
+        """How the outage buffer stands (for the owner's diagnostics): read, nothing taken."""
+        with self._lock:
+            return self._uplink.status()
 
     @property
     def is_open(self) -> bool:

@@ -17,6 +17,7 @@ from roomscribe.app.publisher import Publisher
 from roomscribe.audio.source import AudioSource, SourceStatus
 from roomscribe.core.gate import GateStats
 from roomscribe.core.machine import MeetingMachine
+from roomscribe.core.uplink import UplinkStatus
 from roomscribe.outputs.base import Output, OutputDiagnostics
 from roomscribe.speech.session import SpeechSession
 
@@ -44,15 +45,6 @@ class SessionDiagnostics:
 
 
 @dataclass(frozen=True, slots=True)
-class OutageBufferDiagnostics:
-    """The outage buffer (audio kept while the speech service does not answer). Its place is kept here;
-    the merge of the outage buffer (branch stall) fills it from the audio path."""
-
-    waiting_s: float  # audio kept that no session has been written yet
-    peak_bytes: int  # the most it held
-
-
-@dataclass(frozen=True, slots=True)
 class Diagnostics:
     state: str  # the machine's state (core/table.py State's value)
     meeting_id: str | None
@@ -60,7 +52,7 @@ class Diagnostics:
     gate: GateDiagnostics
     audio: AudioDiagnostics
     session: SessionDiagnostics | None  # the current cloud session, if any
-    outage_buffer: OutageBufferDiagnostics | None  # None until the outage buffer is merged
+    outage_buffer: UplinkStatus  # the audio kept for the service (core/uplink.py): its session, what waits, what was lost
     utterances_published: int  # handed to the output since start
     outputs: tuple[OutputDiagnostics, ...]  # each output's, in the owner's order: the stores (the journal) first
 
@@ -85,7 +77,7 @@ def snapshot(*, machine: MeetingMachine, audio_path: AudioPath, session: SpeechS
         audio=AudioDiagnostics(source=source_status, overflows=source.overflows, sent_bytes=activity.sent_bytes,
                                sending=activity.sending),
         session=None if session is None else SessionDiagnostics(session.epoch, session.written_bytes),
-        outage_buffer=None,  # the outage buffer's merge: OutageBufferDiagnostics(activity.waiting_s, ...)
+        outage_buffer=audio_path.outage_buffer(),
         utterances_published=publish.utterances_published,
         outputs=output.diagnostics(),
     )

@@ -73,6 +73,11 @@ class LostSpans:
             self._spans.append(span)
         self._touched = now
 
+    @property
+    def pending_s(self) -> float:
+        """Audio seconds lost and not handed out yet."""
+        return sum(span.seconds for span in self._spans)
+
     def take(self, now: float, *, everything: bool = False) -> list[LostSpan]:
         if not self._spans:
             return []
