@@ -88,7 +88,7 @@ class AudioPath:
         with self._lock:
             writes = self._gate.process(chunk)
             taken = bool(writes) and writes[-1].live
-            self._keep(self._through_voice(writes) if taken and self._voice is not None else writes)
+            self._keep(self._through_voice(self._voice, writes) if taken and self._voice is not None else writes)
             return taken
 
     # -- the owner ---------------------------------------------------------------------------------
@@ -253,14 +253,14 @@ class AudioPath:
         with self._lock:
             return self._gate.tail_pending
 
-    def _through_voice(self, writes: list[Write]) -> list[Write]:
+    def _through_voice(self, voice: VoiceStage, writes: list[Write]) -> list[Write]:
         out = []
         for write in writes:
             if not write.live:
                 out.append(write)
                 continue
-            was_sending = self._voice.sending
-            chunks = self._voice.process(AudioChunk(write.pcm, write.wall_clock, write.monotonic))
+            was_sending = voice.sending
+            chunks = voice.process(AudioChunk(write.pcm, write.wall_clock, write.monotonic))
             if chunks:
                 self._phrase_tail = 0  # speech again: it continues the phrase or starts the next
                 out += [Write(chunk.pcm, chunk.captured_at, live=True, monotonic=chunk.captured_mono) for chunk in chunks]

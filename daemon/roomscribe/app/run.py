@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import AudioSource, AudioSourceError
-from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path
+from roomscribe.config import ConfigError, ConfigProblem, Settings, SpeechSettings, default_config_path
 from roomscribe.config.commandline import load_settings, report_problems
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
@@ -30,7 +30,7 @@ from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.speech.azure import AzureSpeechSession
-from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
+from roomscribe.speech.session import EmitSpeechEvent, SessionFactory, SpeechSession, SpeechTarget
 from roomscribe.system import exitcodes, logs, memory
 from roomscribe.system.notifier import ServiceNotifier
 from roomscribe.system.systemd import Notifier
@@ -83,8 +83,25 @@ def build_voice_stage(settings: Settings) -> VoiceStage | None:
         threshold=vad.threshold, pre_roll_ms=vad.pre_roll_ms, hangover_ms=vad.hangover_ms, onset_frames=vad.onset_frames))
 
 
+def target_from_settings(speech: SpeechSettings, key: str) -> SpeechTarget:
+    """Where and how a session connects, from the speech settings; the key is resolved by Settings.speech_key()."""
+    locales = speech.locales
+    return SpeechTarget(
+        key=key,
+        region=speech.region,
+        host=speech.host,
+        language=locales[0],
+        segmentation_silence_ms=speech.segmentation_silence_ms,
+        diarize_intermediates=speech.diarize_intermediates,
+        candidates=locales if len(locales) > 1 else (),
+        language_id_mode=speech.language_id_mode,
+        profanity=speech.profanity,
+        catch_up_speed=speech.catch_up_speed,
+    )
+
+
 def session_factory_for(settings: Settings) -> SessionFactory:
-    def make(emit, epoch: int) -> SpeechSession:
+    def make(emit: EmitSpeechEvent, epoch: int) -> SpeechSession:
         key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
         return AzureSpeechSession(target_from_settings(settings.speech, key), emit, epoch=epoch)
 

@@ -178,7 +178,7 @@ class Uplink:
         if (self._sent == end_before and self._map is not None and self._confirmed and not self.stalled
                 and not self._held and self._map.written - self._acked + self.backlog.end - end_before <= self._window):
             self._last_pump = now  # the normal case: what came goes as it came, not read back
-            return self._wrote(kept, now)
+            return self._wrote(self._map, kept, now)
         return self.pump(now)
 
     def pump(self, now: float, *, final: bool = False) -> list[Piece]:
@@ -194,16 +194,17 @@ class Uplink:
         if final:
             allow = max(allow, _whole(FINAL_FLUSH_S * BYTES_PER_SECOND) - unacked)
         self._last_pump = now
-        return self._wrote(self.backlog.read(self._sent, allow) if allow > 0 else [], now)
+        return self._wrote(self._map, self.backlog.read(self._sent, allow) if allow > 0 else [], now)
 
-    def _wrote(self, pieces: list[Piece], now: float) -> list[Piece]:
+    def _wrote(self, stream: StreamMap, pieces: list[Piece], now: float) -> list[Piece]:
+        """`pieces` were written to the current session, whose stream is `stream`."""
         for piece in pieces:
-            self._map.wrote(piece.pos, len(piece.pcm))
+            stream.wrote(piece.pos, len(piece.pcm))
             self.watch.sent(now, bytes_to_seconds(len(piece.pcm)), piece.speech)
             self._sent = piece.pos + len(piece.pcm)
             self._credit = max(self._credit - len(piece.pcm), 0.0)
-        if self._confirmed and self._map.written - self._infer_bytes > self._acked:
-            self.acknowledged(self._map, self._map.written - self._infer_bytes)
+        if self._confirmed and stream.written - self._infer_bytes > self._acked:
+            self.acknowledged(stream, stream.written - self._infer_bytes)
         if self._outage is not None:
             self._check_caught_up(now)
         return pieces

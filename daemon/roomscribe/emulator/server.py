@@ -113,7 +113,11 @@ class Emulator:
     def mute_connections(self) -> None:
         """Turn every open connection into a black hole (a NAT that dropped the flow): nothing sent on it is
         received, nothing is sent back, not even a close. New connections work."""
-        self._in_loop(lambda: [c.mute() for c in self._connections.values()])
+        def mute_all() -> None:
+            for connection in self._connections.values():
+                connection.mute()
+
+        self._in_loop(mute_all)
 
     def end_turns(self) -> None:
         """End the current turn of every connection from the service side (speech.endDetected + turn.end)."""
