@@ -25,7 +25,7 @@ from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import SPEECH_STALLED
 from roomscribe.core.table import Session
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log
+log = logging.getLogger(__name__)
 
 # The stall bound (core/liveness.py) is met within this much more.
 WATCH_SECONDS = 0.5
