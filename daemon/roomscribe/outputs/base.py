@@ -5,10 +5,10 @@ The owner (app/daemon.py) is typed against `Output`; the composition root (app/r
 to the journal's output (outputs/journal/output.py), the live page's (outputs/web/output.py, with
 `web.enabled`) and the MQTT link (outputs/mqtt/link.py). Every method is called on the owner's loop and
 must not block it: an output only queues the work for a thread of its own. The journal's `journal-writer`
-thread commits (no output touches the disk on the owner's loop); the page's `web` thread serves it; the
-link's `mqtt-link` worker publishes, and paho's network thread carries it. A final utterance reaches the
-link through the journal: the writer wakes the link once its commit returned, and the worker reads it
-from the journal (the link's own `submit_transcript` does nothing).
+thread commits (no output touches the disk on the owner's loop); the page's `web` thread serves it (its
+`web-archive` workers read the journal); the link's `mqtt-link` worker publishes, and paho's network thread
+carries it. A final utterance reaches the link through the journal: the writer wakes the link once its
+commit returned, and the worker reads it from the journal (the link's own `submit_transcript` does nothing).
 
 `StorageReport` is what the journal tells the owner about the disk (`Daemon.storage_report`, from the
 journal's writer thread): whether it stores, and an event (`storage_failed` …) when there is one.
