@@ -55,7 +55,6 @@ class UplinkReport:
     lost: list[LostSpan]
     caught_up: CaughtUp | None
     waiting_s: float  # audio kept that the current session was not written yet
-    kept_bytes: int  # memory the backlog holds now
 
 
 SessionLink = Literal["none", "connecting", "confirmed", "stalled"]
@@ -233,7 +232,7 @@ class Uplink:
         if self._map is not None and self._confirmed and not self.stalled and self.watch.stalled(now):
             stalled_for = self.watch.unanswered_s(now)
         caught_up, self._caught_up = self._caught_up, None
-        return UplinkReport(stalled_for, self._lost.take(now), caught_up, self.waiting_s, self.backlog.resident_bytes)
+        return UplinkReport(stalled_for, self._lost.take(now), caught_up, self.waiting_s)
 
     def status(self) -> UplinkStatus:
         """How things stand; unlike `check`, it takes nothing (lost spans and a catch-up stay to be reported)."""
