@@ -35,14 +35,17 @@ for arg in "$@"; do
 done
 
 # The long tests (5-minute outages of the speech service, in real time) mostly wait: they start first, in
-# a pytest of their own, and run beside everything else; their report comes at the end.
+# a pytest of their own, and run beside everything else; their report comes at the end. They keep off the
+# core of the contention run (below) when the machine has another.
 # The timing-sensitive tests run after the rest, pinned to one busy core (scripts/contention.sh).
 selection=()
 if [ "$whole_suite" = yes ]; then
     long_report=$(mktemp)
-    .venv/bin/python -m pytest -m long -p no:cacheprovider "$@" >"$long_report" 2>&1 &
+    other_cores=$(.venv/bin/python -c 'import os, sys; print(",".join(str(c) for c in sorted(os.sched_getaffinity(0) - {int(sys.argv[1])})))' "${CONTENTION_CORE:-0}")
+    pin=(); [ -z "$other_cores" ] || pin=(taskset -c "$other_cores")
+    setsid "${pin[@]}" .venv/bin/python -m pytest -m long -p no:cacheprovider "$@" >"$long_report" 2>&1 &
     long=$!
-    trap 'kill "$long" 2>/dev/null || true; rm -f "$long_report"' EXIT
+    trap 'kill -- -"$long" 2>/dev/null || true; rm -f "$long_report"' EXIT  # its daemons and emulators too
     selection=(-m "not long and not contention")
 fi
 
