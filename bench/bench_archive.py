@@ -179,7 +179,7 @@ def bench_export(directory: Path, n: int, repeat: int) -> None:
 def command_latency_run(directory: Path, record: bool, rounds: int, load: float, tag: str) -> tuple[list[float], int]:
     """(pause → gate closed latencies, utterances submitted) for one run of the real daemon."""
     from roomscribe.config import settings_from_data
-    from roomscribe.demo.background import DaemonThread
+    from tests.support.daemon_harness import DaemonThread
     from roomscribe.emulator.script import parse_script, synthesize, write_wav
     from roomscribe.emulator.thread import EmulatorThread
     from roomscribe.outputs.mqtt.commands import Command
@@ -221,7 +221,7 @@ def command_latency_run(directory: Path, record: bool, rounds: int, load: float,
         feeder = None
         try:
             deadline = time.monotonic() + 20
-            while daemon.machine.state.value != "transcribing":
+            while daemon.diagnostics().state != "transcribing":
                 assert time.monotonic() < deadline, "the daemon did not start transcribing"
                 time.sleep(0.05)
             feeder = runner.call(lambda: asyncio.ensure_future(feed())) if load > 0 else None
@@ -239,7 +239,7 @@ def command_latency_run(directory: Path, record: bool, rounds: int, load: float,
             if feeder is not None:
                 runner.call(feeder.cancel)
             runner.stop()
-    return latencies, fed[0] + daemon.publish.utterances_published
+    return latencies, fed[0] + daemon.diagnostics().utterances_published
 
 
 def bench_command_latency(directory: Path, rounds: int, load: float, runs: int) -> None:

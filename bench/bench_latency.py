@@ -31,11 +31,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from roomscribe.demo.background import DaemonThread  # noqa: E402
+from roomscribe.app.run import session_factory_for  # noqa: E402
 from roomscribe.config import settings_from_data  # noqa: E402
 from roomscribe.emulator.thread import EmulatorThread  # noqa: E402
 from roomscribe.outputs.mqtt.commands import Command  # noqa: E402
-from tests.support.daemon_harness import TONE_SPEECH, write_script_wav  # noqa: E402
+from tests.support.daemon_harness import TONE_SPEECH, DaemonThread, write_script_wav  # noqa: E402
 from tests.support.mosquitto import Mosquitto, Recorder  # noqa: E402
 
 KEY = "bench-key"
@@ -64,11 +64,10 @@ class Stamps:
         self.partials: list[tuple[str, float]] = []
         self._lock = threading.Lock()
 
-    def wrap_sessions(self, daemon) -> None:
-        """Stamp every event a speech session emits, in the SDK's callback thread, before the hand-over."""
+    def sessions(self, make):
+        """A session factory that wraps `make`: every event a session emits is stamped in the SDK's callback
+        thread, before the hand-over."""
         from roomscribe.speech.session import Transcribed, Transcribing
-
-        make = daemon._session_factory
 
         def factory(emit, epoch):
             def stamped(event) -> None:
@@ -81,7 +80,7 @@ class Stamps:
 
             return make(stamped, epoch)
 
-        daemon._session_factory = factory
+        return factory
 
     def wrap(self, link) -> None:
         submit, publish_partial = link.submit_transcript, link.publish_partial
@@ -136,10 +135,9 @@ def run(directory: Path, utterances: int, speed: float, seed: int) -> None:
             })
             rec = Recorder(broker, ["meeting/transcript", "meeting/transcript/partial"])
             stamps = Stamps()
-            runner = DaemonThread(settings).start()
+            runner = DaemonThread(settings, session_factory=stamps.sessions(session_factory_for(settings))).start()
             try:
                 stamps.wrap(runner.daemon.output)
-                stamps.wrap_sessions(runner.daemon)
                 runner.daemon.on_command(Command("start", "bench"))  # the path of a parsed MQTT command
                 print(f"meeting: {utterances} utterances, {audio_s:.0f} s of audio at speed {speed:g} "
                       f"({audio_s / speed:.0f} s)", flush=True)

@@ -30,7 +30,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from common import (
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.support: the daemon under test
+
+from common import (  # noqa: E402
     MACHINE,
     Broker,
     Playback,
@@ -44,7 +46,7 @@ from common import (
     write_pcm_wav,
 )
 
-from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_MS
+from roomscribe.core.audio_format import BYTES_PER_SECOND, CHUNK_MS  # noqa: E402
 
 CHUNK_S = CHUNK_MS / 1000
 # A new connection over the Internet costs TCP (1 RTT) + TLS 1.3 (1 RTT) + the WebSocket upgrade (1 RTT)
@@ -108,8 +110,8 @@ class Roomscribe:
     name = "roomscribe"
 
     def __init__(self, wav: Path, emu, broker: Broker, workdir: Path, room: str, **speech) -> None:
-        from roomscribe.demo.background import DaemonThread
         from roomscribe.config import settings_from_data
+        from tests.support.daemon_harness import DaemonThread
 
         settings = settings_from_data({
             "room": room,
@@ -130,12 +132,14 @@ class Roomscribe:
         return self.runner.daemon.source
 
     def command(self, name: str):
-        """Run the command on the owner's loop; return the gate's counters just before it."""
+        """Hand the command to the owner as a command channel does; return the gate's counters just before it."""
+        from roomscribe.outputs.mqtt.commands import Command
+
         daemon = self.runner.daemon
 
         def act():
-            stats = daemon.audio_path.stats
-            daemon._command(name, None)
+            stats = daemon.diagnostics().gate.stats
+            daemon.on_command(Command(name))  # handled on the loop right after this
             return stats
 
         return self.runner.call(act)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up everything the tests need on a Debian machine, then runs the whole suite: the timing-sensitive
-# tests under CPU contention (scripts/contention.sh) after the others, the long ones beside them.
+# Sets up everything the tests need on a Debian machine, type-checks the package (mypy), then runs the whole
+# suite: the timing-sensitive tests under CPU contention (scripts/contention.sh) after the others, the long
+# ones beside them.
 # System packages: Mosquitto (the tests start their own broker), PortAudio + PulseAudio (real
 # capture through a null sink), sox, espeak-ng (real speech for the VAD tests), systemd-analyze, gcc
 # (the wall-clock shim of the clock-step tests, tests/support/clock_shim.c), chromium (the live page's tests
@@ -28,6 +29,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# The type check first (pyproject.toml [tool.mypy]): seconds, and an adapter that drifted from its Protocol
+# fails before the suite's minutes.
+.venv/bin/python -m mypy
 
 whole_suite=yes  # no particular tests asked for
 for arg in "$@"; do

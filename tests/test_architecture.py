@@ -34,7 +34,6 @@ FORBIDDEN = {
 }
 # Known exceptions, each with its reason; the test fails once one is no longer needed, so none rots here.
 PRIVATE_STATE_EXCEPTIONS: dict[str, str] = {  # "module.Class" or "module.function: expression": why
-    "roomscribe.demo.run.run_demo: runner.daemon._command": "the demo to use the product's public surface (issue 18)",
 }
 # Modules that must not load the Speech SDK, however deep: the owner is typed against the protocol.
 SDK_FREE = {"roomscribe.app.daemon", "roomscribe.speech.session", "roomscribe.outputs.base"}
@@ -227,6 +226,46 @@ def test_no_mixins_and_no_reaching_into_private_state():
     assert set(PRIVATE_STATE_EXCEPTIONS) <= set(found), "an exception is no longer needed: remove it"
 
 
+def rig_problems(package: Path = PACKAGE) -> list[str]:
+    """What only tests use lives in tests/support/: the package imports nothing of tests/ and runs no thread
+    named for testing (the daemon under test was once demo/background.py)."""
+    problems = []
+    for name, (path, tree) in parse_package(package).items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "tests":
+                problems.append(f"{name} imports {node.module}")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "tests" for a in node.names):
+                problems.append(f"{name} imports tests")
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str) and "under-test" in node.value:
+                problems.append(f"{name} names {node.value!r}")
+    return problems
+
+
+def test_the_test_rig_is_not_in_the_product():
+    assert rig_problems() == []
+
+
+def strictly_checked(pyproject: Path = PACKAGE.parents[1] / "pyproject.toml") -> list[str]:
+    """The module patterns pyproject.toml has mypy check strictly."""
+    import tomllib
+
+    overrides = tomllib.loads(pyproject.read_text())["tool"]["mypy"]["overrides"]
+    return [module for o in overrides if o.get("disallow_untyped_defs") for module in o["module"]]
+
+
+def test_every_module_that_defines_a_protocol_is_type_checked_strictly():
+    """Its implementations are listed beside it in pyproject.toml (docs/ARCHITECTURE.md, "Seams"): a new
+    protocol's module starts the list."""
+    import fnmatch
+
+    patterns = strictly_checked()
+    defining = {name for name, (_, tree) in parse_package(PACKAGE).items() for node in ast.walk(tree)
+                if isinstance(node, ast.ClassDef) and any(isinstance(b, ast.Name) and b.id == "Protocol"
+                                                          for b in node.bases)}
+    assert len(defining) >= 10  # the scan finds them
+    assert sorted(m for m in defining if not any(fnmatch.fnmatch(m, p) for p in patterns)) == []
+
+
 def test_long_modules_and_classes_are_worth_a_look():
     for problem in size_problems():
         warnings.warn(f"{problem}: does it hold one idea? (docs/ARCHITECTURE.md)", stacklevel=1)
@@ -281,6 +320,13 @@ def test_a_mixin_and_a_reach_into_private_state_are_found(planted):
     found = private_state_problems(planted)
     assert "roomscribe.core.backoff.Borrower" in found
     assert "roomscribe.core.backoff.peek: gate._tail_due" in found
+
+
+def test_the_test_rig_in_the_product_is_found(planted):
+    plant(planted, "demo/run.py", "def rig():\n    from tests.support.daemon_harness import DaemonThread\n")
+    plant(planted, "app/run.py", 'THREAD = "daemon-under-test"\n')
+    assert sorted(rig_problems(planted)) == ["roomscribe.app.run names 'daemon-under-test'",
+                                                  "roomscribe.demo.run imports tests.support.daemon_harness"]
 
 
 def test_a_long_module_and_a_long_class_are_found(planted):

@@ -145,7 +145,7 @@ def test_an_unplugged_device_is_told_by_state_home_assistant_and_status_until_au
         lost = wait_audio(sub, "no_audio", "lost", after=count, timeout=20)
         assert lost["audio"]["status"] == "lost" and lost["audio"]["detail"] in lost["detail"]
         assert microphone_problem(sub) == "ON"
-        assert runner.daemon.audio_path.is_open is False  # the gate closed: nothing is claimed to flow
+        assert runner.daemon.diagnostics().gate.open is False  # the gate closed: nothing is claimed to flow
         notify.wait_until(lambda m: (m.get("STATUS") or "").startswith("no_audio: no audio:"), 10,
                           description="STATUS no_audio")
         count = len(states(sub))

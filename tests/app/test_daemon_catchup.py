@@ -116,7 +116,7 @@ def test_malformed_requests_get_error_answers_and_change_nothing(tmp_path, mosqu
         rec.publish("meeting/request/transcript", b'{"request_id": "good"}')  # the responder still works
         good = rec.wait_for(lambda: [r for r in responses(rec) if r["request_id"] == "good"], 10, "the good answer")
         time.sleep(0.3)
-        assert runner.daemon.machine.state.value == "transcribing"
+        assert runner.daemon.diagnostics().state == "transcribing"
         assert archived_payloads(tmp_path / "journal.sqlite3") == before
         rec.publish("meeting/request/transcript", b"", retain=True)  # clear the retained request
     assert len(answers) == len(BAD_REQUESTS) and all(a["status"] == "error" for a in answers)

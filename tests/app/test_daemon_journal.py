@@ -15,7 +15,6 @@ import pytest
 
 from roomscribe.app.run import run_daemon
 from roomscribe.config import settings_from_data
-from roomscribe.outputs.journal.output import JournalOutput
 from tests.support.daemon_harness import TONE_SPEECH, Subscriber, write_script_wav
 from tests.support.journal import read_records, waiting_on_disk
 
@@ -83,7 +82,7 @@ def test_no_disk_commit_runs_on_the_owners_loop(tmp_path, mosquitto, emulator, r
     with ProfiledDaemon(settings) as run:
         got = sub.wait_for(lambda s: (lambda t: t if len(t) >= 3 else None)(s.payloads("meeting/transcript")), 60,
                            "three transcripts")
-        commits_during_the_meeting = run.daemon.output.find(JournalOutput).journal.file.commits
+        commits_during_the_meeting = run.daemon.diagnostics().output("journal").figures["commits"]
         run.loop.call_soon_threadsafe(lambda: sqlite3.connect(":memory:").execute("SELECT 1"))  # the probe works
     sub.close()
     assert run.exit_code == 0

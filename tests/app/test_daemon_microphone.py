@@ -57,7 +57,7 @@ def test_device_loss_is_reported_and_recovered(tmp_path, mosquitto, emulator, pu
         pulse.kill()
         lost = sub.wait_for(lambda s: kinds(s, "audio_source_lost"), 20, "device lost")
         # The daemon keeps running, and says that nothing is captured (tests/app/test_daemon_audio_truth.py has more).
-        assert runner.daemon.machine.state.value == "no_audio"
+        assert runner.daemon.diagnostics().state == "no_audio"
         pulse.start()
         sub.wait_for(lambda s: len(kinds(s, "audio_source_opened")) >= 2, 40, "mic reopened")
         pulse.play(wav).wait(30)

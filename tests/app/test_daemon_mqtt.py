@@ -23,7 +23,6 @@ import yaml
 from roomscribe.system import exitcodes
 from roomscribe.config import load_config
 from roomscribe.core.records import from_iso_utc
-from roomscribe.outputs.mqtt.link import MqttLink
 from tests.support.daemon_harness import DaemonThread, write_script_wav, TONE_SPEECH
 from tests.support.archive_check import assert_archive_holds_exactly, records
 from tests.support.journal import waiting_on_disk
@@ -168,7 +167,7 @@ class StateProbe:
 
     def _on_message(self, client, userdata, msg) -> None:
         try:
-            gate_open = self._runner.daemon.audio_path.is_open  # read first: as close to arrival as possible
+            gate_open = self._runner.daemon.diagnostics().gate.open  # read first: as close to arrival as possible
             with self._lock:
                 self.seen.append((json.loads(msg.payload), gate_open))
         except Exception as exc:  # never into paho's thread
@@ -205,7 +204,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         assert done.returncode == exitcodes.OK, done.stderr
         assert "state: paused" in done.stdout and "request e2e-pause-1" in done.stdout, done.stdout
         assert f"meeting {meeting_id}" in done.stdout
-        assert runner.daemon.audio_path.is_open is False
+        assert runner.daemon.diagnostics().gate.open is False
 
         done = roomscribe("status", "-c", str(config))
         assert done.returncode == exitcodes.OK, done.stderr
@@ -216,7 +215,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         answer = json.loads(done.stdout)
         assert answer["state"] == "transcribing" and answer["request_id"].startswith("cli-")
         assert answer["meeting_id"] == meeting_id and answer["speaker_epoch"] == 1  # the same cloud session
-        assert runner.daemon.audio_path.is_open is True
+        assert runner.daemon.diagnostics().gate.open is True
 
         first = roomscribe("pause", "-c", str(config), "--request-id", "e2e-pause-2")
         again = roomscribe("pause", "-c", str(config), "--request-id", "e2e-pause-3")
@@ -224,7 +223,7 @@ def test_remote_commands_drive_a_running_daemon(tmp_path, mosquitto, emulator, r
         # Asking for what is already true is acknowledged: the unchanged state with the new request_id.
         assert again.returncode == exitcodes.OK, again.stderr
         assert "state: paused" in again.stdout and "request e2e-pause-3" in again.stdout, again.stdout
-        assert runner.daemon.audio_path.stats.closes == 2  # the second pause closed nothing
+        assert runner.daemon.diagnostics().gate.stats.closes == 2  # the second pause closed nothing
 
         done = roomscribe("stop", "-c", str(config))
         # The first state that echoes the request: the sentence in flight is being finished.
@@ -287,7 +286,7 @@ def test_home_assistant_switch_pauses_and_shows_paused_only_once_the_gate_is_clo
             rec.publish("meeting/paused/set", "ON")
             at, paused, gate_open = probe.next("paused")
             assert gate_open is False, "meeting/state said paused while the gate was still open"
-            assert runner.daemon.audio_path.stats.closes == 1
+            assert runner.daemon.diagnostics().gate.stats.closes == 1
 
             rec.publish("meeting/paused/set", "OFF")
             _, resumed, gate_open = probe.next("transcribing", after=at)
@@ -367,7 +366,7 @@ def test_a_30_second_broker_outage_mid_meeting_loses_no_utterance(tmp_path, emul
             assert outage_from < wall_time(started_at, planned[2].start), "the test was too slow to start the outage"
             time.sleep(max(0.0, outage_from + OUTAGE_S - time.time()))
             held = waiting_rows(tmp_path / "journal.sqlite3")
-            assert not runner.daemon.output.find(MqttLink).connected
+            assert not runner.daemon.diagnostics().output("mqtt").working  # not announced to any broker
             broker.start()
             outage_to = time.time()
             got = rec.wait_for(lambda: (lambda u: u if len(u) >= len(planned) else None)(unique(transcripts(rec))),

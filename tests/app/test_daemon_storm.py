@@ -49,12 +49,12 @@ def test_a_storm_of_commands_keeps_the_stream_in_real_time_and_the_last_command_
     controller.connect("127.0.0.1", mosquitto.port)
     controller.loop_start()
     with DaemonThread(settings) as runner:
-        path = runner.daemon.audio_path
-        source = runner.daemon.source
+        daemon = runner.daemon
+        source = daemon.source
         sub.wait_for(lambda s: any(m["state"] == "transcribing" for m in s.payloads("meeting/state")), 20, "transcribing")
         while source.started_at is None:
             time.sleep(0.01)
-        tail_bytes = runner.daemon.audio_path._gate.tail_chunks * 320 + 3200  # one tail, frame-aligned
+        tail_bytes = daemon.diagnostics().gate.tail_chunks * 320 + 3200  # one tail, frame-aligned
         time.sleep(max(0.0, source.started_at + planned[0].start + 0.5 - time.time()))  # well into the first sentence
 
         samples: list[tuple[float, int]] = []
@@ -62,7 +62,7 @@ def test_a_storm_of_commands_keeps_the_stream_in_real_time_and_the_last_command_
 
         def sample() -> None:
             while not sampling.is_set():
-                stats = path.stats
+                stats = daemon.diagnostics().gate.stats
                 samples.append((time.monotonic(), stats.live_bytes_written + stats.silence_bytes_written))
                 time.sleep(0.02)
 
@@ -90,7 +90,7 @@ def test_a_storm_of_commands_keeps_the_stream_in_real_time_and_the_last_command_
             max(5.0, source.started_at + after.end + 3.0 - time.time()), "the sentence after the storm",
         )
         arrived = next(t for t, topic, p, _ in sub.messages if topic == "meeting/transcript" and json.loads(p) == got)
-        state_now = runner.daemon.machine.state.value
+        state_now = daemon.diagnostics().state
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     controller.loop_stop()
     controller.disconnect()

@@ -41,11 +41,10 @@ def test_a_silent_room_sends_next_to_nothing_and_the_keep_alive_keeps_the_sessio
     sub = Subscriber("127.0.0.1", mosquitto.port)
     with EmulatorThread(FaultPlan(idle_timeout_seconds=3.0), key="test-key") as emulator:
         settings = vad_settings(tmp_path, mosquitto, emulator, wav, keepalive_seconds=keepalive)
-        with DaemonThread(settings) as runner:
+        with DaemonThread(settings):
             sub.wait_for(lambda s: [e for e in s.payloads("meeting/event") if e["kind"] == "audio_source_ended"],
                          30, "the end of the file")
-            daemon = runner.daemon
-            runner.call(daemon._command, "stop", None)
+            sub.publish("meeting/stop")
             ended = sub.wait_for(
                 lambda s: next((e for e in s.payloads("meeting/event") if e["kind"] == "meeting_ended"), None),
                 20, "meeting_ended")
@@ -126,7 +125,7 @@ def test_with_silence_suppression_a_meeting_bills_its_speech_keeps_every_word_an
             for m in sub.messages: print("msg", round(m[0]-source.started_at, 2), m[1], m[2][:80])
             raise
         at_audio_time(source, planned[-1].end + 3.0)
-        run.call(run.daemon._command, "stop", None)
+        sub.publish("meeting/stop")
         ended = sub.wait_for(
             lambda s: next((e for e in s.payloads("meeting/event") if e["kind"] == "meeting_ended"), None), 20, "end")
         received = emulator.record.raw_audio_bytes()

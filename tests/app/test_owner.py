@@ -7,12 +7,15 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import pytest
+
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import SourceStatus
 from roomscribe.config import settings_from_data
 from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk
 from roomscribe.core.effects import Effect
 from roomscribe.core.table import State
+from roomscribe.outputs.base import OutputDiagnostics
 from tests.support.fake_speech import FakeSessions
 
 
@@ -58,14 +61,22 @@ class RecordingOutput:
     def publish_speakers(self, speakers) -> None:
         self.speakers.append(speakers)
 
+    def diagnostics(self):
+        return (OutputDiagnostics("recording", True, figures={"utterances": len(self.utterances)}),)
+
 
 class HandSource:
     """audio.source.AudioSource: reports and chunks come when the test says."""
+
+    overflows = 0
 
     def start(self, on_chunk, on_status) -> None:
         self.on_chunk, self.on_status = on_chunk, on_status
 
     def stop(self) -> None:
+        pass
+
+    def meeting_started(self) -> None:
         pass
 
     def chunks(self, n: int) -> None:
@@ -130,7 +141,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
 
 def test_every_effect_type_has_a_handler(tmp_path):
     daemon = Daemon(settings(tmp_path), source=HandSource(), output=RecordingOutput(), session_factory=FakeSessions())
-    assert set(daemon._handlers) == set(Effect.__args__)
+    assert daemon.effect_types == set(Effect.__args__)
 
 
 class Notes:
@@ -169,7 +180,9 @@ def test_the_journal_s_storage_reports_reach_the_state_the_events_and_status_fro
         task = asyncio.create_task(daemon.run(stop))
         await until(lambda: hasattr(source, "on_status"))
         source.on_status(SourceStatus("opened", "hand"))
-        await until(lambda: output.states)
+        # Settled first: its session answered (no audio delivered yet) and the source's report was taken, so
+        # no state change of the meeting's own falls between the journal's reports.
+        await until(lambda: daemon.diagnostics().state == "no_audio" and daemon.diagnostics().audio.source is not None)
         from_the_writer(StorageReport(False, "database or disk is full (SQLITE_FULL)", failed))
         await until(lambda: output.states[-1].storage == "failing")
         from_the_writer(StorageReport(False, "database or disk is full (SQLITE_FULL)", None))  # nothing new
@@ -215,6 +228,9 @@ def test_a_lost_session_s_audio_goes_to_the_next_once_late_and_its_late_results_
         await until(lambda: len(sessions.made) == 2, timeout=10)  # the retry after the backoff
         second = sessions.made[1]
         assert second.written_bytes == 0  # not answered: written nothing
+        buffer = daemon.diagnostics().outage_buffer
+        assert (buffer.session, buffer.outage, buffer.lost_s) == ("connecting", True, 0)
+        assert buffer.waiting_s == buffer.kept_s == pytest.approx(2.5)  # 0.5 s unacknowledged, 2 s said meanwhile
         assert daemon.machine.state is State.STARTING
         second.answers = True
         second.connection(True)  # the service is back and takes the connection

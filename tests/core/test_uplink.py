@@ -208,3 +208,35 @@ def test_discard_reports_everything_kept_as_lost_and_ends_the_outage():
     assert len(room.uplink.backlog) == 0
     assert room.uplink.is_late(150 * CHUNK_BYTES, 151 * CHUNK_BYTES)
     assert not room.uplink.is_late(250 * CHUNK_BYTES, 251 * CHUNK_BYTES)
+
+
+def test_the_status_says_how_things_stand_and_takes_nothing():
+    """What the owner's diagnostics read: the session's standing, what is kept and waits, what was lost (and of
+    that, what no report named yet); reading it leaves every report to `check`."""
+    room = Room(make(capacity_s=2.0, window_s=1.0))
+    status = room.uplink.status()
+    assert (status.session, status.kept_s, status.lost_s, status.outage, status.capacity_s) == ("none", 0, 0, False, 2.0)
+    stream = room.attach()
+    room.feed(0.5)
+    assert (room.uplink.status().session, room.uplink.status().waiting_s) == ("connecting", pytest.approx(0.5))
+    room.uplink.answered(room.now, connection=True)
+    room.take(room.uplink.pump(room.now))
+    room.uplink.acknowledged(stream, 20 * CHUNK_BYTES)
+    status = room.uplink.status()
+    assert (status.session, status.kept_s, status.waiting_s) == ("confirmed", pytest.approx(0.3), 0)
+    room.uplink.stall(room.now)
+    room.feed(3.0)  # 3.3 s in 2 s of room: the session holds 0.3 s of what goes, the other 1 s is lost now
+    status = room.uplink.status()
+    assert (status.session, status.outage, status.kept_s) == ("stalled", True, pytest.approx(2.0))
+    assert status.lost_s == status.lost_unreported_s == pytest.approx(1.0)
+    assert room.uplink.status() == status  # read again: nothing was taken
+    room.now += 2.0
+    assert sum(span.seconds for span in room.uplink.check(room.now).lost) == pytest.approx(1.0)
+    room.uplink.detach(room.now, abandoned=True)  # what only the stalled session held is lost with it
+    status = room.uplink.status()
+    assert (status.session, status.lost_s, status.lost_unreported_s) == ("none", pytest.approx(1.3), pytest.approx(0.3))
+    assert status.waiting_s == status.kept_s == pytest.approx(2.0)
+    room.uplink.pause(True)
+    assert room.uplink.status().held  # a pause holds what waits
+    room.uplink.discard(room.now)  # the meeting ended: what was kept is lost too
+    assert room.uplink.status().lost_s == pytest.approx(3.3) and not room.uplink.status().outage

@@ -4,6 +4,7 @@ outputs that keep something commit it before any output stops, and the link stop
 from __future__ import annotations
 
 from roomscribe.core.records import Event, SpeakerMap, StateMessage, Utterance
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.fanout import FanOut
 
 
@@ -36,6 +37,7 @@ class Recording:
     def publish_stats(self, stats): self._seen(("stats",))
     def submit_transcript(self, utt): self._seen(("utterance", utt.seq))
     def publish_speakers(self, speakers): self._seen(("speakers", speakers.meeting_id))
+    def diagnostics(self): return (OutputDiagnostics(self.name, not self.broken),)
 
 
 def test_every_output_gets_every_record_in_the_owners_order():
@@ -51,7 +53,7 @@ def test_every_output_gets_every_record_in_the_owners_order():
     for name in ("journal", "link"):
         assert [what for who, what in log if who == name] == [
             "start", ("utterance", 1), ("state", "paused"), ("event", "x"), ("speech", True), ("speakers", "m1")]
-    assert fan.find(Recording) is journal
+    assert fan.diagnostics() == (OutputDiagnostics("journal", True), OutputDiagnostics("link", True))
 
 
 def test_one_output_failing_starves_no_other(caplog):

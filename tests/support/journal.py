@@ -54,6 +54,12 @@ class JournalUnderTest:
     def audio_seconds(self, meeting_id: str, total: float) -> None:
         self._do(writes.audio_seconds, meeting_id, total)
 
+    def audio_lost(self, meeting_id: str, start: float, end: float, seconds: float, reason: str) -> None:
+        self._do(writes.audio_lost, meeting_id, start, end, seconds, reason)
+
+    def clock_stepped(self, meeting_id: str, step_s: float) -> None:
+        self._do(writes.clock_stepped, meeting_id, step_s)
+
     def add_utterance(self, utterance) -> bool:
         future = self.writer.utterance(utterance)
         return future.result(TIMEOUT) if self.wait else future

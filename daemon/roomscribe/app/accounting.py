@@ -26,7 +26,7 @@ from roomscribe.core.effects import EmitEvent
 from roomscribe.core.records import AudioStats
 from roomscribe.outputs.base import Output
 
-log = logging.getLogger("roomscribe.app.daemon")
+log = logging.getLogger(__name__)
 
 ACCOUNTING_SECONDS = 1.0
 STATS_EVERY_SECONDS = 60.0
@@ -72,7 +72,7 @@ class AudioAccounting:
         self._published_at = self._clock.monotonic()
         self._output.publish_stats(AudioStats(
             sending=self.sending, sent_today_s=totals.today_s, sent_meeting_s=totals.meeting_s,
-            audio_overflows=int(getattr(self._source, "overflows", 0)), at=self._clock.now(), room=self._room,
+            audio_overflows=self._source.overflows, at=self._clock.now(), room=self._room,
             waiting_s=self.waiting_s,
         ))
 
@@ -85,8 +85,7 @@ class AudioAccounting:
         return event.detail
 
     def meeting_started(self) -> None:
-        if hasattr(self._source, "meeting_started"):
-            self._source.meeting_started()  # the audio side of a meeting's start: a file plays from its start
+        self._source.meeting_started()  # the audio side of a meeting's start: a file plays from its start
         self.take()
         self.meter.meeting_started()
         self.durations.started()

@@ -38,7 +38,7 @@ from roomscribe.core.backlog import LostSpan, Piece
 from roomscribe.core.gate import AudioGate, GateStats, Write
 from roomscribe.core.timeline import Timeline
 from roomscribe.core.outage_book import StreamMap
-from roomscribe.core.uplink import Uplink, UplinkReport
+from roomscribe.core.uplink import Uplink, UplinkReport, UplinkStatus
 from roomscribe.core.voice_filter import VoiceStage
 
 # The SDK sends whole 100 ms frames: a keep-alive of one frame is the least that reaches the service.
@@ -88,7 +88,7 @@ class AudioPath:
         with self._lock:
             writes = self._gate.process(chunk)
             taken = bool(writes) and writes[-1].live
-            self._keep(self._through_voice(writes) if taken and self._voice is not None else writes)
+            self._keep(self._through_voice(self._voice, writes) if taken and self._voice is not None else writes)
             return taken
 
     # -- the owner ---------------------------------------------------------------------------------
@@ -228,9 +228,10 @@ class AudioPath:
         with self._lock:
             self._uplink.new_meeting()
 
-    @property
-    def buffer_peak_bytes(self) -> int:
-        return self._uplink.backlog.peak_bytes
+    def outage_buffer(self) -> UplinkStatus:
+        """How the outage buffer stands (for the owner's diagnostics): read, nothing taken."""
+        with self._lock:
+            return self._uplink.status()
 
     @property
     def is_open(self) -> bool:
@@ -241,14 +242,25 @@ class AudioPath:
         with self._lock:
             return self._gate.stats
 
-    def _through_voice(self, writes: list[Write]) -> list[Write]:
+    @property
+    def tail_chunks(self) -> int:
+        """A pause tail's length, in chunks of silence (for the owner's diagnostics; fixed when built)."""
+        return self._gate.tail_chunks
+
+    @property
+    def tail_pending(self) -> bool:
+        """A paced pause tail still has silence to write (for the owner's diagnostics)."""
+        with self._lock:
+            return self._gate.tail_pending
+
+    def _through_voice(self, voice: VoiceStage, writes: list[Write]) -> list[Write]:
         out = []
         for write in writes:
             if not write.live:
                 out.append(write)
                 continue
-            was_sending = self._voice.sending
-            chunks = self._voice.process(AudioChunk(write.pcm, write.wall_clock, write.monotonic))
+            was_sending = voice.sending
+            chunks = voice.process(AudioChunk(write.pcm, write.wall_clock, write.monotonic))
             if chunks:
                 self._phrase_tail = 0  # speech again: it continues the phrase or starts the next
                 out += [Write(chunk.pcm, chunk.captured_at, live=True, monotonic=chunk.captured_mono) for chunk in chunks]

@@ -22,7 +22,7 @@ from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import iso_utc
 from roomscribe.system.timesync import ClockSync
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log
+log = logging.getLogger(__name__)
 
 WATCH_SECONDS = 1.0
 

@@ -26,6 +26,7 @@ from typing import Callable
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.app.clockwatch import ClockWatch
+from roomscribe.app.diagnostics import Diagnostics, snapshot
 from roomscribe.app.outage import OutageWatch
 from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
@@ -90,8 +91,8 @@ def hand_over(loop_now: Callable[[], asyncio.AbstractEventLoop | None], handler:
 
 async def watchdog_pings(notifier: ServiceNotifier | None) -> None:
     """WATCHDOG=1 every half interval, from the owner's loop, the loop that does the work: a blocked loop stops the pings."""
-    interval = notifier.watchdog_interval() if notifier else None
-    if not interval:
+    interval = notifier.watchdog_interval() if notifier is not None else None
+    if notifier is None or not interval:
         return
     while True:
         notifier.watchdog()
@@ -167,10 +168,26 @@ class Daemon:
     def source_status(self) -> SourceStatus | None:
         return self._sources.last
 
+    def diagnostics(self) -> Diagnostics:
+        """A read-only snapshot of the owner and its parts, on any thread (app/diagnostics.py)."""
+        return snapshot(machine=self.machine, audio_path=self.audio_path, session=self.session, source=self.source,
+                        source_status=self.source_status, publish=self.publish, output=self.output)
+
+    @property
+    def effect_types(self) -> frozenset[type[Effect]]:
+        """The effects it carries out: one handler for each."""
+        return frozenset(self._handlers)
+
     # -- hand-over from library threads ---------------------------------------------------------
 
     def _handover(self, handler: Callable) -> Callable:
         return hand_over(lambda: self._loop, handler)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The owner's loop, for the effects' workers and timers: effects run only once `run` has started."""
+        if self._loop is None:
+            raise RuntimeError("the owner is not running: no loop to carry out effects on")
+        return self._loop
 
     # -- main ----------------------------------------------------------------------------------
 
@@ -269,9 +286,12 @@ class Daemon:
             log.exception("could not create the speech session")
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
             return self._run_effects()
-        self.sessions.open(self._loop, session, self.machine.meeting_id, self._session_started)
+        meeting_id = self.machine.meeting_id
+        if meeting_id is None:  # the machine opens sessions only within a meeting (core/meeting.py)
+            raise RuntimeError("a session was asked for outside a meeting")
+        self.sessions.open(self._running_loop(), session, meeting_id, self._session_started)
 
-    def _session_started(self, session: SpeechSession, future) -> None:
+    def _session_started(self, session: SpeechSession, future: asyncio.Future[None]) -> None:
         # Started is not ready: it is ready once its service answers (speech_events.py). Only a failure counts.
         exc = future.exception()
         if session is self.session and exc is not None:
@@ -282,11 +302,11 @@ class Daemon:
     def _close_session(self, effect: CloseSession) -> None:
         session = self.sessions.detach(graceful=effect.graceful, ending=self.machine.state is State.STOPPING)
         self.publish.speech_connection(SPEECH_DISCONNECTED)
-        self.sessions.finish(self._loop, session, graceful=effect.graceful, on_closed=self._session_closed)
+        self.sessions.finish(self._running_loop(), session, graceful=effect.graceful, on_closed=self._session_closed)
 
     def _session_closed(self, session: SpeechSession | None) -> None:
         if session is not None:
-            self.sessions.forget(self._loop, session)
+            self.sessions.forget(self._running_loop(), session)
         self.machine.session_stopped()
         self._run_effects()
 
@@ -299,7 +319,7 @@ class Daemon:
             trigger()
             self._run_effects()
 
-        self._timers.schedule(self._loop, name, delay, fire)
+        self._timers.schedule(self._running_loop(), name, delay, fire)
 
     def _publish_state(self, request_id: str | None = None) -> None:
         self.accounting.state_changed(self.machine.state is State.PAUSED)

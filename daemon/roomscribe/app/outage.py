@@ -23,9 +23,8 @@ from roomscribe.core.backlog import LostSpan
 from roomscribe.core.effects import DiscardBacklog
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.records import SPEECH_STALLED
-from roomscribe.core.table import Session
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log
+log = logging.getLogger(__name__)
 
 # The stall bound (core/liveness.py) is met within this much more.
 WATCH_SECONDS = 0.5
@@ -50,7 +49,7 @@ class OutageWatch:
     def once(self) -> None:
         report = self._audio_path.check()
         meeting_id = self._machine.meeting_id
-        if report.stalled_for is not None and self._machine.session is Session.ALIVE:
+        if report.stalled_for is not None and self._machine.session_alive:
             if self._machine.session_stalled(report.stalled_for):
                 log.warning("the speech service left speech unanswered for %.1f s: keeping the audio until it answers",
                             report.stalled_for)

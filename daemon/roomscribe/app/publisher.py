@@ -8,17 +8,17 @@ meeting's names (app/speakers.py) follow the state and the utterances published,
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from typing import Any, Callable
 
 from roomscribe.app.speakers import SpeakerNames
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance, iso_utc
+from roomscribe.core.records import Event, Level, Partial, StateMessage, Utterance, iso_utc
 from roomscribe.outputs.base import Output, StorageReport
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log, as before the split
+log = logging.getLogger(__name__)
 
 
 class Publisher:
@@ -67,7 +67,8 @@ class Publisher:
             self._storage = storage
             self.state(m)
 
-    def event(self, kind: str, detail, request_id: str | None = None, level: str = "info") -> None:
+    def event(self, kind: str, detail: dict[str, Any] | str, request_id: str | None = None,
+              level: Level = "info") -> None:
         self._output.publish_event(
             Event(kind=kind, detail=detail, at=self._clock(), room=self._settings.room, request_id=request_id, level=level)
         )

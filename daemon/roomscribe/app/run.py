@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import AudioSource, AudioSourceError
-from roomscribe.config import ConfigError, ConfigProblem, Settings, default_config_path
+from roomscribe.config import ConfigError, ConfigProblem, Settings, SpeechSettings, default_config_path
 from roomscribe.config.commandline import load_settings, report_problems
 from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
@@ -30,8 +30,9 @@ from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.speech.azure import AzureSpeechSession
-from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
+from roomscribe.speech.session import EmitSpeechEvent, SessionFactory, SpeechSession, SpeechTarget
 from roomscribe.system import exitcodes, logs, memory
+from roomscribe.system.notifier import ServiceNotifier
 from roomscribe.system.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -82,8 +83,25 @@ def build_voice_stage(settings: Settings) -> VoiceStage | None:
         threshold=vad.threshold, pre_roll_ms=vad.pre_roll_ms, hangover_ms=vad.hangover_ms, onset_frames=vad.onset_frames))
 
 
+def target_from_settings(speech: SpeechSettings, key: str) -> SpeechTarget:
+    """Where and how a session connects, from the speech settings; the key is resolved by Settings.speech_key()."""
+    locales = speech.locales
+    return SpeechTarget(
+        key=key,
+        region=speech.region,
+        host=speech.host,
+        language=locales[0],
+        segmentation_silence_ms=speech.segmentation_silence_ms,
+        diarize_intermediates=speech.diarize_intermediates,
+        candidates=locales if len(locales) > 1 else (),
+        language_id_mode=speech.language_id_mode,
+        profanity=speech.profanity,
+        catch_up_speed=speech.catch_up_speed,
+    )
+
+
 def session_factory_for(settings: Settings) -> SessionFactory:
-    def make(emit, epoch: int) -> SpeechSession:
+    def make(emit: EmitSpeechEvent, epoch: int) -> SpeechSession:
         key = settings.speech_key() or "emulator"  # a host without a key: the emulator or a container
         return AzureSpeechSession(target_from_settings(settings.speech, key), emit, epoch=epoch)
 
@@ -126,10 +144,17 @@ async def run_daemon(
     settings: Settings,
     *,
     stop: asyncio.Event | None = None,
-    notifier=None,
+    notifier: ServiceNotifier | None = None,
     on_built: Callable[[Daemon], None] | None = None,
+    session_factory: SessionFactory | None = None,
 ) -> int:
-    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`)."""
+    """Build the adapters from the settings and run until SIGTERM/SIGINT (or `stop`).
+
+    `on_built(daemon)` is called with the owner once it is built, before it runs (on the loop's thread): a
+    caller that runs the daemon beside its own work (the demo, the tests' harness) keeps it to read
+    `diagnostics()` and to hand it commands (`on_command`). `session_factory` replaces the one made from the
+    settings (`session_factory_for`), e.g. by one that wraps it to time its events (bench/bench_latency.py).
+    """
     try:
         source = build_source(settings)
     except AudioSourceError as exc:
@@ -158,7 +183,7 @@ async def run_daemon(
         settings,
         source=source,
         output=FanOut(outputs),
-        session_factory=session_factory_for(settings),
+        session_factory=session_factory or session_factory_for(settings),
         notifier=notifier or Notifier(),
         voice=build_voice_stage(settings),
         record=record,  # voices of past meetings are named in the journal
@@ -168,7 +193,7 @@ async def run_daemon(
         web.set_command_handler(daemon.on_command)  # the page's commands take the MQTT commands' path
     journal.set_health_handler(daemon.storage_report)
     if on_built is not None:
-        on_built(daemon)  # tests and the demo look inside (audio_path counters, the loop)
+        on_built(daemon)
     try:
         return await daemon.run(stop)
     finally:

@@ -4,7 +4,7 @@ that start and finish them (both block for up to seconds, so never on the owner'
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
@@ -21,7 +21,7 @@ class SessionBook:
 
     timeline: Timeline
     meeting_id: str
-    stream: StreamMap | None = None
+    stream: StreamMap
     closing: bool = False
     abandoned: bool = False  # given up unfinished: what it was sent goes to the next session instead
 
@@ -38,11 +38,11 @@ class SessionKeeper:
         return self._books.get(session)
 
     def open(self, loop: asyncio.AbstractEventLoop, session: SpeechSession, meeting_id: str,
-             on_started: Callable[[SpeechSession, Future], None]) -> None:
+             on_started: Callable[[SpeechSession, asyncio.Future[None]], None]) -> None:
         """Make `session` the current one, point the audio path at it and start it in a worker."""
         self.current = session
-        book = self._books[session] = SessionBook(Timeline(), meeting_id)
-        book.stream = self._audio_path.attach(session, book.timeline)
+        timeline = Timeline()
+        self._books[session] = SessionBook(timeline, meeting_id, self._audio_path.attach(session, timeline))
         future = loop.run_in_executor(self._workers, session.start)
         future.add_done_callback(lambda f: on_started(session, f))
 

@@ -10,7 +10,7 @@ from typing import Callable
 from roomscribe.audio.source import SourceStatus
 from roomscribe.core.table import AudioStatus
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log, as before the split
+log = logging.getLogger(__name__)
 
 
 class SourceReports:

@@ -85,13 +85,14 @@ class SpeakerNames:
 
     def name(self, epoch: int, speaker: str, name: str | None) -> Named | NamingRefused:
         """Name a voice heard in the running meeting (None takes the name away); the map is published."""
-        if (epoch, speaker) not in self._voices:
+        meeting_id = self._meeting_id  # voices are heard only while a meeting runs
+        if meeting_id is None or (epoch, speaker) not in self._voices:
             return unknown_speaker(speaker, epoch, [e for e, label in self._voices if label == speaker])
         previous = self._voices[(epoch, speaker)]
         self._voices[(epoch, speaker)] = name
         if name != previous:
             self._publish()
-        return Named(self._meeting_id, epoch, speaker, name, previous, self.snapshot().speakers, running=True)
+        return Named(meeting_id, epoch, speaker, name, previous, self.snapshot().speakers, running=True)
 
     def snapshot(self) -> SpeakerMap:
         return SpeakerMap(self._room, self._meeting_id, self._epoch,
@@ -135,6 +136,8 @@ class Naming:
 
     def _name_running(self, naming: SpeakerNaming) -> None:
         epoch = naming.speaker_epoch if naming.speaker_epoch is not None else self._names.epoch
+        if epoch is None:  # a running meeting has its epoch: take() asked for one
+            return self._refuse(naming, "no meeting is running")
         self._answer(naming, self._names.name(epoch, naming.speaker, naming.name))
 
     def _answered(self, naming: SpeakerNaming, future: Future) -> None:

@@ -23,7 +23,7 @@ from roomscribe.speech.session import (
     Transcribing,
 )
 
-log = logging.getLogger("roomscribe.app.daemon")  # the owner's log, as before the split
+log = logging.getLogger(__name__)
 
 # While no audio is written, the service closes the idle socket (every 5 minutes) and the SDK
 # reconnects; after 5 such closes in a row it stops silently and would never send audio again. The

@@ -5,12 +5,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Callable, TypedDict
 
 from roomscribe.core.audio_format import CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk
 from roomscribe.audio.source import AudioSourceError, ChunkSink, SourceStatus, StatusSink
 from roomscribe.core.backoff import Backoff
 
+if TYPE_CHECKING:
+    import pyaudio  # imported where it is used: PyAudio is needed only with a microphone
+
 log = logging.getLogger(__name__)
+
+# PortAudio's stream callback: (input, frame count, time info, status flags) -> (output, continue or stop).
+StreamCallback = Callable[[bytes | None, int, Mapping[str, float], int], tuple[bytes | None, int]]
 
 FRAMES_PER_CHUNK = CHUNK_BYTES // SAMPLE_WIDTH
 # A device may take a while to deliver its first audio (a PulseAudio null sink's monitor takes 2 s);
@@ -22,24 +30,25 @@ WATCH_INTERVAL = 0.1
 OVERFLOW_REPORT_SECONDS = 10.0
 
 
-def capture_devices(pa) -> list[dict]:
+class CaptureDevice(TypedDict):
+    index: int
+    name: str
+    channels: int
+    default_rate: int
+
+
+def capture_devices(pa: pyaudio.PyAudio) -> list[CaptureDevice]:
     """Every device PortAudio can capture from: index, name, channels, default rate."""
-    devices = []
+    devices: list[CaptureDevice] = []
     for index in range(pa.get_device_count()):
         info = pa.get_device_info_by_index(index)
-        if info["maxInputChannels"] > 0:
-            devices.append(
-                {
-                    "index": index,
-                    "name": info["name"],
-                    "channels": int(info["maxInputChannels"]),
-                    "default_rate": int(info["defaultSampleRate"]),
-                }
-            )
+        if int(info["maxInputChannels"]) > 0:
+            devices.append(CaptureDevice(index=index, name=str(info["name"]), channels=int(info["maxInputChannels"]),
+                                         default_rate=int(info["defaultSampleRate"])))
     return devices
 
 
-def find_device(pa, wanted: str | int) -> int:
+def find_device(pa: pyaudio.PyAudio, wanted: str | int) -> int:
     """PortAudio index of the capture device: an index, 'default', or a case-insensitive name substring.
 
     An exact name wins over a substring match. AudioSourceError names what was wanted and lists what
@@ -64,7 +73,7 @@ def find_device(pa, wanted: str | int) -> int:
     raise AudioSourceError(f"audio.device: no capture device matches {wanted!r}{_available(devices)}")
 
 
-def _available(devices: list[dict]) -> str:
+def _available(devices: list[CaptureDevice]) -> str:
     listed = ", ".join(f"{d['index']}: {d['name']}" for d in devices)
     return f" (available: {listed})" if listed else " (no capture devices available)"
 
@@ -134,6 +143,9 @@ class MicrophoneSource:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+
+    def meeting_started(self) -> None:
+        """Nothing: a microphone captures all the time (the stream stays open across meetings)."""
 
     def _supervise(self, on_chunk: ChunkSink, on_status: StatusSink) -> None:
         """Open, watch, and reopen after loss, until stopped.
@@ -215,12 +227,13 @@ class MicrophoneSource:
                     log.debug("closing the capture stream: %s", exc)
             pa.terminate()
 
-    def _callback(self, on_chunk: ChunkSink, report: StatusSink, device: str):
+    def _callback(self, on_chunk: ChunkSink, report: StatusSink, device: str) -> StreamCallback:
         import pyaudio
 
         clock = CaptureClock(SAMPLE_RATE)  # one per stream: a reopened device starts a new count
 
-        def callback(in_data, frame_count, time_info, status):
+        def callback(in_data: bytes | None, frame_count: int, time_info: Mapping[str, float],
+                     status: int) -> tuple[bytes | None, int]:
             try:
                 now = time.monotonic()
                 if self._last_callback is None:
@@ -234,7 +247,7 @@ class MicrophoneSource:
                 at = clock.stamp(now, frame_count, dropped=dropped)
                 # Kept on the monotonic clock too: the timeline gives it the wall clock's time when it is
                 # published, so a step of the wall clock in between is followed (core/clock.py).
-                on_chunk(AudioChunk(bytes(in_data), at + (time.time() - now), at))
+                on_chunk(AudioChunk(bytes(in_data or b""), at + (time.time() - now), at))
             except Exception:
                 log.exception("capture callback failed", extra={"callback_guard": True})
             return (None, pyaudio.paContinue)

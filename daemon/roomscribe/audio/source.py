@@ -33,12 +33,17 @@ StatusSink = Callable[[SourceStatus], None]
 
 
 class AudioSource(Protocol):
+    # Times captured samples were dropped because the consumer fell behind (the retained stats say it).
+    overflows: int
+
     def start(self, on_chunk: ChunkSink, on_status: StatusSink) -> None: ...
 
     def stop(self) -> None: ...
 
-    # Optional: `meeting_started()`, called by the owner when a meeting starts. A file source plays
-    # again from its start (audio/wavfile.py); a microphone, which captures all the time, has none.
+    def meeting_started(self) -> None:
+        """The owner tells it a meeting starts: a file source plays again from its start (audio/wavfile.py);
+        a microphone, which captures all the time, does nothing."""
+        ...
 
 
 class AudioSourceError(Exception):

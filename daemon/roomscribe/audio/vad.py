@@ -26,7 +26,7 @@ class MicroVadDetector:
         from pymicro_vad import MicroVad  # imported here: the package is needed only when the VAD is on
 
         self._vad = MicroVad()
-        self.priming_chunks = self._prime()
+        self._prime()
 
     def speech_probability(self, pcm: bytes) -> float:
         if len(pcm) != CHUNK_BYTES:
@@ -37,11 +37,11 @@ class MicroVadDetector:
         self._vad.reset()
         self._prime()
 
-    def _prime(self) -> int:
-        """Feed silence until the detector gives probabilities; how many chunks that took."""
-        for n in range(1, _MAX_PRIMING_CHUNKS + 1):
+    def _prime(self) -> None:
+        """Feed silence until the detector gives probabilities."""
+        for _ in range(_MAX_PRIMING_CHUNKS):
             if self._vad.process_10ms(_SILENCE) >= 0:
-                return n
+                return
         raise RuntimeError(f"pymicro-vad gave no probability after {_MAX_PRIMING_CHUNKS} chunks of silence")
 
 

@@ -114,7 +114,8 @@ def _to_mono_16k(path: Path, frames: bytes, fmt: WavFormat) -> bytes:
     mono = samples.mean(axis=1)
     resampled = soxr.resample(mono, fmt.rate, SAMPLE_RATE) if fmt.rate != SAMPLE_RATE else mono
     log.info("audio.file: converted %s from %d Hz, %d channel(s) to 16 kHz mono", path, fmt.rate, fmt.channels)
-    return np.clip(np.rint(resampled), -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(np.rint(resampled), -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 class WavFileSource:
@@ -142,6 +143,7 @@ class WavFileSource:
         self._thread: threading.Thread | None = None
         self.started_at: float | None = None  # wall clock of the first sample of the latest pass
         self._played_bytes = 0  # of the current pass, handed to the sink (written by the file's thread only)
+        self.overflows = 0  # a file is read on demand: nothing is ever dropped for a slow consumer
 
     @property
     def played_s(self) -> float:

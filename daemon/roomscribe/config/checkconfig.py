@@ -58,7 +58,7 @@ def main(args: argparse.Namespace) -> int:
     # The files the configuration names are checked in the same run as the schema: one round of fixes.
     problems += file_problems(data, key_lines(text), skip={p.path for p in problems})
     if isinstance(data, dict) and data:
-        audio = data.get("audio") if isinstance(data.get("audio"), dict) else {}
+        audio = found if isinstance(found := data.get("audio"), dict) else {}
         source = audio.get("source", "microphone")
         problems += microphone_problems(source) if "audio.source" not in {p.path for p in problems} else []
     if settings is not None and not problems:
@@ -160,7 +160,7 @@ def _source_text(spec: SecretSpec, configured: bool, file: Path | None) -> str |
             return f"the environment variable {spec.env}"
         if source.kind == "file":
             return f"the file {source.path} ({spec.file_key})"
-        if _holds_something(source.path):
+        if source.path is not None and _holds_something(source.path):
             return f"the systemd credential {spec.credential} ({source.path})"
     return None
 
@@ -255,7 +255,9 @@ def _secrets_in_text(text: str) -> list[str]:
 def _secrets_outside_the_file() -> list[str]:
     found = [os.environ.get(name, "") for name in SECRET_ENV]
     directory = os.environ.get("CREDENTIALS_DIRECTORY")
-    for name in CREDENTIALS if directory else ():
+    if not directory:
+        return found
+    for name in CREDENTIALS:
         try:
             found.append((Path(directory) / name).read_text(encoding="utf-8").strip())
         except (OSError, UnicodeDecodeError):

@@ -52,11 +52,11 @@ def file_problems(data: dict, lines: dict[str, int] | None = None, skip: set[str
         if (path := named(key_path)) is not None:
             if (reason := _secret_file_problem(Path(path))) is not None:
                 add(key_path, path, reason)
-    audio = data.get("audio") if isinstance(data.get("audio"), dict) else {}
+    audio = found if isinstance(found := data.get("audio"), dict) else {}
     if audio.get("source") == "file" and (path := named("audio.file")) is not None:
         if (reason := _wav_problem(Path(path))) is not None:
             add("audio.file", path, reason)
-    mqtt = data.get("mqtt") if isinstance(data.get("mqtt"), dict) else {}
+    mqtt = found if isinstance(found := data.get("mqtt"), dict) else {}
     if isinstance(mqtt.get("tls"), dict):
         _check_tls(named, add)
     return problems

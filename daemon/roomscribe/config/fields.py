@@ -1,11 +1,11 @@
-"""The building blocks of the settings: a secret that never prints, a described field, a strict section.
+"""The building blocks of the settings: a secret that never prints, a field's description, a strict section.
 
 Shared by schema.py (the settings) and the sections that live in modules of their own (web.py).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 
@@ -33,10 +33,11 @@ class Secret:
         return hash(self._value)
 
 
-def option(kind: Any, description: str, **constraints: Any) -> Any:
-    """A field type with its description and constraints (constraints go on the non-None type: `option(...) | None`)."""
-    return Annotated[kind, msgspec.Meta(description=description, **constraints)]
+def doc(description: str, **constraints: Any) -> msgspec.Meta:
+    """A field's description and constraints: `port: Annotated[int, doc("TCP port", ge=1)] = 8470`. Constraints go
+    on the type that is not None: `Annotated[int, doc(..., ge=10)] | None`."""
+    return msgspec.Meta(description=description, **constraints)
 
 
 class Section(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    pass
+    """A settings section. Subclasses say `frozen=True` again: msgspec inherits it, the type checker does not."""

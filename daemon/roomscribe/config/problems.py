@@ -69,7 +69,8 @@ def validate_all(data: dict, convert: Callable[[dict], Any], root: type, node: y
         except msgspec.ValidationError as exc:
             loc, message = _split(str(exc))
             if message.startswith("Object contains unknown field"):
-                loc = loc + [re.search(r"`(.*)`", message).group(1)]
+                named = re.search(r"`(.*)`", message)
+                loc = loc + [named.group(1) if named else "?"]
                 message = "unknown key" + _did_you_mean(root, loc)
             elif key := _key_named(root, loc, message):  # a section check about one key: "phrases: …"
                 loc, message = loc + [key], message[len(key) + 2:]

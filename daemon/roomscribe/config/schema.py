@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
 
-from roomscribe.config.fields import Secret, Section as _Section, option as _option
+from roomscribe.config.fields import Secret, Section as _Section, doc as _doc
 from roomscribe.config.problems import MISSING, SECRET_KEYS, ConfigError, ConfigProblem, validate_all
 from roomscribe.config.paths import default_config_path
 from roomscribe.config.yaml_checks import duplicate_keys, empty_tls
@@ -35,78 +35,76 @@ __all__ = ["ConfigError", "ConfigProblem", "Settings", "load_config", "parse_con
 ROOM_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
 
 
-class MqttTls(_Section):
-    ca_file: _option(Path | None, "CA certificate (PEM) used to verify the broker") = None
-    cert_file: _option(Path | None, "client certificate (PEM) for mutual TLS") = None
-    key_file: _option(Path | None, "client private key (PEM) for mutual TLS") = None
-    check_hostname: _option(bool, "verify that the broker certificate names the host") = True
+class MqttTls(_Section, frozen=True):
+    ca_file: Annotated[Path | None, _doc("CA certificate (PEM) used to verify the broker")] = None
+    cert_file: Annotated[Path | None, _doc("client certificate (PEM) for mutual TLS")] = None
+    key_file: Annotated[Path | None, _doc("client private key (PEM) for mutual TLS")] = None
+    check_hostname: Annotated[bool, _doc("verify that the broker certificate names the host")] = True
 
     def __post_init__(self) -> None:
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file must be given together")
 
 
-class MqttSettings(_Section):
-    host: _option(str, "broker host name or address") = "localhost"
-    port: _option(int, "broker port (8883 is usual with TLS)", ge=1, le=65535) = 1883
-    base_topic: _option(str, "prefix of every roomscribe topic", pattern=r"^[^#+\s][^#+]*$") = "meeting"
-    client_id: _option(str | None, "MQTT client id; default roomscribe-<room>") = None
-    protocol: _option(Literal["3.1.1", "5"], "MQTT protocol version") = "3.1.1"
-    username: _option(str | None, "user name for broker authentication") = None
-    password: _option(Secret | None, "password; or password_file, or credential mqtt-password") = None
-    password_file: _option(Path | None, "file holding the broker password") = None
-    tls: _option(MqttTls | None, "enable TLS (an empty mapping uses the system CAs)") = None
-    keepalive: _option(int, "seconds between MQTT keep-alive pings", ge=5, le=3600) = 30
-    reconnect_max_delay: _option(float, "cap of the reconnect backoff, seconds", ge=1, le=3600) = 60.0
-    discovery: _option(bool, "publish Home Assistant discovery") = True
-    discovery_prefix: _option(str, "Home Assistant discovery prefix") = "homeassistant"
+class MqttSettings(_Section, frozen=True):
+    host: Annotated[str, _doc("broker host name or address")] = "localhost"
+    port: Annotated[int, _doc("broker port (8883 is usual with TLS)", ge=1, le=65535)] = 1883
+    base_topic: Annotated[str, _doc("prefix of every roomscribe topic", pattern=r"^[^#+\s][^#+]*$")] = "meeting"
+    client_id: Annotated[str | None, _doc("MQTT client id; default roomscribe-<room>")] = None
+    protocol: Annotated[Literal["3.1.1", "5"], _doc("MQTT protocol version")] = "3.1.1"
+    username: Annotated[str | None, _doc("user name for broker authentication")] = None
+    password: Annotated[Secret | None, _doc("password; or password_file, or credential mqtt-password")] = None
+    password_file: Annotated[Path | None, _doc("file holding the broker password")] = None
+    tls: Annotated[MqttTls | None, _doc("enable TLS (an empty mapping uses the system CAs)")] = None
+    keepalive: Annotated[int, _doc("seconds between MQTT keep-alive pings", ge=5, le=3600)] = 30
+    reconnect_max_delay: Annotated[float, _doc("cap of the reconnect backoff, seconds", ge=1, le=3600)] = 60.0
+    discovery: Annotated[bool, _doc("publish Home Assistant discovery")] = True
+    discovery_prefix: Annotated[str, _doc("Home Assistant discovery prefix")] = "homeassistant"
     # Deprecated (the outbox is part of the journal now): an old outbox here is migrated, and the bounds used.
-    outbox_path: _option(Path | None, "deprecated: the outbox of an older roomscribe, migrated into the journal") = None
-    outbox_max_messages: _option(int, "deprecated: journal.max_waiting", ge=10) | None = None
-    outbox_max_age_days: _option(float, "deprecated: journal.max_waiting_days", gt=0) | None = None
+    outbox_path: Annotated[Path | None, _doc(
+        "deprecated: the outbox of an older roomscribe, migrated into the journal")] = None
+    outbox_max_messages: Annotated[int, _doc("deprecated: journal.max_waiting", ge=10)] | None = None
+    outbox_max_age_days: Annotated[float, _doc("deprecated: journal.max_waiting_days", gt=0)] | None = None
 
     def __post_init__(self) -> None:
         if (self.password is not None or self.password_file is not None) and not self.username:
             raise ValueError("a password was given without a username")
 
 
-class SpeechSettings(_Section):
-    key: _option(Secret | None, "Azure Speech key; or env AZURE_SPEECH_KEY, key_file, or credential azure-speech-key") = None
-    key_file: _option(Path | None, "file holding the Azure Speech key") = None
-    region: _option(str, "Azure region of the Speech resource", pattern=r"^[a-z0-9]+$") = "westeurope"
-    host: _option(
-        str,
+class SpeechSettings(_Section, frozen=True):
+    key: Annotated[Secret | None, _doc(
+        "Azure Speech key; or env AZURE_SPEECH_KEY, key_file, or credential azure-speech-key")] = None
+    key_file: Annotated[Path | None, _doc("file holding the Azure Speech key")] = None
+    region: Annotated[str, _doc("Azure region of the Speech resource", pattern=r"^[a-z0-9]+$")] = "westeurope"
+    host: Annotated[str, _doc(
         "ws:// or wss:// host instead of the region: Speech containers, sovereign clouds, the emulator",
-        pattern=r"^wss?://",
-    ) | None = None
-    language: _option(str, "recognition language, unless `languages` is given", pattern=LOCALE_PATTERN) = "en-US"
-    languages: _option(str | list[str], "one locale, or 2-10 candidates for language identification; replaces "
-                       "`language`") | None = None
-    language_id_mode: _option(Literal["continuous", "at_start"], "with candidates: identify the language of every "
-                              "utterance (continuous, up to 10) or once at the start (at_start, up to 4)") = "continuous"
-    profanity: _option(Literal["masked", "removed", "raw"], "profanity in transcripts: masked (Azure's default, "
-                       "***), removed, or raw") = "masked"
-    phrases: _option(list[str], "names and words the service should hear as written, applied to every session "
-                     f"(at most {MAX_PHRASES}, each at most {MAX_PHRASE_CHARS} characters)") = msgspec.field(
-        default_factory=list)
-    segmentation_silence_ms: _option(
-        int, "silence that ends a phrase; also the length of the pause tail", ge=100, le=5000
-    ) = 500
-    diarize_intermediates: _option(bool, "ask for speaker ids on partial results") = False
-    release_after_minutes: _option(
-        float, "end the cloud session after a pause this long (frees a concurrency slot)", gt=0
-    ) | None = None
-    reconnect_max_delay: _option(float, "cap of the session restart backoff, seconds", ge=1, le=3600) = 60.0
-    auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
-    outage_buffer_minutes: _option(
-        float, "audio kept in memory (never on disk) while the speech service does not answer, sent when it does; "
+        pattern=r"^wss?://")] | None = None
+    language: Annotated[str, _doc(
+        "recognition language, unless `languages` is given", pattern=LOCALE_PATTERN)] = "en-US"
+    languages: Annotated[str | list[str], _doc(
+        "one locale, or 2-10 candidates for language identification; replaces `language`")] | None = None
+    language_id_mode: Annotated[Literal["continuous", "at_start"], _doc(
+        "with candidates: identify the language of every utterance (continuous, up to 10) or once at the start "
+        "(at_start, up to 4)")] = "continuous"
+    profanity: Annotated[Literal["masked", "removed", "raw"], _doc(
+        "profanity in transcripts: masked (Azure's default, ***), removed, or raw")] = "masked"
+    phrases: Annotated[list[str], _doc(
+        "names and words the service should hear as written, applied to every session "
+        f"(at most {MAX_PHRASES}, each at most {MAX_PHRASE_CHARS} characters)")] = msgspec.field(default_factory=list)
+    segmentation_silence_ms: Annotated[int, _doc(
+        "silence that ends a phrase; also the length of the pause tail", ge=100, le=5000)] = 500
+    diarize_intermediates: Annotated[bool, _doc("ask for speaker ids on partial results")] = False
+    release_after_minutes: Annotated[float, _doc(
+        "end the cloud session after a pause this long (frees a concurrency slot)", gt=0)] | None = None
+    reconnect_max_delay: Annotated[float, _doc("cap of the session restart backoff, seconds", ge=1, le=3600)] = 60.0
+    auth_retry_minutes: Annotated[float, _doc("wait this long before retrying after an auth failure", gt=0)] = 10.0
+    outage_buffer_minutes: Annotated[float, _doc(
+        "audio kept in memory (never on disk) while the speech service does not answer, sent when it does; "
         "1.92 MB a minute while in use; past it the oldest goes first and an audio_lost event says what",
-        ge=1.5, le=240,
-    ) = 10.0
-    catch_up_speed: _option(
-        float, "how many times faster than real time audio that waited may be sent once the service answers "
-        "(the Speech SDK's own pace is 2)", ge=1, le=20,
-    ) = 4.0
+        ge=1.5, le=240)] = 10.0
+    catch_up_speed: Annotated[float, _doc(
+        "how many times faster than real time audio that waited may be sent once the service answers "
+        "(the Speech SDK's own pace is 2)", ge=1, le=20)] = 4.0
 
     @property
     def locales(self) -> tuple[str, ...]:
@@ -127,21 +125,21 @@ class SpeechSettings(_Section):
             raise ValueError(f"phrases: {exc}") from None
 
 
-class VadSettings(_Section):
-    enabled: _option(bool, "send only speech, with a little before and after it: Azure bills every second streamed") = True
-    threshold: _option(float, "speech probability (0-1) from which a 10 ms chunk counts as speech", gt=0, lt=1) = 0.5
-    pre_roll_ms: _option(
-        int, "audio kept in memory (never on disk) before speech starts and sent with it; a multiple of 10", ge=0, le=2000
-    ) = 400
-    hangover_ms: _option(
-        int, "audio still sent after the last speech: trailing words and the silence that ends the phrase; "
-        "a multiple of 10", ge=0, le=5000
-    ) = 300
-    onset_frames: _option(int, "speech chunks (10 ms) in a row that start sending", ge=1, le=50) = 3
-    keepalive_seconds: _option(
-        float, "while no speech is sent, 100 ms of silence this often keeps the cloud session and its speaker "
-        "labels (the service closes connections idle for 300 s); 0 = never", ge=0, le=290
-    ) = 240.0
+class VadSettings(_Section, frozen=True):
+    enabled: Annotated[bool, _doc(
+        "send only speech, with a little before and after it: Azure bills every second streamed")] = True
+    threshold: Annotated[float, _doc(
+        "speech probability (0-1) from which a 10 ms chunk counts as speech", gt=0, lt=1)] = 0.5
+    pre_roll_ms: Annotated[int, _doc(
+        "audio kept in memory (never on disk) before speech starts and sent with it; a multiple of 10",
+        ge=0, le=2000)] = 400
+    hangover_ms: Annotated[int, _doc(
+        "audio still sent after the last speech: trailing words and the silence that ends the phrase; "
+        "a multiple of 10", ge=0, le=5000)] = 300
+    onset_frames: Annotated[int, _doc("speech chunks (10 ms) in a row that start sending", ge=1, le=50)] = 3
+    keepalive_seconds: Annotated[float, _doc(
+        "while no speech is sent, 100 ms of silence this often keeps the cloud session and its speaker "
+        "labels (the service closes connections idle for 300 s); 0 = never", ge=0, le=290)] = 240.0
 
     def __post_init__(self) -> None:
         for name in ("pre_roll_ms", "hangover_ms"):
@@ -149,18 +147,14 @@ class VadSettings(_Section):
                 raise ValueError(f"{name} must be a multiple of 10 ms, the chunk length")
 
 
-class AudioSettings(_Section):
-    source: _option(Literal["microphone", "file"], "where audio comes from") = "microphone"
-    device: _option(str | int, "capture device: name substring or PortAudio index") = "default"
-    file: _option(Path | None, "WAV file to play as the meeting (source: file)") = None
-    speed: _option(
-        float,
+class AudioSettings(_Section, frozen=True):
+    source: Annotated[Literal["microphone", "file"], _doc("where audio comes from")] = "microphone"
+    device: Annotated[str | int, _doc("capture device: name substring or PortAudio index")] = "default"
+    file: Annotated[Path | None, _doc("WAV file to play as the meeting (source: file)")] = None
+    speed: Annotated[float, _doc(
         "file playback pace; 1.0 is real time. At most 2: the Speech SDK sends at about twice real time and "
-        "cancels once 66 s of written audio wait unsent",
-        gt=0,
-        le=2.0,
-    ) = 1.0
-    loop: _option(bool, "start the file again at its end") = False
+        "cancels once 66 s of written audio wait unsent", gt=0, le=2.0)] = 1.0
+    loop: Annotated[bool, _doc("start the file again at its end")] = False
     vad: VadSettings = msgspec.field(default_factory=VadSettings)
 
     def __post_init__(self) -> None:
@@ -168,31 +162,34 @@ class AudioSettings(_Section):
             raise ValueError("source is 'file' but no file is given")
 
 
-class MeetingSettings(_Section):
-    autostart: _option(bool, "transcribe from start-up; false waits for the start command") = True
+class MeetingSettings(_Section, frozen=True):
+    autostart: Annotated[bool, _doc("transcribe from start-up; false waits for the start command")] = True
 
 
-class ArchiveSettings(_Section):
-    enabled: _option(bool, "keep the meeting record (meetings, pauses, final utterances; never audio)") = True
-    path: _option(Path | None, "deprecated: the archive of an older roomscribe, migrated into the journal") = None
-    retention_days: _option(float, "meetings that ended longer ago are deleted, at start and daily", gt=0) = 30.0
+class ArchiveSettings(_Section, frozen=True):
+    enabled: Annotated[bool, _doc("keep the meeting record (meetings, pauses, final utterances; never audio)")] = True
+    path: Annotated[Path | None, _doc(
+        "deprecated: the archive of an older roomscribe, migrated into the journal")] = None
+    retention_days: Annotated[float, _doc(
+        "meetings that ended longer ago are deleted, at start and daily", gt=0)] = 30.0
 
 
-class JournalSettings(_Section):
-    path: _option(Path | None, "the SQLite journal (record and delivery state); default journal.sqlite3 in the "
-                  "state directory") = None
-    max_waiting: _option(int, "beyond this many undelivered utterances the oldest are no longer sent", ge=10) = 100_000
-    max_waiting_days: _option(float, "undelivered utterances older than this are no longer sent", gt=0) = 7.0
-    memory_backlog: _option(int, "records kept in memory while the disk refuses writes", ge=100) = 5000
-    retry_seconds: _option(float, "how often writes the disk refused are tried again", ge=0.1, le=300) = 5.0
+class JournalSettings(_Section, frozen=True):
+    path: Annotated[Path | None, _doc(
+        "the SQLite journal (record and delivery state); default journal.sqlite3 in the state directory")] = None
+    max_waiting: Annotated[int, _doc(
+        "beyond this many undelivered utterances the oldest are no longer sent", ge=10)] = 100_000
+    max_waiting_days: Annotated[float, _doc("undelivered utterances older than this are no longer sent", gt=0)] = 7.0
+    memory_backlog: Annotated[int, _doc("records kept in memory while the disk refuses writes", ge=100)] = 5000
+    retry_seconds: Annotated[float, _doc("how often writes the disk refused are tried again", ge=0.1, le=300)] = 5.0
 
 
-class LogSettings(_Section):
-    level: _option(Literal["debug", "info", "warning", "error"], "log level") = "info"
+class LogSettings(_Section, frozen=True):
+    level: Annotated[Literal["debug", "info", "warning", "error"], _doc("log level")] = "info"
 
 
-class Settings(_Section):
-    room: _option(str, "names this device in payloads, client ids, HA", pattern=ROOM_PATTERN) = "room"
+class Settings(_Section, frozen=True):
+    room: Annotated[str, _doc("names this device in payloads, client ids, HA", pattern=ROOM_PATTERN)] = "room"
     mqtt: MqttSettings = msgspec.field(default_factory=MqttSettings)
     speech: SpeechSettings = msgspec.field(default_factory=SpeechSettings)
     audio: AudioSettings = msgspec.field(default_factory=AudioSettings)
@@ -224,11 +221,11 @@ class Settings(_Section):
 def _read_secret(spec: SecretSpec, configured: Secret | None, file: Path | None) -> str | None:
     """A secret from the first place in the lookup order; blank counts as absent (the unit's fallback is blank)."""
     for source in lookup_order(spec, configured=configured is not None, file=file, environ=os.environ):
-        if source.kind == "config":
+        if source.kind == "config" and configured is not None:
             return configured.get_secret_value()
         if source.kind == "env":
             return os.environ[spec.env]
-        if source.kind == "credential" and not source.path.is_file():
+        if source.path is None or (source.kind == "credential" and not source.path.is_file()):
             return None
         return source.path.read_text(encoding="utf-8").strip() or None
     return None

@@ -12,8 +12,9 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
+from typing import Annotated
 
-from roomscribe.config.fields import Secret, Section, option
+from roomscribe.config.fields import Secret, Section, doc
 from roomscribe.config.problems import MISSING, ConfigProblem
 
 DEFAULT_PORT = 8470
@@ -23,17 +24,19 @@ TOKEN_PATTERN = re.compile(r"^[A-Za-z0-9._~+/-]+=*$")
 MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(24))'"
 
 
-class WebSettings(Section):
-    enabled: option(bool, "serve the live page (transcript, state, past meetings) from the daemon") = True
-    host: option(str, "address to listen on; anything but a loopback address needs web.access_token",
-                 min_length=1) = "127.0.0.1"
-    port: option(int, "TCP port of the page", ge=1, le=65535) = DEFAULT_PORT
-    access_token: option(Secret | None, "token to read the page; or access_token_file, "
-                         "$ROOMSCRIBE_WEB_ACCESS_TOKEN, or credential web-access-token") = None
-    access_token_file: option(Path | None, "file holding the access token") = None
-    command_token: option(Secret | None, "token for the page's controls (pause, resume, start, stop, names); or "
-                          "command_token_file, $ROOMSCRIBE_WEB_COMMAND_TOKEN, or credential web-command-token") = None
-    command_token_file: option(Path | None, "file holding the command token") = None
+class WebSettings(Section, frozen=True):
+    enabled: Annotated[bool, doc("serve the live page (transcript, state, past meetings) from the daemon")] = True
+    host: Annotated[str, doc(
+        "address to listen on; anything but a loopback address needs web.access_token", min_length=1)] = "127.0.0.1"
+    port: Annotated[int, doc("TCP port of the page", ge=1, le=65535)] = DEFAULT_PORT
+    access_token: Annotated[Secret | None, doc(
+        "token to read the page; or access_token_file, $ROOMSCRIBE_WEB_ACCESS_TOKEN, or credential "
+        "web-access-token")] = None
+    access_token_file: Annotated[Path | None, doc("file holding the access token")] = None
+    command_token: Annotated[Secret | None, doc(
+        "token for the page's controls (pause, resume, start, stop, names); or command_token_file, "
+        "$ROOMSCRIBE_WEB_COMMAND_TOKEN, or credential web-command-token")] = None
+    command_token_file: Annotated[Path | None, doc("file holding the command token")] = None
 
 
 def is_loopback(host: str) -> bool:

@@ -22,11 +22,6 @@ def bytes_to_seconds(n: int) -> float:
     return n / BYTES_PER_SECOND
 
 
-def seconds_to_bytes(seconds: float) -> int:
-    """Whole samples only, so the result is always a valid PCM length."""
-    return int(round(seconds * SAMPLE_RATE)) * SAMPLE_WIDTH
-
-
 def ticks_to_bytes(ticks: int) -> int:
     return int(round(ticks * SAMPLE_RATE / TICKS_PER_SECOND)) * SAMPLE_WIDTH
 

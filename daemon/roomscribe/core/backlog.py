@@ -138,7 +138,8 @@ class CaptureMap:
         if (mono is None) != (last is None):
             return False
         if mono is not None:
-            return abs(self.mono_at(pos) - mono) <= MERGE_TOLERANCE_S
+            here = self.mono_at(pos)  # known: the last segment has monotonic times too
+            return here is not None and abs(here - mono) <= MERGE_TOLERANCE_S
         return abs(self.wall_at(pos) - wall) <= MERGE_TOLERANCE_S
 
     def _index(self, pos: int) -> int:

@@ -80,10 +80,6 @@ class WallClock:
     def monotonic(self) -> float:
         return self._clock.monotonic()
 
-    def wall_of(self, monotonic: float) -> float:
-        """The wall-clock time of a monotonic instant, on the offset accepted now."""
-        return monotonic + self.offset
-
     def check(self) -> ClockStep | None:
         """Take over the wall clock's current offset; the step, if it changed by more than the threshold."""
         offset = read_offset(self._clock)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from roomscribe.core.table import Session, State
 
 S = State
 
 
-def describe(meeting) -> str:
-    """`meeting` is core.meeting.MeetingModel (not imported: it imports this module)."""
+def describe(meeting: Any) -> str:
+    """`meeting` is core.meeting.MeetingModel (not imported: it imports this module; `transitions` gives it
+    its `state`)."""
     state = meeting.state
     if state is S.IDLE:
         return "no meeting"

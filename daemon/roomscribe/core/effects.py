@@ -6,7 +6,7 @@ app/daemon.py dispatches them by type through a table (`Daemon._handlers`), one 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
+from typing import Any, Union
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ class DiscardBacklog:
 @dataclass(frozen=True)
 class EmitEvent:
     kind: str
-    detail: dict
+    detail: dict[str, Any]
     level: str = "info"
 
 

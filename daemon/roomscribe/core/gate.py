@@ -103,7 +103,7 @@ class AudioGate:
             self.is_open = False
             self._closes += 1
         self._ever_closed = True
-        if tail and self._live_since_close:
+        if tail and self._live_since_close and self._live_end is not None:  # (set with any live audio)
             chunks = self.tail_chunks
             if stream_bytes is not None and stream_bytes % CHUNK_BYTES == 0:
                 while (stream_bytes + chunks * CHUNK_BYTES) % SDK_FRAME_BYTES != TAIL_FRAME_FILL:

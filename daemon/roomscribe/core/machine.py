@@ -172,7 +172,7 @@ class MeetingMachine:
         effects, self._meeting.effects = self._meeting.effects, []
         return effects
 
-    def _service_event(self, name: str, **kwargs) -> bool:
+    def _service_event(self, name: str, **kwargs: object) -> bool:
         if getattr(self._meeting, f"may_{name}")(**kwargs):
             self._meeting.trigger(name, **kwargs)
             return True

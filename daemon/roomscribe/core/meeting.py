@@ -36,6 +36,10 @@ S = State
 class MeetingModel:
     """The model `transitions` drives: the machine's fields and its callbacks, private to MeetingMachine."""
 
+    # Given to the model by the `transitions` Machine (core/machine.py), which sets them on the instance.
+    state: State
+    trigger: Callable[..., bool]
+
     def __init__(self, *, release_after_s: float | None, backoff: Backoff, auth_retry_s: float,
                  clock: Callable[[], float], replace_stalled_s: float):
         self.release_after_s = release_after_s

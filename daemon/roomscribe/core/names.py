@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import ClassVar, Union
+from typing import Any, ClassVar, Union
 
 from roomscribe.core.commands import NAME
 
@@ -105,7 +105,7 @@ class Named:
     speakers: tuple[tuple[int, str, str | None], ...]  # (epoch, label, name or None), heard or named
     running: bool
 
-    def detail(self) -> dict:
+    def detail(self) -> dict[str, Any]:
         """The `speaker_named` event's detail."""
         return {"meeting_id": self.meeting_id, "speaker_epoch": self.speaker_epoch, "speaker": self.speaker,
                 "name": self.name, "previous": self.previous, "running": self.running}

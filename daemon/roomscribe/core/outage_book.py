@@ -4,6 +4,7 @@ stream lies in it, which audio an outage delayed, and the lost spans waiting to 
 from __future__ import annotations
 
 from bisect import bisect_right
+from dataclasses import dataclass
 
 from roomscribe.core.backlog import LostSpan
 
@@ -31,26 +32,32 @@ class StreamMap:
         return self._positions[index] + offset - self._offsets[index]
 
 
+@dataclass(slots=True)
+class _Late:
+    start: int
+    end: int | None = None  # open while the outage lasts
+
+
 class LateSpans:
     """Positions of audio an outage delayed: from the oldest audio not acknowledged when it began to the end
     of what waited when it was caught up."""
 
     def __init__(self) -> None:
-        self._spans: list[list] = []  # [from, to | None]
+        self._spans: list[_Late] = []
 
     def open(self, pos: int) -> None:
-        if not self._spans or self._spans[-1][1] is not None:
-            self._spans.append([pos, None])
+        if not self._spans or self._spans[-1].end is not None:
+            self._spans.append(_Late(pos))
 
     def close(self, pos: int) -> int:
         """End the open span at `pos`; how many bytes it holds (0 if none was open)."""
-        if not self._spans or self._spans[-1][1] is not None:
+        if not self._spans or self._spans[-1].end is not None:
             return 0
-        self._spans[-1][1] = pos
-        return pos - self._spans[-1][0]
+        self._spans[-1].end = pos
+        return pos - self._spans[-1].start
 
     def covers(self, start: int, end: int) -> bool:
-        return any(low < max(end, start + 1) and (high is None or start < high) for low, high in self._spans)
+        return any(s.start < max(end, start + 1) and (s.end is None or start < s.end) for s in self._spans)
 
     def clear(self) -> None:
         self._spans.clear()
@@ -72,6 +79,11 @@ class LostSpans:
         else:
             self._spans.append(span)
         self._touched = now
+
+    @property
+    def pending_s(self) -> float:
+        """Audio seconds lost and not handed out yet."""
+        return sum(span.seconds for span in self._spans)
 
     def take(self, now: float, *, everything: bool = False) -> list[LostSpan]:
         if not self._spans:

@@ -8,8 +8,12 @@ equal to `render_mermaid()`, and another checks the command tables below against
 from __future__ import annotations
 
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from roomscribe.core.commands import COMMANDS  # noqa: F401  (the machine's command triggers)
+
+if TYPE_CHECKING:
+    from transitions.core import TransitionConfigDict  # in the library's type stubs only
 
 
 class State(str, Enum):
@@ -46,7 +50,7 @@ S = State
 # and from there to the service once a session answers. A meeting that is on and not paused keeps its audio.
 GATE_OPEN_STATES = frozenset({S.STARTING, S.TRANSCRIBING, S.RECOVERING})
 
-MACHINE_STATES = [
+MACHINE_STATES: list[dict[str, State | str]] = [
     {"name": S.IDLE},
     {"name": S.STARTING, "on_enter": "open_gate"},
     {"name": S.TRANSCRIBING, "on_enter": "open_gate"},
@@ -60,7 +64,7 @@ MACHINE_STATES = [
 # Effects of a transition: `before` runs before the state is left, `after` once the new one is entered.
 # A transition without `dest` is internal: the state stays, no enter/exit callbacks run.
 OPEN = [S.STARTING, S.RECOVERING]  # the gate is open, and no session answers
-TRANSITIONS = [
+TRANSITIONS: list[TransitionConfigDict] = [
     {"trigger": "start", "source": S.IDLE, "dest": S.STARTING, "after": ["begin_meeting", "open_session"]},
     {"trigger": "start", "source": [S.RECOVERING, S.FAILED], "dest": S.STARTING, "after": "open_session"},
     {"trigger": "session_ready", "source": S.STARTING, "dest": S.TRANSCRIBING, "conditions": "has_audio",

@@ -45,7 +45,7 @@ class Timeline:
             return
         offset_ticks = bytes_to_ticks(self._written)
         monotonic = write.monotonic is not None
-        at = write.monotonic if monotonic else write.wall_clock
+        at = write.monotonic if write.monotonic is not None else write.wall_clock
         continues = bool(self._start_ticks) and self._on_monotonic[-1] is monotonic and (
             abs(self._time_in_segment(len(self._start_ticks) - 1, offset_ticks) - at) <= MERGE_TOLERANCE_S
         )

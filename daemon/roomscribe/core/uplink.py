@@ -27,7 +27,7 @@ under its lock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Literal
 
 from roomscribe.core.audio_format import BYTES_PER_SECOND, SAMPLE_WIDTH, bytes_to_seconds
 from roomscribe.core.backlog import BLOCK_BYTES, AtRisk, Backlog, LostSpan, Piece
@@ -55,7 +55,25 @@ class UplinkReport:
     lost: list[LostSpan]
     caught_up: CaughtUp | None
     waiting_s: float  # audio kept that the current session was not written yet
-    kept_bytes: int  # memory the backlog holds now
+
+
+SessionLink = Literal["none", "connecting", "confirmed", "stalled"]
+
+
+@dataclass(frozen=True, slots=True)
+class UplinkStatus:
+    """How the outage buffer stands now, read without changing anything (the owner's diagnostics)."""
+
+    session: SessionLink  # none; connecting (its service has not answered yet); confirmed (it answers); stalled
+    held: bool  # a pause holds what waits until the resume
+    kept_s: float  # audio kept that no session acknowledged yet
+    waiting_s: float  # of that, audio the current session was not written yet (all of it without a session)
+    kept_bytes: int  # memory the buffer holds now
+    peak_bytes: int  # the most memory it ever held
+    capacity_s: float  # the most audio it keeps: past it the oldest goes
+    outage: bool  # an outage is under way (not caught up yet): what it delays is published late
+    lost_s: float  # audio lost since the start (dropped from the full buffer, or given up), reported or not
+    lost_unreported_s: float  # of that, audio no report has named yet (it settles first, core/outage_book.py)
 
 
 @dataclass(slots=True)
@@ -86,6 +104,7 @@ class Uplink:
         self._outage: _Outage | None = None
         self._caught_up: CaughtUp | None = None
         self._lost = LostSpans()
+        self._lost_bytes = 0  # since the start, for the status
 
     # -- the session -------------------------------------------------------------------------------
 
@@ -105,7 +124,7 @@ class Uplink:
             return
         if abandoned:
             if self._risk.span is not None:
-                self._lost.add(self._risk.span, now)
+                self._lose(self._risk.span, now)
             self._outage_begins(now)
         self._map = None
         self._risk.clear()
@@ -158,7 +177,7 @@ class Uplink:
         if (self._sent == end_before and self._map is not None and self._confirmed and not self.stalled
                 and not self._held and self._map.written - self._acked + self.backlog.end - end_before <= self._window):
             self._last_pump = now  # the normal case: what came goes as it came, not read back
-            return self._wrote(kept, now)
+            return self._wrote(self._map, kept, now)
         return self.pump(now)
 
     def pump(self, now: float, *, final: bool = False) -> list[Piece]:
@@ -174,16 +193,17 @@ class Uplink:
         if final:
             allow = max(allow, _whole(FINAL_FLUSH_S * BYTES_PER_SECOND) - unacked)
         self._last_pump = now
-        return self._wrote(self.backlog.read(self._sent, allow) if allow > 0 else [], now)
+        return self._wrote(self._map, self.backlog.read(self._sent, allow) if allow > 0 else [], now)
 
-    def _wrote(self, pieces: list[Piece], now: float) -> list[Piece]:
+    def _wrote(self, stream: StreamMap, pieces: list[Piece], now: float) -> list[Piece]:
+        """`pieces` were written to the current session, whose stream is `stream`."""
         for piece in pieces:
-            self._map.wrote(piece.pos, len(piece.pcm))
+            stream.wrote(piece.pos, len(piece.pcm))
             self.watch.sent(now, bytes_to_seconds(len(piece.pcm)), piece.speech)
             self._sent = piece.pos + len(piece.pcm)
             self._credit = max(self._credit - len(piece.pcm), 0.0)
-        if self._confirmed and self._map.written - self._infer_bytes > self._acked:
-            self.acknowledged(self._map, self._map.written - self._infer_bytes)
+        if self._confirmed and stream.written - self._infer_bytes > self._acked:
+            self.acknowledged(stream, stream.written - self._infer_bytes)
         if self._outage is not None:
             self._check_caught_up(now)
         return pieces
@@ -212,7 +232,17 @@ class Uplink:
         if self._map is not None and self._confirmed and not self.stalled and self.watch.stalled(now):
             stalled_for = self.watch.unanswered_s(now)
         caught_up, self._caught_up = self._caught_up, None
-        return UplinkReport(stalled_for, self._lost.take(now), caught_up, self.waiting_s, self.backlog.resident_bytes)
+        return UplinkReport(stalled_for, self._lost.take(now), caught_up, self.waiting_s)
+
+    def status(self) -> UplinkStatus:
+        """How things stand; unlike `check`, it takes nothing (lost spans and a catch-up stay to be reported)."""
+        link: SessionLink = ("none" if self._map is None else "stalled" if self.stalled
+                             else "confirmed" if self._confirmed else "connecting")
+        return UplinkStatus(
+            session=link, held=self._held, kept_s=bytes_to_seconds(len(self.backlog)), waiting_s=self.waiting_s,
+            kept_bytes=self.backlog.resident_bytes, peak_bytes=self.backlog.peak_bytes,
+            capacity_s=bytes_to_seconds(self.backlog.capacity), outage=self._outage is not None,
+            lost_s=bytes_to_seconds(self._lost_bytes), lost_unreported_s=self._lost.pending_s)
 
     def discard(self, now: float) -> tuple[list[LostSpan], LostSpan | None]:
         """Give up everything kept (the meeting ended, or the service refused it). Returns the spans lost
@@ -221,6 +251,7 @@ class Uplink:
         dropped = None
         if self.backlog.start < self.backlog.end:
             dropped = self.backlog.times.span(self.backlog.start, self.backlog.end)
+            self._lost_bytes += dropped.end_pos - dropped.start_pos
         self.backlog.clear()
         if self._map is not None:
             self._sent = self.backlog.start
@@ -244,10 +275,14 @@ class Uplink:
         if held_until > start:  # the session was written these: lost only if it never acknowledges them
             self._risk.add(self.backlog.times, start, held_until)
         if end > held_until:
-            self._lost.add(self.backlog.times.span(held_until, end), now)
+            self._lose(self.backlog.times.span(held_until, end), now)
         self.backlog.trim(end)
         if self._map is not None and self._sent < end:
             self._sent = end
+
+    def _lose(self, span: LostSpan, now: float) -> None:
+        self._lost.add(span, now)
+        self._lost_bytes += max(span.end_pos - span.start_pos, 0)
 
     def _outage_begins(self, now: float) -> None:
         if self._outage is None:

@@ -49,8 +49,8 @@ class DemoBroker:
             conf = self._dir / "mosquitto.conf"
             conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
             self._process = subprocess.Popen(
-                [shutil.which("mosquitto"), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-            )
+                [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL)
         else:
             started = threading.Event()
             self._thread = threading.Thread(target=self._run_amqtt, args=(started,), name="amqtt", daemon=True)
@@ -93,5 +93,6 @@ class DemoBroker:
             self._process.wait(5)
         if self._loop is not None and self._stop is not None:
             self._loop.call_soon_threadsafe(self._stop.set)
+        if self._thread is not None:
             self._thread.join(5)
         shutil.rmtree(self._dir, ignore_errors=True)

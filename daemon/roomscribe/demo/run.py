@@ -1,7 +1,14 @@
-"""The body of `roomscribe demo` (imported only when the demo runs: it pulls in numpy, paho, the SDK)."""
+"""The body of `roomscribe demo` (imported only when the demo runs: it pulls in numpy, paho, the SDK).
+
+The daemon runs on this thread's event loop, as `roomscribe run` runs it (`run_daemon`); the room
+controller's script runs on a thread beside it and talks to the daemon as a room does, over MQTT. It
+reads the daemon only through its public surface: the figures of `Daemon.diagnostics()` and, to act at
+the right point of the recording, how far the file source has played.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
@@ -9,13 +16,18 @@ import threading
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from roomscribe.app.daemon import Daemon
+from roomscribe.app.run import run_daemon
+from roomscribe.audio.wavfile import WavFileSource
+from roomscribe.config import Settings, settings_from_data
+from roomscribe.core.gate import GateStats
+from roomscribe.emulator.script import PlannedUtterance
 from roomscribe.system import exitcodes
 from roomscribe.core.audio_format import BYTES_PER_SECOND
-from roomscribe.demo.background import DaemonThread
-from roomscribe.config import settings_from_data
 from roomscribe.demo.script import SECRET_LINE
 from roomscribe.demo.broker import DemoBroker
 from roomscribe.emulator.thread import EmulatorThread
@@ -80,6 +92,66 @@ def _clock(iso: str) -> str:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S.%f")[:-3]
 
 
+class DaemonEnded(RuntimeError):
+    """The daemon stopped before the script was played out (SIGINT, or a failure it logged)."""
+
+
+def _control(daemon: Daemon, ended: threading.Event, printer: _Printer,
+             planned: list[PlannedUtterance]) -> tuple[GateStats, float | None]:
+    """The room controller's script, on a thread beside the daemon's loop: pause before the secret, resume
+    after it, stop at the end. Returns the gate's figures before the stop and the billed audio it reported."""
+    source = daemon.source
+    if not isinstance(source, WavFileSource):
+        raise TypeError("the demo plays its meeting from a file")
+    secret, before = planned[SECRET_LINE], planned[SECRET_LINE - 1]
+
+    def wait_audio(seconds: float) -> None:
+        # By what the source has delivered, not by the clock: on a busy machine its thread can fall
+        # behind and catch up in a burst, and a resume timed by the clock would then let through
+        # audio of the private sentence that was delivered after it (the gate works by order).
+        while source.played_s < seconds:
+            if ended.is_set():
+                raise DaemonEnded("the daemon stopped before the meeting was played")
+            time.sleep(0.005)
+
+    # The controller acts well clear of the secret: 0.6 s of audio after the sentence before it
+    # (the pause tail finishes that sentence), and 0.5 s after the secret ends.
+    wait_audio(before.end + 0.6)
+    printer.command("pause")
+    wait_audio(secret.end + 0.5)
+    printer.command("resume")
+    wait_audio(planned[-1].end + 1.0)
+    deadline = time.time() + 10
+    while len(printer.transcripts) < len(planned) - 1 and time.time() < deadline:
+        time.sleep(0.1)
+    gate = daemon.diagnostics().gate.stats
+    printer.command("stop")
+    deadline = time.time() + 10
+    while printer.cost is None and time.time() < deadline and not ended.is_set():
+        time.sleep(0.05)
+    return gate, printer.cost
+
+
+async def _meeting(settings: Settings, printer: _Printer,
+                   planned: list[PlannedUtterance]) -> tuple[GateStats, float | None]:
+    """The daemon on this thread's loop until the controller's script is done."""
+    stop = asyncio.Event()
+    built: asyncio.Future[Daemon] = asyncio.get_running_loop().create_future()
+    running = asyncio.create_task(run_daemon(settings, stop=stop, on_built=built.set_result))
+    ended = threading.Event()
+    running.add_done_callback(lambda task: ended.set())
+    first: list[asyncio.Future[Any]] = [built, running]  # built, or it ended before (a failure)
+    await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    if not built.done():
+        await running  # it failed before the owner was built: its error is the demo's
+        raise DaemonEnded("the daemon ended before it was built")
+    try:
+        return await asyncio.to_thread(_control, built.result(), ended, printer, planned)
+    finally:
+        stop.set()
+        await running
+
+
 def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "auto") -> int:
     work = Path(keep_dir) if keep_dir else Path(tempfile.mkdtemp(prefix="roomscribe-demo-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -87,60 +159,35 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
     wav = work / "meeting.wav"
     write_wav(wav, pcm)
     secret = planned[SECRET_LINE]
-    before = planned[SECRET_LINE - 1]
     print(f"roomscribe demo: a {len(pcm) / 16000:.0f} s meeting of {len(planned)} utterances, played {speed}x")
     print(f"  the controller pauses before the secret sentence ({secret.text!r}) and resumes after it\n")
 
-    broker = DemoBroker(broker).start()
+    mqtt_broker = DemoBroker(broker).start()
     emulator = EmulatorThread(key="demo-key").start()
     settings = settings_from_data(
         {
             "room": "demo-room",
-            "mqtt": {"host": "127.0.0.1", "port": broker.port, "discovery": True},
+            "mqtt": {"host": "127.0.0.1", "port": mqtt_broker.port, "discovery": True},
             "journal": {"path": str(work / "journal.sqlite3")},
             "speech": {"host": emulator.host_url, "key": "demo-key"},
             # Silence suppression on, as users get it (audio.vad's defaults).
             "audio": {"source": "file", "file": str(wav), "speed": speed},
         }
     )
-    printer = _Printer(broker.port, time.time())
-    printer.say(f"broker       {broker.kind} on 127.0.0.1:{broker.port}; speech emulator on {emulator.host_url}")
-    runner = DaemonThread(settings).start()
+    printer = _Printer(mqtt_broker.port, time.time())
+    printer.say(f"broker       {mqtt_broker.kind} on 127.0.0.1:{mqtt_broker.port}; "
+                f"speech emulator on {emulator.host_url}")
     try:
-        source = runner.daemon.source
-        while source.started_at is None:
-            time.sleep(0.01)
-
-        def wait_audio(seconds: float) -> None:
-            # By what the source has delivered, not by the clock: on a busy machine its thread can fall
-            # behind and catch up in a burst, and a resume timed by the clock would then let through
-            # audio of the private sentence that was delivered after it (the gate works by order).
-            while source.played_s < seconds:
-                time.sleep(0.005)
-
-        # The controller acts well clear of the secret: 0.6 s of audio after the sentence before it
-        # (the pause tail finishes that sentence), and 0.5 s after the secret ends.
-        wait_audio(before.end + 0.6)
-        printer.command("pause")
-        wait_audio(secret.end + 0.5)
-        printer.command("resume")
-        wait_audio(planned[-1].end + 1.0)
-        deadline = time.time() + 10
-        while len(printer.transcripts) < len(planned) - 1 and time.time() < deadline:
-            time.sleep(0.1)
-        gate = runner.daemon.audio_path.stats
-        runner.call(runner.daemon._command, "stop", None)
-        deadline = time.time() + 10
-        while printer.cost is None and time.time() < deadline:
-            time.sleep(0.05)
-        cost = printer.cost
+        gate, cost = asyncio.run(_meeting(settings, printer, planned))
+    except DaemonEnded as exc:
+        print(f"roomscribe demo: {exc}")
+        return exitcodes.FAILURE
     finally:
-        runner.stop()
         time.sleep(0.3)
         printer.close()
         received = emulator.record.audio_bytes()
         emulator.stop()
-        broker.stop()
+        mqtt_broker.stop()
 
     heard = " ".join(p.text for p in decode(received))
     captured = wav.read_bytes()[44:]
@@ -163,7 +210,7 @@ def run_demo(*, speed: float = 1.5, keep_dir: str | None = None, broker: str = "
         print(f"  billed audio, as the daemon counts: {cost:.1f} s (meeting_ended)")
     print(f"  captured while paused, dropped:   {gate.dropped_after_close / BYTES_PER_SECOND:.1f} s, never buffered or sent")
     print(f"  silence sent to close phrases:    {gate.silence_bytes_written / BYTES_PER_SECOND:.2f} s")
-    print(f"  secret sentence reached service:  {'YES - privacy failure: ' + leak if leaked else 'no'}")
+    print(f"  secret sentence reached service:  {'no' if leak is None else 'YES - privacy failure: ' + leak}")
     if keep_dir:
         (work / "emulator-record.json").write_text(emulator.record.to_json())
         print(f"  files kept in {work}")

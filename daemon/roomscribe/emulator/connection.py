@@ -49,9 +49,13 @@ class Connection:
         self._ws = ws
         self.id = connection_id
         self._ordinal = ordinal  # 0 for the first accepted connection
-        query = parse_qs(urlsplit(ws.request.path).query)
-        self._language = (query.get("language") or [None])[0]
-        self._connection_header = ws.request.headers.get("X-ConnectionId")
+        request = ws.request
+        if request is None:
+            raise RuntimeError("a connection is made only once its opening handshake was read")
+        query = parse_qs(urlsplit(request.path).query)
+        languages = query.get("language")
+        self._language = languages[0] if languages else None
+        self._connection_header = request.headers.get("X-ConnectionId")
         self._turns: dict[str, Turn] = {}
         self._current: Turn | None = None
         self._timers: set[asyncio.Task] = set()
@@ -156,7 +160,7 @@ class Connection:
         if intake.refusal is not None:
             log.warning("connection %d: refusing audio: %s", self.id, intake.refusal)
             self.close_later(0.0, UNSUPPORTED_AUDIO_CLOSE_CODE, intake.refusal)
-        elif intake.end_of_audio:
+        elif intake.end_of_audio and turn is not None:
             self._end_turn(turn, by="client")
 
     # -- turns --------------------------------------------------------------------------------------

@@ -47,10 +47,10 @@ class Listening:
         return cls(language, candidates, lid.get("mode") == "DetectContinuous", _phrase_list(context.get("dgi")))
 
 
-def _phrase_list(dgi) -> tuple[str, ...]:
+def _phrase_list(dgi: object) -> tuple[str, ...]:
     if not isinstance(dgi, dict) or dgi.get("bias") in (0, 0.0, "0"):
         return ()
-    groups = dgi.get("Groups") if isinstance(dgi.get("Groups"), list) else []
+    groups = found if isinstance(found := dgi.get("Groups"), list) else []
     items = (item for group in groups if isinstance(group, dict) for item in (group.get("Items") or ())
              if isinstance(group.get("Items"), list))
     return tuple(item["Text"] for item in items if isinstance(item, dict) and isinstance(item.get("Text"), str))

@@ -75,7 +75,7 @@ class PhraseBuilder:
             if symbol.start - utterance.end >= self._segmentation or new_voice:
                 self._finish_utterance()
                 utterance = None
-        gap = symbol.start - utterance.end if utterance is not None else None
+        gap = symbol.start - utterance.end if utterance is not None else 0
         if symbol.code == REPEAT:
             if utterance is None or gap >= self._pause:
                 return  # a repeat with nothing to repeat
@@ -121,6 +121,8 @@ class PhraseBuilder:
 
     def _finish_utterance(self) -> None:
         utterance, self._utterance = self._utterance, None
+        if utterance is None:
+            return
         self._hypothesize(utterance, utterance.text, utterance.end)  # the last hypothesis is the phrase
         duration = utterance.end - utterance.offset
         self._events.append(Phrase(utterance.text, utterance.speaker, utterance.offset, duration))

@@ -27,6 +27,8 @@ class ToneRecognizer:
     per stream, a `SymbolTracker` turns runs of frame labels into symbols, placed by `ToneEdges`; a
     `PhraseBuilder` turns symbols into events. It owns the frame grid and what is settled."""
 
+    _buffer: np.ndarray  # samples not yet cut into frames (set per stream by _start_stream)
+
     def __init__(self, *, segmentation_silence_ms: int = 500, sample_rate: int = 16000):
         if segmentation_silence_ms <= 0:
             raise ValueError(f"segmentation_silence_ms must be positive, got {segmentation_silence_ms}")

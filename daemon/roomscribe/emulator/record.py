@@ -240,8 +240,8 @@ class Record:
         mismatches = 0
         for session in sessions:
             stream = bytearray()
-            for frame in (f for f in frames if f.audio_session_id == session):
-                start = frame.stream_offset
+            for frame in (f for f in frames if f.audio_session_id == session and f.stream_offset is not None):
+                start = frame.stream_offset or 0
                 overlap = max(0, min(len(stream) - start, frame.size))
                 if overlap:
                     old = stream[start : start + overlap]
@@ -278,6 +278,6 @@ def _lay(stream: bytearray, start: int, data: bytes) -> None:
 def _stream_of(frames: list[AudioFrame], audio_session_id: str) -> bytes:
     stream = bytearray()
     for frame in frames:
-        if frame.audio_session_id == audio_session_id:
+        if frame.audio_session_id == audio_session_id and frame.stream_offset is not None:
             _lay(stream, frame.stream_offset, frame.data)
     return bytes(stream)

@@ -152,7 +152,7 @@ def write_wav(path: str | Path | BinaryIO, pcm: np.ndarray, sample_rate: int = 1
     samples = np.asarray(pcm)
     if samples.ndim != 1 or samples.dtype != np.int16:
         raise ValueError(f"write_wav needs mono int16 samples, got {samples.dtype} with shape {samples.shape}")
-    with wave.open(path if hasattr(path, "write") else str(path), "wb") as wav:
+    with wave.open(str(path) if isinstance(path, (str, Path)) else path, "wb") as wav:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(sample_rate)

@@ -93,6 +93,8 @@ class Sender:
                 await self._ws.close(code, reason)
                 return
             message = item.message
+            if message is None:
+                continue
             headers = message.headers()
             try:
                 await self._ws.send(usp.encode_text(headers, message.body))

@@ -16,7 +16,9 @@ from http import HTTPStatus
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from roomscribe.emulator.connection import Connection
 from roomscribe.emulator.turns import DiarizationSession
@@ -26,6 +28,8 @@ from roomscribe.emulator.record import Record, RecordedPhrase
 __all__ = ["SPEECH_PATH", "DiarizationSession", "Emulator"]
 
 log = logging.getLogger(__name__)
+
+USP = Subprotocol("USP")  # the Speech SDK's WebSocket subprotocol
 
 SPEECH_PATH = "/speech/universal/v2"
 
@@ -42,7 +46,7 @@ class Emulator:
         self.host = host
         self._requested_port = port
         self._on_phrase = on_phrase
-        self._server = None
+        self._server: Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._connections: dict[int, Connection] = {}
         self._accepted = 0
@@ -52,7 +56,8 @@ class Emulator:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the emulator is not running")
-        return self._server.sockets[0].getsockname()[1]
+        port: int = next(iter(self._server.sockets)).getsockname()[1]
+        return port
 
     @property
     def host_url(self) -> str:
@@ -65,7 +70,7 @@ class Emulator:
             self.host,
             self._requested_port,
             process_request=self._process_request,
-            select_subprotocol=lambda connection, offered: "USP" if "USP" in offered else None,
+            select_subprotocol=lambda connection, offered: USP if USP in offered else None,
             compression=None,
             ping_interval=None,  # the SDK sends no pings and the service needs none from here
             max_size=None,
@@ -95,7 +100,11 @@ class Emulator:
 
     def close_connections(self, code: int = 1000, reason: str = "", after: float = 0.0) -> None:
         """Close every open connection, now or `after` seconds from now, with this code and reason."""
-        self._in_loop(lambda: [c.close_later(after, code, reason) for c in self._connections.values()])
+        def close_all() -> None:
+            for connection in self._connections.values():
+                connection.close_later(after, code, reason)
+
+        self._in_loop(close_all)
 
     def close_idle(self, after: float = 0.0) -> None:
         """The real service's idle close: 1000, "Exceeded maximum websocket connection idle duration(> 300000ms)"."""
@@ -104,11 +113,19 @@ class Emulator:
     def mute_connections(self) -> None:
         """Turn every open connection into a black hole (a NAT that dropped the flow): nothing sent on it is
         received, nothing is sent back, not even a close. New connections work."""
-        self._in_loop(lambda: [c.mute() for c in self._connections.values()])
+        def mute_all() -> None:
+            for connection in self._connections.values():
+                connection.mute()
+
+        self._in_loop(mute_all)
 
     def end_turns(self) -> None:
         """End the current turn of every connection from the service side (speech.endDetected + turn.end)."""
-        self._in_loop(lambda: [c.end_turn_now() for c in self._connections.values()])
+        def end_all() -> None:
+            for connection in self._connections.values():
+                connection.end_turn_now()
+
+        self._in_loop(end_all)
 
     def _in_loop(self, action: Callable[[], Any]) -> None:
         if self._loop is None:
@@ -124,7 +141,7 @@ class Emulator:
 
     # -- connections ----------------------------------------------------------------------------------
 
-    async def _process_request(self, connection: ServerConnection, request):
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         handshake_delay = self.faults.network.handshake_seconds
         if handshake_delay > 0:
             await asyncio.sleep(handshake_delay)
@@ -145,12 +162,15 @@ class Emulator:
         return connection.respond(status, f"{status.phrase}\n")
 
     async def _handle(self, ws: ServerConnection) -> None:
-        headers = list(ws.request.headers.raw_items())
-        connection_id = self.record.open_connection(ws.request.path, headers, 101, time.time())
+        request = ws.request
+        if request is None:
+            return  # websockets hands over only connections whose handshake it read
+        headers = list(request.headers.raw_items())
+        connection_id = self.record.open_connection(request.path, headers, 101, time.time())
         connection = Connection(self, ws, connection_id, self._accepted)
         self._accepted += 1
         self._connections[connection_id] = connection
-        log.info("connection %d open: %s", connection_id, ws.request.path)
+        log.info("connection %d open: %s", connection_id, request.path)
         try:
             await connection.run()
         except Exception:

@@ -55,7 +55,8 @@ class SymbolTracker:
         open_ = self._open
         if code >= 0 and open_ is not None and code == open_.code and first - open_.last <= MIN_RUN:
             open_.last = last  # the same symbol after a short dropout
-            open_.votes += votes
+            if votes is not None and open_.votes is not None:
+                open_.votes += votes
             self._candidate = None
             return None
         candidate = self._candidate
@@ -97,6 +98,8 @@ class SymbolTracker:
 
     def _close(self, *, decided_at: int, successor: Run | None) -> Symbol:
         symbol, self._open = self._open, None
+        if symbol is None:
+            raise RuntimeError("no open symbol to close")
         start = self._open_start
         if start is None:
             start = self._edges.onset(symbol, not_before=self._previous_last + 1)
@@ -110,8 +113,10 @@ class SymbolTracker:
         return Symbol(symbol.code, _speaker_of(symbol.votes), start, end)
 
 
-def _speaker_of(votes: np.ndarray) -> int | None:
+def _speaker_of(votes: np.ndarray | None) -> int | None:
     """The speaker heard in most of a symbol's frames, if clearly so."""
+    if votes is None:
+        return None
     heard = votes[1:]
     best = int(np.argmax(heard))
     if heard[best] >= 3 and 3 * heard[best] >= 2 * heard.sum():

@@ -46,7 +46,7 @@ def symbol_codes(text: str) -> list[int]:
     if unsupported:
         shown = ", ".join(repr(char) for char in unsupported)
         raise ValueError(f"tone speech cannot say {shown}: it supports printable ASCII only")
-    codes = []
+    codes: list[int] = []
     for i, char in enumerate(text):
         repeated = i > 0 and text[i - 1] == char and codes[-1] != REPEAT
         codes.append(REPEAT if repeated else _CODE_OF[char])

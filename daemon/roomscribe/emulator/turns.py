@@ -77,7 +77,7 @@ class ConnectionHost(Protocol):
     def phrase_sent(self, phrase: RecordedPhrase) -> None: ...
 
 
-def turn_base(context: dict, diarization: dict) -> int:
+def turn_base(context: dict[str, Any], diarization: dict[str, Any]) -> int:
     """Bytes of the session's stream before this turn: where the SDK's replay begins.
 
     That is audioOffsetMS (the acknowledged position in whole milliseconds); the continuation offset in
@@ -91,7 +91,7 @@ def turn_base(context: dict, diarization: dict) -> int:
     return int(milliseconds) * SAMPLES_PER_MS * SAMPLE_WIDTH
 
 
-def segmentation_ms(detection: dict) -> int:
+def segmentation_ms(detection: dict[str, Any]) -> int:
     """phraseDetection.CONVERSATION.segmentation.segmentationSilenceTimeoutMs, found whatever the key case."""
     value = find_key(detection, "segmentationsilencetimeoutms")
     try:

@@ -5,13 +5,16 @@ The owner (app/daemon.py) is typed against `Output`; the composition root (app/r
 to the journal's output (outputs/journal/output.py), the live page's (outputs/web/output.py, with
 `web.enabled`) and the MQTT link (outputs/mqtt/link.py). Every method is called on the owner's loop and
 must not block it: an output only queues the work for a thread of its own. The journal's `journal-writer`
-thread commits (no output touches the disk on the owner's loop); the page's `web` thread serves it; the
-link's `mqtt-link` worker publishes, and paho's network thread carries it. A final utterance reaches the
-link through the journal: the writer wakes the link once its commit returned, and the worker reads it
-from the journal (the link's own `submit_transcript` does nothing).
+thread commits (no output touches the disk on the owner's loop); the page's `web` thread serves it (its
+`web-archive` workers read the journal); the link's `mqtt-link` worker publishes, and paho's network thread
+carries it. A final utterance reaches the link through the journal: the writer wakes the link once its
+commit returned, and the worker reads it from the journal (the link's own `submit_transcript` does nothing).
 
 `StorageReport` is what the journal tells the owner about the disk (`Daemon.storage_report`, from the
 journal's writer thread): whether it stores, and an event (`storage_failed` …) when there is one.
+
+`OutputDiagnostics` is what an output says of itself when asked (`Output.diagnostics`, on any thread): the
+owner's read-only snapshot (app/diagnostics.py) carries it, for tests, benchmarks and a person debugging.
 
 `SpeakerRecord` is the owner's way to the record of past meetings: the owner names the voices of the
 running meeting itself (it heard them), and asks the record to name one of a meeting that ended; the
@@ -20,11 +23,12 @@ answer comes back on a future (from the journal's writer thread), which the owne
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
-from roomscribe.core.names import SpeakerNaming
+from roomscribe.core.names import NamingResult, SpeakerNaming
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 
 
@@ -48,9 +52,14 @@ class Output(Protocol):
 
     def publish_speakers(self, speakers: SpeakerMap) -> None: ...
 
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """What it says of itself, read as it is now (any thread, never blocks): one entry, or one for each
+        output a fan-out holds."""
+        ...
+
 
 class SpeakerRecord(Protocol):
-    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future:
+    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future[NamingResult]:
         """Name a voice of a meeting in the record; the result is a core.names.NamingResult (IsRunning when
         the meeting meant is `running`, which the owner names itself)."""
         ...
@@ -61,3 +70,16 @@ class StorageReport:
     ok: bool  # records are being stored
     detail: str = ""  # why not: "database or disk is full (SQLITE_FULL)"
     event: Event | None = None  # to publish (storage_failed, storage_recovered, storage_dropped …)
+
+
+Figure = int | float | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutputDiagnostics:
+    """One output as it says of itself (`Output.diagnostics`)."""
+
+    name: str  # "journal", "web", "mqtt"
+    working: bool  # doing its job now: the journal stores, the page listens, the link is announced to the broker
+    detail: str = ""  # why not, when it knows
+    figures: Mapping[str, Figure] = field(default_factory=dict)  # its own counters, named in its diagnostics()

@@ -14,22 +14,17 @@ which writes the link's last acknowledgements).
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Sequence
 
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
-from roomscribe.outputs.base import Output
+from roomscribe.outputs.base import Output, OutputDiagnostics
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class FanOut:
     def __init__(self, outputs: Sequence[Output]):
         self.outputs = list(outputs)
-
-    def find(self, kind: type[T]) -> T | None:
-        """The first output of this type (the demo and tests look for the MQTT link)."""
-        return next((o for o in self.outputs if isinstance(o, kind)), None)
 
     def start(self) -> None:
         self._each(lambda o: o.start(), "start")
@@ -62,6 +57,10 @@ class FanOut:
 
     def publish_speakers(self, speakers: SpeakerMap) -> None:
         self._each(lambda o: o.publish_speakers(speakers), "publish_speakers")
+
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Every output's, in the owner's order."""
+        return tuple(entry for output in self.outputs for entry in output.diagnostics())
 
     def _each(self, call: Callable[[Output], None], name: str) -> None:
         for output in self.outputs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from typing import Callable, TypeVar
 
 import azure.cognitiveservices.speech as speechsdk
 
@@ -21,13 +21,16 @@ from roomscribe.speech.session import (
     Canceled,
     ConnectionChanged,
     SessionEvent,
-    SessionStopped,
     SpeechTarget,
     Transcribed,
     Transcribing,
 )
 
 log = logging.getLogger(__name__)
+
+# The SDK ships no type information (pyproject.toml lists it among the libraries without): its classes in the
+# annotations below name what its callbacks are given, for the reader; the type checker takes them as unknown.
+SdkEvent = TypeVar("SdkEvent")
 
 # The SDK paces what it sends at twice real time once it is behind (after a first burst); audio that
 # waited through an outage may go faster. The name is the native SDK's own (found in its library, not
@@ -75,12 +78,11 @@ class AzureSpeechSession:
         t.transcribed.connect(self._guard(self._on_transcribed))
         t.transcribing.connect(self._guard(self._on_transcribing))
         t.canceled.connect(self._guard(self._on_canceled))
-        t.session_stopped.connect(self._guard(lambda evt: self._emit(SessionStopped(self))))
         self._connection.connected.connect(self._guard(lambda evt: self._emit(ConnectionChanged(self, True))))
         self._connection.disconnected.connect(self._guard(lambda evt: self._emit(ConnectionChanged(self, False))))
 
-    def _guard(self, handler):
-        def guarded(evt):
+    def _guard(self, handler: Callable[[SdkEvent], None]) -> Callable[[SdkEvent], None]:
+        def guarded(evt: SdkEvent) -> None:
             try:
                 handler(evt)
             except Exception:  # an exception must not travel into the SDK's thread
@@ -88,7 +90,7 @@ class AzureSpeechSession:
 
         return guarded
 
-    def _on_transcribed(self, evt) -> None:
+    def _on_transcribed(self, evt: speechsdk.transcription.ConversationTranscriptionEventArgs) -> None:
         result = evt.result
         if result.reason != speechsdk.ResultReason.RecognizedSpeech or not result.text:
             # NoMatch and empty phrases carry nothing to publish, but the service answered and settled that audio.
@@ -101,12 +103,12 @@ class AzureSpeechSession:
         self._emit(Transcribed(self, result.text, result.speaker_id or "Unknown", result.offset, result.duration,
                                language))
 
-    def _on_transcribing(self, evt) -> None:
+    def _on_transcribing(self, evt: speechsdk.transcription.ConversationTranscriptionEventArgs) -> None:
         result = evt.result
         if result.text:
             self._emit(Transcribing(self, result.text, result.speaker_id or "Unknown", result.offset))
 
-    def _on_canceled(self, evt) -> None:
+    def _on_canceled(self, evt: speechsdk.transcription.ConversationTranscriptionCanceledEventArgs) -> None:
         if self._stopped.is_set():
             return  # the SDK reports closes of a session we already stopped; they mean nothing now
         details = evt.cancellation_details
@@ -168,7 +170,8 @@ class AzureSpeechSession:
                 log.debug("disconnect: %s", exc)
 
 
-def _language_config(config, target: SpeechTarget) -> dict:
+def _language_config(config: speechsdk.SpeechConfig, target: SpeechTarget,
+                     ) -> dict[str, speechsdk.languageconfig.AutoDetectSourceLanguageConfig]:
     """The transcriber's language arguments: one recognition locale, or language identification among
     the candidates (continuous: every utterance; at_start: once per session, the service's default)."""
     if not target.candidates:

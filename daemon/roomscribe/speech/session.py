@@ -77,11 +77,6 @@ class Canceled(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
-class SessionStopped(SessionEvent):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
 class ConnectionChanged(SessionEvent):
     connected: bool
 
@@ -100,23 +95,6 @@ class SpeechTarget:
     language_id_mode: str = "continuous"  # or "at_start"
     profanity: str = "masked"  # Azure's default; or "removed", "raw"
     catch_up_speed: float = 4.0  # how fast the SDK may send audio that waited (times real time)
-
-
-def target_from_settings(speech, key: str) -> SpeechTarget:
-    """`speech` is config.SpeechSettings; the key is resolved by Settings.speech_key()."""
-    locales = speech.locales
-    return SpeechTarget(
-        key=key,
-        region=speech.region,
-        host=speech.host,
-        language=locales[0],
-        segmentation_silence_ms=speech.segmentation_silence_ms,
-        diarize_intermediates=speech.diarize_intermediates,
-        candidates=locales if len(locales) > 1 else (),
-        language_id_mode=speech.language_id_mode,
-        profanity=speech.profanity,
-        catch_up_speed=speech.catch_up_speed,
-    )
 
 
 EmitSpeechEvent = Callable[[SessionEvent], None]

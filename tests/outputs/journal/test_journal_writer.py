@@ -14,7 +14,6 @@ import time
 
 import pytest
 
-from roomscribe.outputs.journal import writes
 from roomscribe.outputs.journal.reader import JournalReader
 from roomscribe.outputs.journal.writer import WriterClosed
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
@@ -170,14 +169,14 @@ def test_events_the_record_takes_from_other_branches_audio_lost_and_clock_steppe
     with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
         journal.meeting_started("m-1", ROOM, T0, 1)
         journal.add_utterance(utterance("m-1", 1, T0 + 5))
-        journal._do(writes.audio_lost, "m-1", T0 + 10, T0 + 40, 30.0, "stall")
-        journal._do(writes.audio_lost, "m-unknown", T0, T0 + 1, 1.0, "stall")  # not kept, no error
+        journal.audio_lost("m-1", T0 + 10, T0 + 40, 30.0, "stall")
+        journal.audio_lost("m-unknown", T0, T0 + 1, 1.0, "stall")  # not kept, no error
         journal.pause_started("m-1", T0 + 50)
-        journal._do(writes.clock_stepped, "m-1", 3 * 86400.0)  # NTP after boot: everything so far moves
+        journal.clock_stepped("m-1", 3 * 86400.0)  # NTP after boot: everything so far moves
         journal.pause_ended("m-1", T0 + 3 * 86400 + 60)
         journal.add_utterance(utterance("m-1", 2, T0 + 3 * 86400 + 65))
         journal.meeting_ended("m-1", T0 + 3 * 86400 + 70)
-        journal._do(writes.clock_stepped, "m-1", -100.0)  # the meeting ended: nothing moves any more
+        journal.clock_stepped("m-1", -100.0)  # the meeting ended: nothing moves any more
     record = JournalReader(tmp_path / "j.sqlite3").record("m-1")
     step = 3 * 86400
     assert record.meeting.start == T0 + step and record.meeting.end - record.meeting.start == 70

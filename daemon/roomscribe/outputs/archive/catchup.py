@@ -83,7 +83,7 @@ def parse_request(payload: bytes) -> TranscriptRequest:
     if is_empty(payload):
         return TranscriptRequest()
     document, request_id = parse_object(payload, _KEYS, limit=MAX_REQUEST_BYTES)
-    meeting_id = identifier(document, "meeting_id", "current", request_id=request_id)
+    meeting_id = identifier(document, "meeting_id", request_id=request_id) or "current"
     reply_to = identifier(document, "reply_to", request_id=request_id)
     if reply_to is not None and _FORBIDDEN_IN_TOPIC_LEVEL.search(reply_to):
         raise BadRequest("reply_to must be one topic level: no '/', '+' or '#'", request_id)

@@ -146,7 +146,8 @@ def forget_main(args: argparse.Namespace) -> int:
                 cutoff = time.time() - args.older_than * 86400
                 selected = [m for m in store.meetings() if m.end is not None and m.end < cutoff]
             else:
-                selected = [store.meeting(store.resolve(args.meeting))]
+                found = store.meeting(store.resolve(args.meeting))
+                selected = [found] if found is not None else []
         if args.dry_run or not selected:
             gone = selected
         elif args.all:

@@ -278,13 +278,13 @@ def to_vtt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
               "Cue times are relative to the meeting start.")
     blocks = ["WEBVTT", header.replace("-->", "->")]
     pauses, languages = 0, _languages(record)
-    for kind, start, end, item in _cues(record):
+    for _, start, end, item in _cues(record):
         times = f"{_cue_time(start, '.')} --> {_cue_time(end, '.')}"
-        if kind == "utterance":
+        if isinstance(item, Utterance):
             text = _vtt_escape(item.text)
             text = f"<lang {_vtt_escape(item.language)}>{text}</lang>" if languages else text  # WebVTT's span
             blocks.append(f"{item.seq}\n{times}\n<v {_vtt_escape(who(item))}>{text}")
-        elif kind == "pause":
+        elif isinstance(item, Pause):
             pauses += 1
             blocks.append(f"pause-{pauses}\n{times}\n[paused {_pause_length(item)}]")
         else:
@@ -294,12 +294,12 @@ def to_vtt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
 
 def to_srt(record: MeetingRecord, tz: tzinfo = timezone.utc) -> str:
     blocks, languages = [], _languages(record)
-    for index, (kind, start, end, item) in enumerate(_cues(record), start=1):
+    for index, (_, start, end, item) in enumerate(_cues(record), start=1):
         times = f"{_cue_time(start, ',')} --> {_cue_time(end, ',')}"
-        if kind == "utterance":
+        if isinstance(item, Utterance):
             speaker = f"{who(item)} ({item.language})" if languages else who(item)
             text = f"{_one_line(speaker)}: {_one_line(item.text)}"
-        elif kind == "pause":
+        elif isinstance(item, Pause):
             text = f"[paused {_pause_length(item)}]"
         else:
             text = f"[{EPOCH_NOTE} (epoch {item})]"

@@ -114,19 +114,21 @@ def through_daemon(args: argparse.Namespace, naming: SpeakerNaming) -> int:
         failure = session.connect()
         if failure is not None:
             return failure
-        payload = {"speaker": naming.speaker, "name": naming.name, "request_id": naming.request_id}
+        request_id = naming.request_id or f"cli-{uuid.uuid4().hex[:12]}"  # parse_words gave it one
+        payload: dict[str, str | int | None] = {"speaker": naming.speaker, "name": naming.name,
+                                                "request_id": request_id}
         if naming.meeting_id is not None:
             payload["meeting_id"] = naming.meeting_id
         if naming.speaker_epoch is not None:
             payload["speaker_epoch"] = naming.speaker_epoch
-        answer = session.ask(session.topics.speakers_set, encode(payload), naming.request_id, {"speaker_named"})
+        answer = session.ask(session.topics.speakers_set, encode(payload), request_id, {"speaker_named"})
     finally:
         session.close()
     if answer is None:
         print(f"roomscribe: no answer to the name (request_id {naming.request_id}) within {args.timeout:g} s; the "
               "daemon holds the journal: is it running and connected to this broker?", file=sys.stderr)
         return exitcodes.UNAVAILABLE
-    detail = answer.get("detail") if isinstance(answer.get("detail"), dict) else {}
+    detail = found if isinstance(found := answer.get("detail"), dict) else {}
     if answer.get("kind") == "speaker_named":
         print(json.dumps(answer, ensure_ascii=False) if args.json else describe(detail))
         return exitcodes.OK

@@ -14,11 +14,11 @@ import logging
 import sqlite3
 from contextlib import closing
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from roomscribe.core.records import Utterance
+from roomscribe.core.records import Level, Utterance
 from roomscribe.outputs.journal import lock, migrate, writes
 from roomscribe.outputs.journal.health import Reporter
 from roomscribe.outputs.journal.recover import set_aside
@@ -33,7 +33,7 @@ class Write:
     """One thing to record: `apply(db)`, or an utterance (its row id and payload given by the writer)."""
 
     apply: Callable[[sqlite3.Connection], Any] | None = None
-    done: Future | None = None
+    done: Future[Any] = field(default_factory=Future)  # completes after its commit
     utterance: Utterance | None = None
     pending: Pending | None = None
     stored_at: float = 0.0
@@ -80,6 +80,13 @@ class JournalFile:
     def is_open(self) -> bool:
         return self._db is not None
 
+    @property
+    def _open_db(self) -> sqlite3.Connection:
+        """The writing connection, for the steps that run only while the file is open."""
+        if self._db is None:
+            raise sqlite3.OperationalError("the journal is not open")
+        return self._db
+
     def open(self) -> None:
         """Open (create, migrate, check); take in a salvage or old stores still waiting. Raises transient failures."""
         if self._db is None:
@@ -91,7 +98,7 @@ class JournalFile:
                 self._set_aside(exc)
                 self._connect()
             self.next_id = 1
-            self._count(self._db)
+            self._count(self._open_db)
             self._waiting.new_file()  # a reader that had to read the file as it lay on disk reads it live now
         if self._salvaged is not None:
             self._put_salvaged()
@@ -99,9 +106,10 @@ class JournalFile:
             self._take_legacy()
 
     def _put_salvaged(self) -> None:
-        self._transaction(self._salvaged)
-        self._salvaged = None
-        self._count(self._db)
+        if self._salvaged is not None:
+            self._transaction(self._salvaged)
+            self._salvaged = None
+        self._count(self._open_db)
 
     def _count(self, db: sqlite3.Connection) -> None:
         """Utterance ids go on after the file's last; the waiting ones are counted afresh."""
@@ -167,7 +175,7 @@ class JournalFile:
         return outcomes
 
     def _commit(self, batch: list[Write]) -> list[Outcome]:
-        db = self._db
+        db = self._open_db
         outcomes: list[Outcome] = []
         added = 0
         acks = self._waiting.take_acks()
@@ -204,11 +212,13 @@ class JournalFile:
 
     def _apply(self, db: sqlite3.Connection, write: Write) -> Any:
         if write.utterance is None:
-            return write.apply(db)
+            return write.apply(db) if write.apply is not None else None
         p = write.pending
+        if p is None:
+            raise ValueError("an utterance to store has no row id yet (the writer gives it one)")
         return add_utterance(db, p.row_id, write.utterance, p.payload, write.stored_at)
 
-    def _bounds(self, db: sqlite3.Connection, added: int) -> list[tuple]:
+    def _bounds(self, db: sqlite3.Connection, added: int) -> list[tuple[Any, ...]]:
         if self._waiting.count + added <= self.policy.max_waiting:  # the usual case, without counting rows
             return []
         excess = writes.waiting_count(db) - self.policy.max_waiting
@@ -231,19 +241,20 @@ class JournalFile:
         if gone:
             log.info("journal retention (%s) deleted %d meeting(s): %s", f"{policy.retention_days:g} days"
                      if policy.keep_record else "kept until delivered", len(gone), ", ".join(gone))
-        self._count(self._db)
-        self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # deleted text leaves the WAL too
+        self._count(self._open_db)
+        self._open_db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # deleted text leaves the WAL too
         if self._legacy_pending:
             self._take_legacy()
 
     def _transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        self._db.execute("BEGIN IMMEDIATE")
+        db = self._open_db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            result = work(self._db)
-            self._db.execute("COMMIT")
+            result = work(db)
+            db.execute("COMMIT")
         except BaseException:
-            if self._db.in_transaction:
-                self._db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         self.commits += 1
         return result
@@ -251,11 +262,14 @@ class JournalFile:
     # -- older stores, broken files --------------------------------------------------------------
 
     def _take_legacy(self) -> None:
+        if self.policy.legacy is None:
+            self._legacy_pending = False
+            return
         outbox, archive = self.policy.legacy
         taken = self._transaction(lambda db: migrate.import_legacy(
             db, outbox, archive, keep_record=self.policy.keep_record, now=self._clock(), add=add_utterance))
         self._legacy_pending = False
-        self._count(self._db)
+        self._count(self._open_db)
         for path, aside in migrate.settle(taken, self._clock()):  # held by the journal now: removed, or set aside
             self._event("storage_quarantined", {"path": str(path), "moved_to": str(aside), "error": "corrupt"})
 
@@ -269,13 +283,13 @@ class JournalFile:
                                             "meetings": len(taken.meetings), "utterances": len(taken.utterances),
                                             "waiting": taken.waiting})
 
-    def _dropped(self, reason: str, count: int, first: tuple, last: tuple) -> None:
+    def _dropped(self, reason: str, count: int, first: tuple[str, int], last: tuple[str, int]) -> None:
         log.warning("journal: %d undelivered utterances are no longer sent (%s), from %s#%d to %s#%d",
                     count, reason, *first, *last)
         self._event("outbox_dropped", {"reason": reason, "count": count, "first": {"meeting_id": first[0], "seq": first[1]},
                                        "last": {"meeting_id": last[0], "seq": last[1]}}, "warning")
 
-    def _event(self, kind: str, detail: dict, level: str = "error") -> None:
+    def _event(self, kind: str, detail: dict[str, Any], level: Level = "error") -> None:
         self._reporter.report(event=self._reporter.event(kind, detail, level))
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from roomscribe.core.records import Event, Utterance
+from roomscribe.core.records import Event, Level, Utterance
 from roomscribe.outputs.base import StorageReport
 from roomscribe.outputs.journal.schema import describe, is_transient
 
@@ -34,7 +34,7 @@ class Reporter:
         self.health = Health(True)
         self.on_health: Callable[[StorageReport], None] | None = None
 
-    def event(self, kind: str, detail: dict, level: str = "info") -> Event:
+    def event(self, kind: str, detail: dict[str, Any], level: Level = "info") -> Event:
         return Event(kind, detail, self.clock(), self.room, level=level)
 
     def report(self, health: Health | None = None, event: Event | None = None) -> None:
@@ -107,7 +107,7 @@ class Trouble:
                                           "dropped": self._dropped}, "info", Health(True))
         self._dropped = 0
 
-    def _event(self, kind: str, detail: dict, level: str = "error", health: Health | None = None) -> None:
+    def _event(self, kind: str, detail: dict[str, Any], level: Level = "error", health: Health | None = None) -> None:
         self._reporter.report(health, self._reporter.event(kind, detail, level))
 
 

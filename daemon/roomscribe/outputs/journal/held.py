@@ -51,14 +51,13 @@ class HeldWrites:
 def renumber(writes: list[Write], next_id: int, waiting: Waiting) -> int:
     """Utterances held since before the file could be opened got provisional row ids: they go behind its
     rows, in their order. Returns the next free id."""
-    pending = [w for w in writes if w.pending is not None]
+    pending = [(w, w.pending) for w in writes if w.pending is not None]
     if not pending:
         return next_id
-    if pending[0].pending.row_id >= next_id:
-        return max(next_id, pending[-1].pending.row_id + 1)
-    mapping = {w.pending.row_id: next_id + i for i, w in enumerate(pending)}
-    for write in pending:
-        p = write.pending
+    if pending[0][1].row_id >= next_id:
+        return max(next_id, pending[-1][1].row_id + 1)
+    mapping = {p.row_id: next_id + i for i, (_, p) in enumerate(pending)}
+    for write, p in pending:
         write.pending = Pending(mapping[p.row_id], p.meeting_id, p.seq, p.payload)
     waiting.renumber(mapping)
     return next_id + len(pending)

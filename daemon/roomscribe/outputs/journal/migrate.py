@@ -97,12 +97,12 @@ def _take(path: Path, result: LegacyImport, take: Callable[[sqlite3.Connection, 
             log.error("journal: %s cannot be taken in (%s); it is left as it is", path, exc)
             return
         log.error("journal: the old store %s is corrupt (%s): taking what can still be read", path, exc)
-    old = salvage.open_damaged(path)
-    if old is not None:
+    damaged = salvage.open_damaged(path)
+    if damaged is not None:
         try:
-            take(old, False)  # what the first attempt took stays: every insert is idempotent
+            take(damaged, False)  # what the first attempt took stays: every insert is idempotent
         finally:
-            old.close()
+            damaged.close()
     result.corrupt.append(path)
 
 

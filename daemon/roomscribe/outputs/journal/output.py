@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from concurrent.futures import Future
-from typing import Callable
+from typing import Any, Callable
 
-from roomscribe.core.names import NamingRefused, SpeakerNaming
-from roomscribe.core.records import Event, Partial, SpeakerMap, StateMessage, Utterance
+from roomscribe.core.names import NamingRefused, NamingResult, SpeakerNaming
+from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.archive.meetings import Meeting
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.journal import names, queries, writes
 from roomscribe.outputs.journal.journal import Journal
 
@@ -79,7 +80,7 @@ class JournalOutput:
         elif event.kind == "meeting_ended":
             self._meeting_ended(meeting_id, event, detail)
 
-    def _meeting_ended(self, meeting_id: str, event: Event, detail: dict) -> None:
+    def _meeting_ended(self, meeting_id: str, event: Event, detail: dict[str, Any]) -> None:
         if _number(detail.get("audio_sent_s")):
             self._writer.submit(writes.audio_seconds, meeting_id, float(detail["audio_sent_s"]))
         paused_s = float(detail["paused_s"]) if _number(detail.get("paused_s")) else None
@@ -93,7 +94,7 @@ class JournalOutput:
     def publish_partial(self, partial: Partial) -> None:
         pass  # partials are replaced by the final: never kept
 
-    def publish_stats(self, stats) -> None:
+    def publish_stats(self, stats: AudioStats) -> None:
         pass  # a meeting's audio seconds come with its `meeting_ended` event
 
     def set_speech_connected(self, value: str) -> None:
@@ -104,11 +105,20 @@ class JournalOutput:
 
     def publish_speakers(self, speakers: SpeakerMap) -> None:
         """The running meeting's names, as the owner decided them (a past meeting's are written by name_speaker)."""
-        if speakers.running and speakers.meeting_id:
+        meeting_id = speakers.meeting_id
+        if speakers.running and meeting_id:
             clock = self.journal.reporter.clock
-            self._writer.submit(lambda db: names.set_names(db, speakers.meeting_id, speakers.speakers, clock()))
+            self._writer.submit(lambda db: names.set_names(db, meeting_id, speakers.speakers, clock()))
 
-    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future:
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Whether it stores; commits so far; utterances the broker has not acknowledged yet (stored or held);
+        records held in memory while the disk refuses them."""
+        health = self.journal.health
+        return (OutputDiagnostics("journal", health.ok, health.detail, {
+            "path": str(self.journal.path), "keep_record": self.journal.policy.keep_record,
+            "commits": self.journal.file.commits, "waiting": self.journal.waiting.count, "held": health.held}),)
+
+    def name_speaker(self, naming: SpeakerNaming, running: str | None) -> Future[NamingResult]:
         """Name a voice of a meeting in the record; the future's result is a core.names NamingResult (after
         the commit that stored it). Refused at once when the record is off or the disk refuses writes."""
         if not self.journal.policy.keep_record:
@@ -120,20 +130,24 @@ class JournalOutput:
         clock = self.journal.reporter.clock
         return self._writer.submit(lambda db: names.name_in_record(db, naming, running, clock()))
 
-    def _ended(self, future: Future) -> None:
-        if future.cancelled() or future.exception() is not None or future.result() is None:
+    def _ended(self, future: Future[Meeting | None]) -> None:
+        on_meeting_ended = self._on_meeting_ended
+        if on_meeting_ended is None or future.cancelled() or future.exception() is not None:
+            return
+        meeting = future.result()
+        if meeting is None:
             return
         try:
-            self._on_meeting_ended(future.result())
+            on_meeting_ended(meeting)
         except Exception:  # noqa: BLE001  (on the writer's thread: never let it die)
             log.exception("journal: the meeting summary could not be handed on")
 
 
-def _done(result) -> Future:
-    future: Future = Future()
+def _done(result: NamingResult) -> Future[NamingResult]:
+    future: Future[NamingResult] = Future()
     future.set_result(result)
     return future
 
 
-def _number(value, kind=(int, float)) -> bool:
+def _number(value: object, kind: type | tuple[type, ...] = (int, float)) -> bool:
     return isinstance(value, kind) and not isinstance(value, bool)

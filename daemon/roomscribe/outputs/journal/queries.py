@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import msgspec
 
@@ -67,12 +67,15 @@ def utterance_from_payload(payload: bytes | str) -> Utterance:
     return utterance_of(data, from_iso_utc(data["start"]), from_iso_utc(data["end"]))
 
 
-def utterance_of(data: dict, start: float, end: float) -> Utterance:
+def utterance_of(data: dict[str, Any], start: float, end: float) -> Utterance:
     """An Utterance from a transcript payload's fields (those it knows; event_type is not one of them)."""
     data["start"], data["end"] = start, end
-    values = [data[name] if name in data else default for name, default in _UTTERANCE_FIELDS]
-    if dataclasses.MISSING in values:
-        raise KeyError(f"a transcript payload without {_UTTERANCE_FIELDS[values.index(dataclasses.MISSING)][0]}")
+    values: list[Any] = []
+    for name, default in _UTTERANCE_FIELDS:
+        value = data[name] if name in data else default
+        if value is dataclasses.MISSING:
+            raise KeyError(f"a transcript payload without {name}")
+        values.append(value)
     return Utterance(*values)
 
 
@@ -139,7 +142,7 @@ def utterances(db: sqlite3.Connection, meeting_id: str, after_seq: int = 0, limi
         rows = db.execute(
             "SELECT payload, start_at, end_at FROM utterances WHERE meeting_id = ? AND seq > ? ORDER BY seq LIMIT ?",
             (meeting_id, after_seq, -1 if limit is None else limit)).fetchall()
-    return [utterance_from(*row, given) for row in rows]
+    return [utterance_from(payload, start, end, given) for payload, start, end in rows]
 
 
 def payloads(db: sqlite3.Connection, meeting_id: str, after_seq: int = 0,

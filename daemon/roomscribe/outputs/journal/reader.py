@@ -36,7 +36,7 @@ class JournalReader:
     def __enter__(self) -> "JournalReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def meetings(self, since: float | None = None) -> list[Meeting]:

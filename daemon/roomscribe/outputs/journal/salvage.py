@@ -65,9 +65,10 @@ def keyed_rows(db: sqlite3.Connection, columns: str, table: str, key: str, where
             return
         except sqlite3.Error as exc:
             log.warning("salvage: %s could not be read after key %d: %s", table, after, exc)
-        after = _next_readable(db, sql, after)  # find where reading works again
-        if after is None:
+        readable = _next_readable(db, sql, after)  # find where reading works again
+        if readable is None:
             return
+        after = readable
 
 
 def _next_readable(db: sqlite3.Connection, sql: str, after: int) -> int | None:

@@ -24,7 +24,7 @@ import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Collection
 
 from roomscribe.outputs.journal.schema import WAITING, describe, open_for_reading
 
@@ -73,7 +73,7 @@ class Waiting:
         with self._lock:
             return {row_id for row_id in self._acked if row_id > after}
 
-    def acknowledge(self, row_ids) -> None:
+    def acknowledge(self, row_ids: Collection[int]) -> None:
         with self._lock:
             before = len(self._acked)
             self._acked.update(self._renamed.get(row_id, row_id) for row_id in row_ids)
@@ -97,7 +97,7 @@ class Waiting:
         with self._lock:
             self._held[pending.row_id] = pending
 
-    def unhold(self, row_ids) -> None:
+    def unhold(self, row_ids: Collection[int]) -> None:
         with self._lock:
             for row_id in row_ids:
                 self._held.pop(row_id, None)
@@ -120,7 +120,7 @@ class Waiting:
         with self._lock:
             return list(self._acked)
 
-    def acks_written(self, row_ids, were_waiting: int) -> None:
+    def acks_written(self, row_ids: Collection[int], were_waiting: int) -> None:
         with self._lock:
             self._acked.difference_update(row_ids)
             self._stored_waiting = max(0, self._stored_waiting - were_waiting)

@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 from concurrent.futures import Future
-from typing import Callable
+from typing import Any, Callable, TypeVar
 
 from roomscribe.core.records import Utterance, encode
 from roomscribe.outputs.journal.file import JournalFile, Outcome, PartlyCommitted, Write
@@ -34,6 +34,7 @@ from roomscribe.outputs.journal.held import HeldWrites, renumber
 from roomscribe.outputs.journal.waiting import ACK_BATCH, Pending, Waiting
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BATCH = 512
 TIDY_INTERVAL_S = 86400.0
@@ -99,15 +100,15 @@ class JournalWriter:
 
     # -- queueing (any thread; never touches the disk) ---------------------------------------------
 
-    def submit(self, apply: Callable, *args) -> Future:
+    def submit(self, apply: Callable[..., T], *args: Any) -> Future[T]:
         """Queue `apply(db, *args)`; the future completes after its commit, with its result or error."""
         return self._put(Write(apply=(lambda db: apply(db, *args)) if args else apply, done=Future()))
 
-    def utterance(self, utterance: Utterance) -> Future:
+    def utterance(self, utterance: Utterance) -> Future[bool]:
         """Queue a final utterance; the future says True (new) or False (already there) once it is durable."""
         return self._put(Write(utterance=utterance, done=Future()))
 
-    def _put(self, write: Write) -> Future:
+    def _put(self, write: Write) -> Future[Any]:
         with self._lock:
             if self._closed:
                 write.done.set_exception(WriterClosed("the journal writer is closed"))
@@ -238,7 +239,7 @@ class JournalWriter:
         for write in fresh:
             write.announced = True
         try:
-            self.on_utterances([w.utterance for w in fresh])
+            self.on_utterances([u for u in (w.utterance for w in fresh) if u is not None])
         except Exception:  # noqa: BLE001  (on the writer's thread: never let it die)
             log.exception("journal: handing utterances to the page failed")
 

@@ -12,6 +12,7 @@ the link publishes on `<base>/event`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from roomscribe.core.commands import BY_NAME, COMMANDS, NAME, PHRASES
 from roomscribe.core.names import (
@@ -57,6 +58,12 @@ class Command:
     def command(self) -> CommandName:
         """The command's name, as core.names.SpeakerNaming says its own."""
         return self.name
+
+
+# What a command channel (the link's worker, the page) hands the owner (Daemon.on_command): a command, or a
+# name for a voice.
+OwnerCommand = Command | SpeakerNaming
+OnCommand = Callable[[OwnerCommand], None]
 
 
 def parse_command(name: str, payload: bytes) -> Command | SpeakerNaming:

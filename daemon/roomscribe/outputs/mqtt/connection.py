@@ -35,8 +35,7 @@ def build_client(settings: Settings, *, client_id: str) -> mqtt.Client:
         mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=protocol,
-        # MQTT 5 takes clean_start at connect time instead.
-        **({} if protocol == mqtt.MQTTv5 else {"clean_session": True}),
+        clean_session=None if protocol == mqtt.MQTTv5 else True,  # MQTT 5 takes clean_start at connect time instead
     )
     try:
         password = settings.mqtt_password()

@@ -11,14 +11,23 @@ from __future__ import annotations
 import logging
 from typing import Callable, Protocol, Sequence
 
+from paho.mqtt.reasoncodes import ReasonCode
+
 log = logging.getLogger(__name__)
 
 WINDOW = 50  # transcripts handed to paho and not yet acknowledged
 
 
 class Waiting(Protocol):
-    row_id: int  # the journal's order
-    payload: bytes  # the transcript exactly as it is published
+    @property
+    def row_id(self) -> int:
+        """The journal's order."""
+        ...
+
+    @property
+    def payload(self) -> bytes:
+        """The transcript exactly as it is published."""
+        ...
 
 
 class TranscriptQueue(Protocol):
@@ -51,7 +60,7 @@ class TranscriptDelivery:
         self._held.clear()
         self._sent_upto = 0
 
-    def acknowledged(self, mid: int, reason_code) -> str | None:
+    def acknowledged(self, mid: int, reason_code: ReasonCode | None) -> str | None:
         """Record a PUBACK. Returns the broker's reason when it refused the transcript (MQTT 5 only)."""
         row = self._inflight.pop(mid, None)
         if row is None:

@@ -24,11 +24,14 @@ import logging
 import time
 from typing import Callable
 
+import paho.mqtt.client as mqtt
+
 from roomscribe.config import Settings
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance, encode
+from roomscribe.outputs.base import OutputDiagnostics
 from roomscribe.outputs.mqtt import connection
 from roomscribe.outputs.mqtt.bridge import PahoBridge
-from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.commands import OnCommand
 from roomscribe.outputs.mqtt.connection import MAX_INFLIGHT, SocketInfo
 from roomscribe.outputs.mqtt.delivery import TranscriptQueue
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage, discovery_messages, home_assistant_status_topic
@@ -56,13 +59,14 @@ class MqttLink:
         settings: Settings,
         *,
         transcripts: TranscriptQueue,
-        on_command: Callable[[Command], None] | None = None,
+        on_command: OnCommand | None = None,
         on_connection_change: Callable[[bool], None] | None = None,
         clock: Callable[[], float] = time.time,
     ):
         cfg = settings.mqtt
         self.settings = settings
         self.topics = Topics(cfg.base_topic)
+        self._transcripts = transcripts  # the worker reads it; the link only counts it (diagnostics)
         discovery = discovery_messages(settings.room, self.topics, cfg.discovery_prefix)
         if not cfg.discovery:  # off: empty retained configs remove what an earlier run announced
             discovery = [DiscoveryMessage(m.topic, b"") for m in discovery]
@@ -80,7 +84,7 @@ class MqttLink:
 
     # -- before start() ------------------------------------------------------------------------
 
-    def set_command_handler(self, on_command: Callable[[Command], None]) -> None:
+    def set_command_handler(self, on_command: OnCommand) -> None:
         """Where valid commands go (from the link's worker thread; the handler only hands them over). Set
         before start(): the composition root builds the owner after the link."""
         self._worker.set_command_handler(on_command)
@@ -115,8 +119,9 @@ class MqttLink:
             return
         cfg = self.settings.mqtt
         self._worker.start()
-        extra = {"clean_start": True} if cfg.protocol == "5" else {}
-        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, **extra)
+        # MQTT 5 starts clean on every connect; MQTT 3.1.1 was given clean_session (connection.py).
+        clean_start = True if cfg.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        self._client.connect_async(cfg.host, cfg.port, keepalive=cfg.keepalive, clean_start=clean_start)
         self._client.loop_start()
         log.info("MQTT: connecting to %s:%d as %s", cfg.host, cfg.port, self.settings.mqtt_client_id())
 
@@ -164,6 +169,13 @@ class MqttLink:
         """The running meeting's voices and names, retained on `<base>/speakers` (a past meeting's: nothing)."""
         if speakers.running:
             self.publish_retained(self.topics.speakers, encode(speakers.to_payload()))
+
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Announced to the broker (`connected`); the connection as the worker knows it; utterances waiting
+        for the broker's acknowledgement."""
+        status = self.status
+        return (OutputDiagnostics("mqtt", status.announced, "" if status.announced else "not connected", {
+            "connected": status.connected, "announced": status.announced, "waiting": len(self._transcripts)}),)
 
     def wake(self) -> None:
         """Something new waits in the journal: the worker delivers after its current batch (any thread)."""

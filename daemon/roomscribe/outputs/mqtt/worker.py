@@ -21,12 +21,15 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.properties import Properties
 
 from roomscribe.config import Settings
 from roomscribe.core.records import Event, encode
 from roomscribe.outputs.mqtt import connection
-from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.mqtt.commands import OnCommand, OwnerCommand
 from roomscribe.outputs.mqtt.delivery import TranscriptDelivery, TranscriptQueue
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage
 from roomscribe.outputs.mqtt.messages import (
@@ -68,7 +71,7 @@ class LinkStatus:
 
 
 class LinkWorker:
-    def __init__(self, settings: Settings, client, topics: Topics, transcripts: TranscriptQueue, *,
+    def __init__(self, settings: Settings, client: mqtt.Client, topics: Topics, transcripts: TranscriptQueue, *,
                  discovery: list[DiscoveryMessage], routes: dict[str, Handler],
                  on_connection_change: Callable[[bool], None] | None = None, clock: Callable[[], float] = time.time):
         """`client`: the paho client, used to publish, subscribe and unsubscribe (any thread may: paho locks)."""
@@ -79,11 +82,11 @@ class LinkWorker:
         self._transcripts = transcripts
         self._routes = dict(routes)
         self._on_connection_change = on_connection_change
-        self._on_command: Callable[[Command], None] | None = None
+        self._on_command: OnCommand | None = None
         self._clock = clock
         self._messages: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._work, name="mqtt-link", daemon=True)
-        self._handlers: dict[type, Callable] = {
+        self._handlers: dict[type[Message], Callable[[Any], None]] = {
             SocketOpened: self._socket_opened,
             Connected: self._connected,
             ConnectRefused: self._connect_refused,
@@ -133,7 +136,7 @@ class LinkWorker:
     def put(self, message: Message) -> None:
         self._messages.put(message)
 
-    def set_command_handler(self, on_command: Callable[[Command], None] | None) -> None:
+    def set_command_handler(self, on_command: OnCommand | None) -> None:
         """Where valid commands go; set before start()."""
         self._refuse_if_started("the command handler")
         self._on_command = on_command
@@ -183,14 +186,15 @@ class LinkWorker:
         if self._stop_deadline is not None:
             self._guarded(self._maybe_finish_stop)
 
-    def _guarded(self, call: Callable, *args) -> None:
+    def _guarded(self, call: Callable[..., None], *args: Any) -> None:
         try:
             call(*args)
         except Exception:
             what = type(args[0]).__name__ if args else getattr(call, "__name__", "a step")
             log.exception("MQTT link: handling %s failed", what, extra={"callback_guard": True})
 
-    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False, properties=None):
+    def _send(self, topic: str, payload: bytes | str, *, qos: int = 1, retain: bool = False,
+              properties: Properties | None = None) -> mqtt.MQTTMessageInfo | None:
         if not self._status.connected:
             return None
         log.debug("publish %s %.200r", topic, payload)
@@ -301,7 +305,7 @@ class LinkWorker:
 
     # -- what to publish -----------------------------------------------------------------------
 
-    def _publish_presence(self):
+    def _publish_presence(self) -> mqtt.MQTTMessageInfo | None:
         """The retained presence, then `online`. Returns paho's handle of the `online` publish (None when down)."""
         for topic, payload in self._presence.messages():
             self._send(topic, payload, retain=True)
@@ -337,7 +341,7 @@ class LinkWorker:
 
     # -- Inbound: what the routing table's handlers do (routes.py) -------------------------------
 
-    def to_owner(self, command: Command) -> None:
+    def to_owner(self, command: OwnerCommand) -> None:
         if self._on_command is None:
             log.warning("command %s arrived before a handler was set; ignored", command.name)
             return
@@ -359,14 +363,16 @@ class LinkWorker:
         self._stop_deadline = message.deadline
 
     def _maybe_finish_stop(self) -> None:
-        now = time.monotonic()
+        now, deadline = time.monotonic(), self._stop_deadline
+        if deadline is None:
+            return
         connected = self._status.connected
-        if connected and self._delivery.in_flight and now < self._stop_deadline:
+        if connected and self._delivery.in_flight and now < deadline:
             return  # transcripts in flight still have time to be acknowledged
-        if connected:
-            info = self._send(self.topics.availability, NOT_AVAILABLE, retain=True)
+        info = self._send(self.topics.availability, NOT_AVAILABLE, retain=True) if connected else None
+        if info is not None:
             try:
-                info.wait_for_publish(max(0.1, self._stop_deadline - now))
+                info.wait_for_publish(max(0.1, deadline - now))
             except (ValueError, RuntimeError) as exc:
                 log.warning("MQTT: could not publish offline: %s", exc)
         self._stop_deadline = None

@@ -47,9 +47,10 @@ def banner(state: dict | None, speech_connection: Any) -> dict:
     """{"kind", "title", "detail", "also"} for the state payload (records.StateMessage.to_payload())."""
     if not state:
         return _banner(NOT_TRANSCRIBING, "The daemon has not said its state yet.")
-    name = state.get("state")
+    name = str(state.get("state"))
     detail = state.get("detail") or ""
-    audio = state.get("audio") if isinstance(state.get("audio"), dict) else {}
+    found = state.get("audio")
+    audio: dict[str, Any] = found if isinstance(found, dict) else {}
     audio_lost = audio.get("status") == "lost"
     microphone = name == "no_audio" or audio_lost
     stalled = speech_stalled(speech_connection)

@@ -41,7 +41,8 @@ STREAM_HEADERS = {
 
 def parse_event_id(text: str | None) -> tuple[str, int] | None:
     """`<meeting_id>:<seq>` -> (meeting_id, seq); anything else -> None (start from the meeting's beginning)."""
-    meeting_id, _, seq = (text or "").strip().rpartition(":")
+    text = (text or "").strip()
+    meeting_id, _, seq = text.rpartition(":")
     if not meeting_id or not seq.isdigit() or len(text) > 200:
         return None
     return meeting_id, int(seq)
@@ -66,8 +67,9 @@ async def stream(request: web.Request, context) -> web.StreamResponse:
         meeting = hello["status"]["meeting"]
         cursor: tuple[str | None, int] = (None, 0)
         if meeting:
-            cursor = (meeting["id"], last[1] if last and last[0] == meeting["id"] else 0)
-            caught_up, problem = await _catch_up(context, *cursor)
+            meeting_id: str = meeting["id"]
+            cursor = (meeting_id, last[1] if last and last[0] == meeting_id else 0)
+            caught_up, problem = await _catch_up(context, meeting_id, cursor[1])
             for utterance in caught_up:
                 cursor = (utterance.meeting_id, utterance.seq)
                 chunks.append(event("utterance", utterance.to_payload(), f"{utterance.meeting_id}:{utterance.seq}"))

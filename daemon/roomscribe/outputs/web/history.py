@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import closing
 from datetime import tzinfo
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Any, Callable, Protocol
 
 from roomscribe.core.records import Utterance
 from roomscribe.outputs.archive.export import export
@@ -25,12 +25,16 @@ from roomscribe.outputs.journal.waiting import Pending
 MAX_MEETINGS = 200  # the list the page shows: the newest
 
 
+# A meeting's summary as the page and `<base>/meeting` carry it (outputs/archive/meetings.py Meeting.to_json).
+MeetingSummary = dict[str, Any]
+
+
 class MeetingNotFound(LookupError):
     """No such meeting, or a prefix that names several: the message says which."""
 
 
 class MeetingHistory(Protocol):
-    def meetings(self) -> list[dict]:
+    def meetings(self) -> list[MeetingSummary]:
         """Meeting summaries (the `<base>/meeting` object), newest first, at most MAX_MEETINGS."""
         ...
 
@@ -38,7 +42,7 @@ class MeetingHistory(Protocol):
         """The meeting's utterances with a seq above `seq`, in seq order (none for an unknown meeting)."""
         ...
 
-    def transcript(self, reference: str) -> tuple[dict, list[Utterance]]:
+    def transcript(self, reference: str) -> tuple[MeetingSummary, list[Utterance]]:
         """One meeting ("current", "last", an id or a prefix): its summary and its utterances."""
         ...
 
@@ -59,7 +63,7 @@ class JournalHistory:
         self.path = Path(path)
         self._held = held
 
-    def meetings(self) -> list[dict]:
+    def meetings(self) -> list[MeetingSummary]:
         with self._reader() as reader:
             found = reader.meetings()
         return [m.to_json() for m in reversed(found[-MAX_MEETINGS:])]
@@ -74,7 +78,7 @@ class JournalHistory:
         found.update((u.seq, u) for u in stored)
         return [found[s] for s in sorted(found)]
 
-    def transcript(self, reference: str) -> tuple[dict, list[Utterance]]:
+    def transcript(self, reference: str) -> tuple[MeetingSummary, list[Utterance]]:
         with self._reader() as reader:
             record = reader.record(self._resolve(reader, reference))
         return record.meeting.to_json(), list(record.utterances)

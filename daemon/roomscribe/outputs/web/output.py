@@ -19,13 +19,17 @@ import logging
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from roomscribe.core.records import AudioStats, Event, Partial, SpeakerMap, StateMessage, Utterance
-from roomscribe.outputs.mqtt.commands import Command
+from roomscribe.outputs.base import OutputDiagnostics
+from roomscribe.outputs.mqtt.commands import OnCommand
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.history import MeetingHistory
 from roomscribe.outputs.web.hub import LiveHub
+
+if TYPE_CHECKING:
+    from roomscribe.outputs.web.server import Context  # imports aiohttp: loaded on the first visit only
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +49,20 @@ class WebOutput:
         self._tokens = tokens
         self._history = history
         self._command_answer_s = command_answer_s
-        self._on_command: Callable[[Command], None] | None = None
+        self._on_command: OnCommand | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()  # set on the server's loop (it binds to the loop that first waits on it)
         self._thread: threading.Thread | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="web-archive")
         self.hub = LiveHub(room)
-        self._context = None  # server.Context, once aiohttp is loaded
+        self._context: Context | None = None  # once aiohttp is loaded
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/"
 
-    def set_command_handler(self, handler: Callable[[Command], None]) -> None:
+    def set_command_handler(self, handler: OnCommand) -> None:
         """The owner's command channel (Daemon.on_command), as the MQTT link gets it."""
         self._on_command = handler
         if self._context is not None:
@@ -70,8 +74,7 @@ class WebOutput:
         if self._thread is not None:
             return
         self._loop = asyncio.new_event_loop()
-        self._stop = asyncio.Event()
-        self._thread = threading.Thread(target=self._run, name="web", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self._loop,), name="web", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -113,9 +116,15 @@ class WebOutput:
         if speakers.meeting_id:
             self._hand(self.hub.speakers, speakers.meeting_id, speakers.names(), speakers.running)
 
+    def diagnostics(self) -> tuple[OutputDiagnostics, ...]:
+        """Whether the page's address is bound (or why it could not be), and where."""
+        listening = self.listening.is_set() and self.failed is None
+        return (OutputDiagnostics("web", listening, self.failed or ("" if listening else "not listening yet"),
+                                  {"url": self.url}),)
+
     # -- the server's thread -------------------------------------------------------------------
 
-    def _hand(self, call: Callable, *args: Any) -> None:
+    def _hand(self, call: Callable[..., object], *args: Any) -> None:
         loop = self._loop
         if loop is None or loop.is_closed():
             return  # not started, or stopped: the page is gone
@@ -124,14 +133,14 @@ class WebOutput:
         except RuntimeError:
             pass  # closed between the check and the call
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
+    def _run(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
         try:
-            self._loop.run_until_complete(self._serve())
+            loop.run_until_complete(self._serve())
         except Exception:  # noqa: BLE001  (the page failing must not take the daemon down)
             log.exception("web: the page's server failed")
         finally:
-            self._loop.close()
+            loop.close()
 
     async def _serve(self) -> None:
         try:
@@ -167,13 +176,16 @@ class WebOutput:
 
         from roomscribe.outputs.web.server import Context, build_app
 
-        self._context = Context(hub=self.hub, history=self._history, tokens=self._tokens, executor=self._executor,
-                                on_command=self._on_command, command_answer_s=self._command_answer_s,
-                                room=self._room)
-        runner = web.AppRunner(build_app(self._context), access_log=None, shutdown_timeout=SHUTDOWN_S)
+        context = self._context = Context(hub=self.hub, history=self._history, tokens=self._tokens,
+                                          executor=self._executor, on_command=self._on_command,
+                                          command_answer_s=self._command_answer_s, room=self._room)
+        runner = web.AppRunner(build_app(context), access_log=None, shutdown_timeout=SHUTDOWN_S)
         await runner.setup()
+        server = runner.server
+        if server is None:
+            raise RuntimeError("aiohttp's runner has no server after setup()")
         try:
-            await asyncio.get_running_loop().connect_accepted_socket(runner.server, first)
+            await asyncio.get_running_loop().connect_accepted_socket(server, first)
             await web.SockSite(runner, listener).start()
             await self._stop.wait()
             self.hub.close_all()  # open feeds end now, so the runner need not wait for them

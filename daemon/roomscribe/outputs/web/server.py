@@ -33,7 +33,7 @@ from aiohttp import web
 
 from roomscribe.core.commands import COMMANDS, NAME
 from roomscribe.outputs.archive.export import FORMATS
-from roomscribe.outputs.mqtt.commands import MAX_COMMAND_BYTES, Command, CommandRejected, parse_command
+from roomscribe.outputs.mqtt.commands import MAX_COMMAND_BYTES, CommandRejected, OnCommand, parse_command
 from roomscribe.outputs.web import auth, feed
 from roomscribe.outputs.web.history import MeetingHistory, MeetingNotFound
 from roomscribe.outputs.web.hub import LiveHub
@@ -62,7 +62,7 @@ class Context:
     history: MeetingHistory | None
     tokens: auth.Tokens
     executor: Executor
-    on_command: Callable[[Command], None] | None
+    on_command: OnCommand | None
     command_answer_s: float
     room: str
 
@@ -100,7 +100,7 @@ async def _guard(request: web.Request, handler) -> web.StreamResponse:
         if not auth.may_read(tokens, authorization=request.headers.get("Authorization"),
                              cookie=request.cookies.get(auth.COOKIE), query=query):
             return _secured(_unauthorized(request))
-        if tokens.access is not None and auth.same(query, tokens.access):
+        if query is not None and tokens.access is not None and auth.same(query, tokens.access):
             return _secured(_token_to_cookie(request, query))
     try:
         response = await handler(request)
@@ -211,14 +211,15 @@ async def _command(request: web.Request) -> web.Response:
         raise Failure(400, exc.reason) from None
     if context.on_command is None:
         raise Failure(503, "the daemon does not take commands yet")
-    command = dataclasses.replace(command, request_id=command.request_id or f"web-{secrets.token_hex(6)}")
-    answer = context.hub.expect(command.request_id)
+    request_id = command.request_id or f"web-{secrets.token_hex(6)}"
+    command = dataclasses.replace(command, request_id=request_id)
+    answer = context.hub.expect(request_id)
     log.info("web: %s from %s (request %s)", command.command, request.remote, command.request_id)
     context.on_command(command)  # the owner's hand-over, as for an MQTT command
     try:
         kind, payload = await asyncio.wait_for(answer, context.command_answer_s)
     except asyncio.TimeoutError:
-        context.hub.forget(command.request_id)
+        context.hub.forget(request_id)
         raise Failure(504, f"no answer from the daemon within {context.command_answer_s:.0f} s") from None
     if kind in ("state", "named"):
         return web.json_response({"request_id": command.request_id, kind: payload})
