@@ -48,7 +48,7 @@ def test_the_systemd_unit_prevents_restarts_on_the_config_code():
 def _event_kinds_in_code() -> set[str]:
     package = REPO / "daemon" / "roomscribe"
     source = "\n".join(p.read_text() for p in package.rglob("*.py") if "emulator" not in p.parts)
-    return set(re.findall(r'(?:\b_event|\bEvent|\bEmitEvent)\(\s*"([a-z_]+)"', source))
+    return set(re.findall(r'(?:\b_event|\bEvent|\bEmitEvent|\.event)\(\s*"([a-z_]+)"', source))
 
 
 def test_every_event_kind_the_code_publishes_is_in_the_event_table_and_back():

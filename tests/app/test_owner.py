@@ -49,7 +49,7 @@ class RecordingOutput:
     def submit_transcript(self, utt) -> None:
         self.utterances.append(utt)
 
-    def set_speech_connected(self, connected: bool) -> None:
+    def set_speech_connected(self, connected) -> None:
         self.speech.append(connected)
 
     def publish_stats(self, stats) -> None:
@@ -121,7 +121,7 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
     utterance = output.utterances[0]
     assert (utterance.text, utterance.speaker, utterance.seq, utterance.speaker_epoch) == ("hello there", "Guest-1", 1, 1)
     assert output.partials[0].speaker is None  # "Unknown" becomes null
-    assert output.speech[0] is True
+    assert output.speech[:2] == ["disconnected", "connected"]  # nothing answers at start-up; then the service
     assert [s.state for s in output.states][-1] == "idle"
     assert sessions.made[0].finished is not None
     kinds = [e.kind for e in output.events]
@@ -185,3 +185,58 @@ def test_the_journal_s_storage_reports_reach_the_state_the_events_and_status_fro
         "status": "failing", "detail": "database or disk is full (SQLITE_FULL)"}
     assert any(line.endswith("; storage failing: database or disk is full (SQLITE_FULL)") for line in notes.statuses)
     assert not notes.statuses[-1].count("storage")  # said no more once it stores again
+
+
+def test_a_lost_session_s_audio_goes_to_the_next_once_late_and_its_late_results_are_dropped(tmp_path):
+    """What the first session was sent but never acknowledged, and what was said while none answered, is
+    sent to the next session; a result the first one delivers after it was given up is not published."""
+    output, sessions, source = RecordingOutput(), FakeSessions(), HandSource()
+    daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions)
+    second_answers = asyncio.Event()
+
+    async def meeting() -> None:
+        stop = asyncio.Event()
+        run = asyncio.create_task(daemon.run(stop))
+        await until(lambda: hasattr(source, "on_status"))
+        source.on_status(SourceStatus("opened", "hand"))
+        source.on_status(SourceStatus("flowing", "hand"))
+        daemon.on_command(Cmd("start"))
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        first = sessions.made[0]
+        source.chunks(100)  # 1 s
+        first.transcribed("first words", "Guest-1", 0, 5_000_000)  # acknowledges the first 0.5 s
+        await until(lambda: len(output.utterances) == 1)
+        sessions.answers = False  # the service is away: the next sessions connect to nobody
+        first.canceled("ConnectionFailure", "socket closed")
+        await until(lambda: daemon.machine.state is State.RECOVERING)
+        assert output.speech[-1] == "disconnected" and output.states[-1].reason == "lost"
+        source.chunks(200)  # 2 s said while no session answers
+        first.transcribed("late words of a session given up", "Guest-1", 5_000_000, 2_000_000)
+        await until(lambda: len(sessions.made) == 2, timeout=10)  # the retry after the backoff
+        second = sessions.made[1]
+        assert second.written_bytes == 0  # not answered: written nothing
+        assert daemon.machine.state is State.STARTING
+        second.answers = True
+        second.connection(True)  # the service is back and takes the connection
+        await until(lambda: daemon.machine.state is State.TRANSCRIBING)
+        # Everything no session acknowledged, from 0.5 s: 0.5 s + 2 s, and what came since.
+        assert second.written_bytes == 250 * CHUNK_BYTES
+        second.transcribed("words said while it was away", "Guest-1", 0, 20_000_000)
+        source.chunks(10)
+        second.transcribed("words said after", "Guest-1", 25_000_000, 500_000)
+        await until(lambda: len(output.utterances) == 3)
+        await until(lambda: "speech_caught_up" in [e.kind for e in output.events])
+        second_answers.set()
+        stop.set()
+        assert await run == 0
+
+    asyncio.run(meeting())
+    assert second_answers.is_set()
+    texts = [u.text for u in output.utterances]
+    assert texts == ["first words", "words said while it was away", "words said after"]
+    assert [u.late for u in output.utterances] == [False, True, False]
+    assert output.utterances[1].late_by_s is not None and output.utterances[2].late_by_s is None
+    assert [u.speaker_epoch for u in output.utterances] == [1, 2, 2]
+    kinds = [e.kind for e in output.events]
+    assert kinds.count("session_reestablished") == 1 and "speech_caught_up" in kinds
+    assert "audio_lost" not in kinds

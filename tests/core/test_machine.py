@@ -16,6 +16,7 @@ from roomscribe.core.effects import (
     CancelRetry,
     CloseSession,
     CommandResult,
+    DiscardBacklog,
     EmitEvent,
     GateClose,
     GateOpen,
@@ -25,7 +26,7 @@ from roomscribe.core.effects import (
     ScheduleRetry,
 )
 from roomscribe.core.machine import MeetingMachine
-from roomscribe.core.table import ACKNOWLEDGED, REFUSED, TRANSITIONS, AudioStatus, Session, State
+from roomscribe.core.table import ACKNOWLEDGED, GATE_OPEN_STATES, REFUSED, TRANSITIONS, AudioStatus, Session, State
 from tests.support.meeting_paths import AUTH_RETRY_S, Clock, machine_in, make
 
 
@@ -50,18 +51,19 @@ def test_start_opens_the_first_session_of_a_new_meeting():
     assert machine.speaker_epoch == 1 and machine.session is Session.OPENING and not machine.session_alive
     assert (machine.since, machine.request_id) == (1_005.0, "req-1")
     effects = machine.drain_effects()
-    assert without_events(effects) == [OpenSession(1), PublishState()]
+    # The gate opens at once: what is said while the service connects waits in the outage buffer.
+    assert without_events(effects) == [GateOpen(), OpenSession(1), PublishState()]
     assert events(effects) == ["meeting_started"]
     assert machine.drain_effects() == []
 
 
-def test_session_ready_opens_the_gate_and_keeps_the_command_request_id():
+def test_session_ready_says_transcribing_and_keeps_the_command_request_id():
     machine, clock = machine_in(State.STARTING)
     machine.command("start", "req-1")  # acknowledged: already starting
     clock.now = 1_010.0
     machine.session_ready()
     assert machine.state is State.TRANSCRIBING and machine.session_alive
-    assert machine.drain_effects() == [GateOpen(), PublishState()]
+    assert machine.drain_effects() == [PublishState()]  # the gate has been open since `starting`
     assert machine.since == 1_010.0 and machine.detail == "transcribing"
 
 
@@ -106,7 +108,7 @@ def test_a_long_pause_releases_the_session_and_resume_opens_a_new_epoch():
     machine.command("resume")
     assert machine.state is State.STARTING
     effects = machine.drain_effects()
-    assert without_events(effects) == [OpenSession(2), PublishState()]  # the release timer already fired
+    assert without_events(effects) == [GateOpen(), OpenSession(2), PublishState()]  # the release timer already fired
     assert events(effects) == ["speaker_epoch_changed"]
     assert next(e for e in effects if isinstance(e, EmitEvent)).detail["speaker_epoch"] == 2
     machine.session_ready()
@@ -136,14 +138,14 @@ def test_session_lost_while_paused_keeps_the_pause_and_reopens_on_resume():
     machine.release_due()  # the cancelled timer fired anyway
     assert machine.drain_effects() == []
     machine.command("resume")
-    assert without_events(machine.drain_effects()) == [OpenSession(2), PublishState()]
+    assert without_events(machine.drain_effects()) == [GateOpen(), OpenSession(2), PublishState()]
 
 
 def test_pause_while_starting_lets_the_session_finish_connecting_behind_a_closed_gate():
     machine, _ = machine_in(State.STARTING, release_after_s=900.0)
     machine.command("pause")
     assert machine.state is State.PAUSED and machine.session is Session.OPENING
-    assert machine.drain_effects() == [ScheduleRelease(900.0), PublishState()]  # the gate was never open
+    assert machine.drain_effects() == [GateClose(tail=True), ScheduleRelease(900.0), PublishState()]
     machine.session_ready()
     assert machine.state is State.PAUSED and machine.session_alive
     assert machine.drain_effects() == [PublishState()]  # ready, but no audio flows
@@ -156,15 +158,16 @@ def test_resume_while_the_session_is_still_connecting_waits_for_it():
     machine.command("pause")
     machine.command("resume")
     assert machine.state is State.STARTING and machine.session is Session.OPENING
-    assert machine.drain_effects() == [PublishState(), PublishState()]  # no second OpenSession
+    # No second OpenSession.
+    assert machine.drain_effects() == [GateClose(tail=True), PublishState(), GateOpen(), PublishState()]
     machine.session_ready()
-    assert machine.state is State.TRANSCRIBING and machine.drain_effects() == [GateOpen(), PublishState()]
+    assert machine.state is State.TRANSCRIBING and machine.drain_effects() == [PublishState()]
 
 
 def test_stop_while_starting_does_not_wait_for_a_session_that_got_no_audio():
     machine, _ = machine_in(State.STARTING)
     machine.command("stop")
-    assert machine.drain_effects() == [CloseSession(graceful=False), PublishState()]
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), CloseSession(graceful=False), PublishState()]
     machine.session_ready()  # the connect finished after the stop: ignored
     assert machine.state is State.STOPPING and machine.drain_effects() == []
 
@@ -178,26 +181,28 @@ def test_stop_while_paused_cancels_the_release():
 # -- losing the cloud session --------------------------------------------------------------------
 
 
-def test_session_lost_while_transcribing_recovers_with_backoff_and_a_new_epoch():
+def test_session_lost_while_transcribing_recovers_with_backoff_and_a_new_epoch_keeping_the_audio():
     machine, clock = machine_in(State.TRANSCRIBING)
     clock.now = 2_000.0
     machine.session_lost(code="ConnectionFailure", reason="socket closed", retryable=True)
-    assert machine.state is State.RECOVERING and machine.since == 2_000.0
+    assert machine.state is State.RECOVERING and machine.since == 2_000.0 and machine.reason == "lost"
     effects = machine.drain_effects()
-    assert effects[:3] == [GateClose(tail=False), effects[1], CloseSession(graceful=False)]
-    assert effects[1].kind == "session_lost" and effects[1].level == "warning"
-    assert effects[1].detail["code"] == "ConnectionFailure" and effects[1].detail["retryable"] is True
-    retry = effects[3]
+    # The gate stays open: what is said meanwhile waits in the outage buffer for the next session.
+    assert effects[:2] == [effects[0], CloseSession(graceful=False)]
+    assert effects[0].kind == "session_lost" and effects[0].level == "warning"
+    assert effects[0].detail["code"] == "ConnectionFailure" and effects[0].detail["retryable"] is True
+    retry = effects[2]
     assert isinstance(retry, ScheduleRetry) and 1.0 <= retry.delay_s <= 3.0
-    assert effects[4:] == [PublishState()]
+    assert effects[3:] == [PublishState()]
     assert "ConnectionFailure" in machine.detail and machine.error_code == "ConnectionFailure"
+    assert "kept in memory" in machine.detail
     machine.retry_due()
     assert machine.state is State.STARTING
     effects = machine.drain_effects()
     assert without_events(effects) == [OpenSession(2), PublishState()] and events(effects) == ["speaker_epoch_changed"]
     machine.session_ready()
     effects = machine.drain_effects()
-    assert without_events(effects) == [GateOpen(), PublishState()]
+    assert without_events(effects) == [PublishState()]
     assert events(effects) == ["session_reestablished"]
     assert machine.error_code is None
 
@@ -212,7 +217,7 @@ def test_repeated_failures_back_off_up_to_the_cap_never_in_a_hot_loop():
         machine.drain_effects()
     assert all(1.0 <= d <= 30.0 for d in delays)
     assert max(delays) == pytest.approx(30.0)
-    assert machine.speaker_epoch == 26  # every new cloud session is a new epoch
+    assert machine.speaker_epoch == 1  # none of them answered: none labelled anybody, no new epoch
     machine.session_ready()
     machine.session_lost(code="ServiceUnavailable", reason="503", retryable=True)
     delay = next(e.delay_s for e in machine.drain_effects() if isinstance(e, ScheduleRetry))
@@ -226,15 +231,18 @@ def test_a_refused_session_fails_and_waits_long_or_for_start():
     effects = machine.drain_effects()
     assert [e for e in effects if isinstance(e, ScheduleRetry)] == [ScheduleRetry(AUTH_RETRY_S)]
     assert effects[0] == GateClose(tail=False)
-    assert "AuthenticationFailure" in machine.detail and "10 min" in machine.detail
+    # The service will not take the audio: what the buffer kept is reported lost, not kept for ever.
+    assert DiscardBacklog(machine.meeting_id, "service_refused") in effects
+    assert "AuthenticationFailure" in machine.detail and "10 min" in machine.detail and machine.reason == "refused"
     assert machine.command("start", "again").changed
     assert machine.state is State.STARTING and machine.request_id == "again"
-    assert without_events(machine.drain_effects()) == [CancelRetry(), OpenSession(2), PublishState()]
+    assert without_events(machine.drain_effects()) == [CancelRetry(), GateOpen(), OpenSession(2), PublishState()]
     machine.session_lost(code="AuthenticationFailure", reason="bad key", retryable=False)
     machine.drain_effects()
     machine.retry_due()
     assert machine.state is State.STARTING
-    assert without_events(machine.drain_effects()) == [OpenSession(3), PublishState()]
+    # The refused session never answered: the next one keeps its epoch.
+    assert without_events(machine.drain_effects()) == [GateOpen(), OpenSession(2), PublishState()]
 
 
 def test_start_while_recovering_retries_now():
@@ -249,12 +257,13 @@ def test_pause_while_recovering_stops_retrying_until_resume():
     machine, _ = machine_in(State.RECOVERING, release_after_s=60.0)
     machine.command("pause")
     assert machine.state is State.PAUSED and machine.session is Session.NONE
-    assert machine.drain_effects() == [CancelRetry(), PublishState()]  # nothing to release either
+    # The tail ends the phrase in flight for the session that will be sent it; nothing to release.
+    assert machine.drain_effects() == [GateClose(tail=True), CancelRetry(), PublishState()]
     machine.retry_due()
     assert machine.state is State.PAUSED and machine.drain_effects() == []
     machine.command("resume")
     assert machine.state is State.STARTING
-    assert without_events(machine.drain_effects()) == [OpenSession(2), PublishState()]
+    assert without_events(machine.drain_effects()) == [GateOpen(), OpenSession(2), PublishState()]
 
 
 def test_stale_service_events_are_ignored():
@@ -348,7 +357,8 @@ class MeetingInvariants(RuleBasedStateMachine):
         for effect in effects:
             if isinstance(effect, OpenSession):
                 assert not self.owner_has_session, "a second session would leak the first"
-                assert effect.speaker_epoch == self.last_epoch + 1
+                # A new epoch, or the same one when the session before it never answered.
+                assert effect.speaker_epoch in (self.last_epoch, self.last_epoch + 1) and effect.speaker_epoch >= 1
                 self.last_epoch = effect.speaker_epoch
                 self.owner_has_session = True
             elif isinstance(effect, CloseSession):
@@ -389,6 +399,12 @@ class MeetingInvariants(RuleBasedStateMachine):
         self.machine.session_lost(code="E", reason="r", retryable=retryable)
         self.apply()
 
+    @rule(unanswered=st.sampled_from([10.0, 12.5]))
+    def session_stalled(self, unanswered):
+        self.clock.now += 1
+        self.machine.session_stalled(unanswered)
+        self.apply()
+
     @rule()
     def session_stopped(self):
         self.clock.now += 1
@@ -412,8 +428,8 @@ class MeetingInvariants(RuleBasedStateMachine):
     @rule()
     def capture(self):
         writes = self.gate.process(AudioChunk(b"\x01" * CHUNK_BYTES, self.clock.now))
-        assert any(w.live for w in writes) == (self.machine.state is State.TRANSCRIBING)
-        assert all(not any(w.pcm) for w in writes if not w.live)  # only silence while not transcribing
+        assert any(w.live for w in writes) == (self.machine.state in GATE_OPEN_STATES)
+        assert all(not any(w.pcm) for w in writes if not w.live)  # only silence while the gate is closed
         self.captured += 1
 
     @rule(status=st.sampled_from(list(AudioStatus)))
@@ -429,8 +445,8 @@ class MeetingInvariants(RuleBasedStateMachine):
         self.apply()
 
     @invariant()
-    def gate_is_open_exactly_while_transcribing(self):
-        assert self.gate.is_open == (self.machine.state is State.TRANSCRIBING)
+    def gate_is_open_exactly_while_the_meeting_keeps_its_audio(self):
+        assert self.gate.is_open == (self.machine.state in GATE_OPEN_STATES)
 
     @invariant()
     def meeting_fields_are_consistent(self):
@@ -439,8 +455,12 @@ class MeetingInvariants(RuleBasedStateMachine):
         assert (m.speaker_epoch == 0) == (m.state is State.IDLE)
         if m.state is State.TRANSCRIBING:
             assert m.session_alive and m.audio is AudioStatus.FLOWING  # never says transcribing while deaf
-        if m.state in (State.IDLE, State.RECOVERING, State.FAILED, State.STOPPING):
+        if m.state in (State.IDLE, State.FAILED, State.STOPPING):
             assert m.session is Session.NONE
+        if m.state is State.RECOVERING:
+            assert m.session in (Session.NONE, Session.STALLED)
+        if m.session is Session.STALLED:
+            assert m.state in (State.RECOVERING, State.PAUSED, State.NO_AUDIO)
         assert isinstance(m.detail, str) and m.detail
 
     @invariant()
@@ -461,9 +481,10 @@ test_any_sequence_of_inputs_keeps_the_invariants = MeetingInvariants.TestCase
 def test_a_ready_session_waits_for_audio_before_it_says_transcribing():
     machine, _ = make(audio=False)
     machine.command("start")
+    machine.drain_effects()
     machine.session_ready()
     assert machine.state is State.NO_AUDIO and machine.session_alive
-    assert not any(isinstance(e, GateOpen) for e in machine.drain_effects())  # nothing flows, nothing opens
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), PublishState()]  # nothing flows
     assert "no audio" in machine.detail
     machine.audio_changed(AudioStatus.WAITING, "capture device 0: 'USB' is open; no audio delivered yet")
     assert machine.state is State.NO_AUDIO and "no audio delivered yet" in machine.detail
@@ -512,3 +533,88 @@ def test_a_session_released_without_audio_is_reopened_when_audio_returns():
     assert OpenSession(2) in machine.drain_effects()
     machine.session_ready()
     assert machine.state is State.TRANSCRIBING
+
+
+# -- a service that stops answering --------------------------------------------------------------------
+
+
+def test_a_stall_leaves_transcribing_keeps_the_gate_open_and_the_session_and_says_why():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    assert machine.session_stalled(10.4)
+    assert machine.state is State.RECOVERING and machine.session is Session.STALLED and machine.reason == "stalled"
+    effects = machine.drain_effects()
+    assert without_events(effects) == [ScheduleRetry(50.0), PublishState()]  # no gate close, no session close
+    [stalled] = [e for e in effects if isinstance(e, EmitEvent)]
+    assert stalled.kind == "speech_stalled" and stalled.level == "warning"
+    assert stalled.detail == {"meeting_id": machine.meeting_id, "speaker_epoch": 1, "unanswered_s": 10.4}
+    assert "stopped answering" in machine.detail and "kept in memory" in machine.detail
+    assert not machine.session_stalled(12.0)  # already stalled: nothing more
+
+
+def test_a_stalled_session_that_answers_again_transcribes_on_with_the_same_labels():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    machine.session_stalled(10.0)
+    machine.drain_effects()
+    machine.session_ready()
+    assert machine.state is State.TRANSCRIBING and machine.speaker_epoch == 1 and machine.reason is None
+    effects = machine.drain_effects()
+    assert without_events(effects) == [CancelRetry(), PublishState()] and events(effects) == ["session_reestablished"]
+
+
+def test_a_stalled_session_that_stays_silent_is_replaced_by_a_new_one():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    machine.session_stalled(10.0)
+    machine.drain_effects()
+    machine.retry_due()
+    assert machine.state is State.STARTING and machine.session is Session.OPENING
+    effects = machine.drain_effects()
+    # The stalled one is given up first; the gate stays open throughout.
+    assert without_events(effects) == [CloseSession(graceful=False), OpenSession(2), PublishState()]
+    assert events(effects) == ["speaker_epoch_changed"]
+    assert "kept in memory" in machine.detail
+    machine.session_ready()
+    assert machine.state is State.TRANSCRIBING and events(machine.drain_effects()) == ["session_reestablished"]
+
+
+def test_a_stall_during_a_pause_is_noted_and_the_resume_waits_for_an_answer():
+    machine, _ = machine_in(State.PAUSED)
+    assert machine.session_stalled(11.0)
+    assert machine.state is State.PAUSED and machine.session is Session.STALLED
+    assert events(machine.drain_effects()) == ["speech_stalled"]
+    machine.command("resume")
+    assert machine.state is State.RECOVERING and machine.reason == "stalled"
+    assert without_events(machine.drain_effects()) == [GateOpen(), ScheduleRetry(50.0), PublishState()]
+    machine.session_ready()
+    assert machine.state is State.TRANSCRIBING
+
+
+def test_stop_while_stalled_gives_the_session_up_and_the_meeting_end_discards_what_was_kept():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    meeting = machine.meeting_id
+    machine.session_stalled(10.0)
+    machine.drain_effects()
+    machine.command("stop")
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), CancelRetry(), CloseSession(graceful=False),
+                                       PublishState()]
+    machine.session_stopped()
+    effects = machine.drain_effects()
+    assert DiscardBacklog(meeting, "meeting_ended") in effects
+    assert effects.index(DiscardBacklog(meeting, "meeting_ended")) < effects.index(PublishState())
+
+
+def test_audio_that_stops_while_the_service_is_away_gets_its_tail_now_and_the_gate_stays_open():
+    machine, _ = machine_in(State.RECOVERING)
+    machine.audio_changed(AudioStatus.ENDED, "meeting.wav played to its end")
+    assert machine.state is State.RECOVERING
+    assert machine.drain_effects() == [GateClose(tail=True, at_once=True), GateOpen(), PublishState()]
+
+
+def test_a_session_lost_after_a_stall_is_retried_with_backoff():
+    machine, _ = machine_in(State.TRANSCRIBING)
+    machine.session_stalled(10.0)
+    machine.drain_effects()
+    machine.session_lost(code="ServiceTimeout", reason="client buffer exceeded", retryable=True)
+    assert machine.state is State.RECOVERING and machine.session is Session.NONE and machine.reason == "lost"
+    effects = machine.drain_effects()
+    assert CloseSession(graceful=False) in effects
+    assert any(isinstance(e, ScheduleRetry) and e.delay_s <= 3.0 for e in effects)

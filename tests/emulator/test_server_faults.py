@@ -313,3 +313,24 @@ def test_fault_plan_defaults_behave_like_the_service():
     plan = FaultPlan()
     assert (plan.idle_timeout_seconds, plan.reconnect_every_seconds) == (300.0, 600.0)
     assert plan.refuse_status is None and plan.acknowledge and plan.one_way_delay_ms == 0
+
+
+def test_a_muted_connection_is_a_black_hole_the_sdk_does_not_notice_and_a_new_one_works():
+    pcm, planned = script_pcm("Alice: Before the drop.\nBob: Said into the hole.\n")
+    first = chunk_boundary(planned[0].end + 1.0)
+    with EmulatorThread(key=KEY) as emu:
+        with SdkTranscriber(emu.host_url, KEY) as sdk:
+            sdk.start()
+            sdk.push(pcm[:first])
+            sdk.wait_for(lambda s: s.transcribed(), 30, "the first phrase")
+            received = len(emu.record.raw_audio_bytes())
+            emu.mute_connections()
+            sdk.push(pcm[first:], speed=10)
+            time.sleep(2.0)
+            assert [e.text for e in sdk.transcribed()] == [planned[0].text]  # nothing answered
+            assert not sdk.events("disconnected") and not sdk.canceled()  # the SDK notices nothing
+            assert len(emu.record.raw_audio_bytes()) == received  # nothing sent into the hole arrived
+        with SdkTranscriber(emu.host_url, KEY) as again:  # a new connection gets through
+            again.start()
+            again.push(pcm)
+            again.wait_for(lambda s: len(s.transcribed()) == 2, 30, "both phrases on a new connection")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 
 from roomscribe.speech.session import (
+    Acknowledged,
     Canceled,
     ConnectionChanged,
     EmitSpeechEvent,
@@ -20,7 +21,7 @@ from roomscribe.speech.session import (
 
 
 class FakeSpeechSession:
-    def __init__(self, emit: EmitSpeechEvent, epoch: int):
+    def __init__(self, emit: EmitSpeechEvent, epoch: int, *, answers: bool = True):
         self.epoch = epoch
         self.written_bytes = 0
         self.written = bytearray()
@@ -28,10 +29,14 @@ class FakeSpeechSession:
         self.finished: bool | None = None  # graceful or not, once finished
         self.phrases: list[tuple[str, ...]] = []  # every phrase list the owner set, in order
         self._emit = emit
+        self.answers = answers  # whether its service takes the connection and answers a finish
+        self.finish_gate: threading.Event | None = None  # set by a test: a graceful finish waits for it
 
     # the protocol
     def start(self) -> None:
         self.started.set()
+        if self.answers:  # as the SDK does: it connects at once, and the service takes the connection
+            self.connection(True)
 
     def write(self, pcm: bytes) -> None:
         self.written += pcm
@@ -39,6 +44,10 @@ class FakeSpeechSession:
 
     def finish(self, *, graceful: bool) -> None:
         self.finished = graceful
+        if graceful and self.finish_gate is not None:  # a service that takes its time to answer the rest
+            assert self.finish_gate.wait(10), "the test never let the finish end"
+        if graceful and self.answers:  # as the SDK does once the service answered everything sent
+            self.raise_event(Canceled(self, "EndOfStream", "NoError", ""))
 
     def set_phrases(self, phrases: tuple[str, ...]) -> None:
         self.phrases.append(tuple(phrases))
@@ -56,6 +65,9 @@ class FakeSpeechSession:
     def transcribing(self, text: str, speaker: str, offset_ticks: int) -> None:
         self.raise_event(Transcribing(self, text, speaker, offset_ticks))
 
+    def no_match(self, offset_ticks: int, duration_ticks: int) -> None:
+        self.raise_event(Acknowledged(self, offset_ticks, duration_ticks))
+
     def canceled(self, code: str, details: str = "") -> None:
         self.raise_event(Canceled(self, "Error", code, details))
 
@@ -64,12 +76,13 @@ class FakeSpeechSession:
 
 
 class FakeSessions:
-    """A session factory that keeps what it made."""
+    """A session factory that keeps what it made; `answers`: whether their service takes the connection."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, answers: bool = True) -> None:
         self.made: list[FakeSpeechSession] = []
+        self.answers = answers
 
     def __call__(self, emit: EmitSpeechEvent, epoch: int) -> FakeSpeechSession:
-        session = FakeSpeechSession(emit, epoch)
+        session = FakeSpeechSession(emit, epoch, answers=self.answers)
         self.made.append(session)
         return session

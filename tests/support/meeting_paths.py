@@ -41,7 +41,7 @@ PATHS = {
     State.TRANSCRIBING: ["start", "ready"],
     State.PAUSED: ["start", "ready", "pause"],
     State.STOPPING: ["start", "ready", "stop"],
-    State.RECOVERING: ["start", "lost"],
+    State.RECOVERING: ["start", "ready", "lost"],
     State.FAILED: ["start", "refused"],
     State.NO_AUDIO: ["start", "ready", "mic lost"],
 }

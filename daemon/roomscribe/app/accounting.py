@@ -45,6 +45,7 @@ class AudioAccounting:
         self._today = today
         self.meter = AudioMeter(today())
         self.sending = False
+        self.waiting_s = 0.0
         self.durations = MeetingDurations(clock.monotonic)
         self._published_at: float | None = None  # monotonic
 
@@ -53,15 +54,16 @@ class AudioAccounting:
             await asyncio.sleep(ACCOUNTING_SECONDS)
             if self._keepalive is not None and self._path.keep_alive(self._keepalive, self._clock.now()):
                 log.debug("no speech for %.0f s: sent 100 ms of silence to keep the cloud session", self._keepalive)
-            was_sending = self.sending
+            was_sending, was_waiting = self.sending, self.waiting_s > 0
             totals = self.take()
             now = self._clock.monotonic()
-            if self.sending != was_sending or self._published_at is None or now - self._published_at >= STATS_EVERY_SECONDS:
+            if (self.sending != was_sending or (self.waiting_s > 0) != was_waiting or self._published_at is None
+                    or now - self._published_at >= STATS_EVERY_SECONDS):
                 self.publish(totals)
 
     def take(self) -> AudioTotals:
         activity = self._path.activity()
-        self.sending = activity.sending
+        self.sending, self.waiting_s = activity.sending, activity.waiting_s
         return self.meter.update(activity.sent_bytes, self._today())
 
     def publish(self, totals: AudioTotals | None = None) -> None:
@@ -71,6 +73,7 @@ class AudioAccounting:
         self._output.publish_stats(AudioStats(
             sending=self.sending, sent_today_s=totals.today_s, sent_meeting_s=totals.meeting_s,
             audio_overflows=int(getattr(self._source, "overflows", 0)), at=self._clock.now(), room=self._room,
+            waiting_s=self.waiting_s,
         ))
 
     def annotate(self, event: EmitEvent):

@@ -26,6 +26,7 @@ from typing import Callable
 from roomscribe.app.accounting import AudioAccounting
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.app.clockwatch import ClockWatch
+from roomscribe.app.outage import OutageWatch
 from roomscribe.app.phrases import PhraseKeeper
 from roomscribe.app.publisher import Publisher
 from roomscribe.app.sessions import SessionKeeper
@@ -35,12 +36,14 @@ from roomscribe.app.sources import SourceReports
 from roomscribe.app.timers import Timers
 from roomscribe.audio.source import AudioSource, SourceStatus
 from roomscribe.config import Settings
+from roomscribe.core.audio_format import BYTES_PER_SECOND
 from roomscribe.core.backoff import Backoff
 from roomscribe.core.clock import SYSTEM_CLOCK, Clock, WallClock
 from roomscribe.core.effects import (
     CancelRelease,
     CancelRetry,
     CloseSession,
+    DiscardBacklog,
     Effect,
     EmitEvent,
     GateClose,
@@ -53,6 +56,7 @@ from roomscribe.core.effects import (
 from roomscribe.core.gate import AudioGate
 from roomscribe.core.machine import MeetingMachine
 from roomscribe.core.names import SpeakerNaming
+from roomscribe.core.records import SPEECH_DISCONNECTED
 from roomscribe.core.table import State
 from roomscribe.core.voice_filter import VoiceStage
 from roomscribe.outputs.base import Output, SpeakerRecord
@@ -123,7 +127,8 @@ class Daemon:
             clock=self.wall_clock.now,
         )
         self.audio_path = AudioPath(AudioGate(tail_ms=speech.segmentation_silence_ms + TAIL_MARGIN_MS), voice,
-                                    clock=clock.monotonic, wall_offset=lambda: self.wall_clock.offset)
+                                    clock=clock.monotonic, wall_offset=lambda: self.wall_clock.offset,
+                                    buffer_bytes=round(speech.outage_buffer_minutes * 60) * BYTES_PER_SECOND)
         self.accounting = AudioAccounting(self.audio_path, settings, output, source, self.wall_clock)
         self.publish = Publisher(settings, output, notifier, self.wall_clock.now)
         self.clock_watch = ClockWatch(self.wall_clock, clock_sync, self.publish, self.machine, self._publish_state)
@@ -138,6 +143,7 @@ class Daemon:
         self.storage_report = self._handover(lambda report: self.publish.storage(report, self.machine))
         self._speech_events = SpeechEvents(self.sessions, self.audio_path, self.publish, self.machine,
                                            self._run_effects)
+        self.outage = OutageWatch(self.audio_path, self.machine, self.publish, self._run_effects)
         # Effects by type: each class of core/effects.py has exactly one handler (a test checks).
         self._handlers: dict[type[Effect], Callable] = {
             OpenSession: self._open_session,
@@ -150,6 +156,7 @@ class Daemon:
             CancelRelease: lambda e: self._timers.cancel("release"),
             PublishState: lambda e: self._publish_state(),
             EmitEvent: lambda e: self.publish.event(e.kind, self.accounting.annotate(e), self.machine.request_id, e.level),
+            DiscardBacklog: self.outage.discard,
         }
 
     @property
@@ -172,11 +179,12 @@ class Daemon:
         self.output.start()
         self.source.start(self.audio_path.feed, self._handover(self._sources.report))
         self._publish_state()
+        self.publish.speech_connection(SPEECH_DISCONNECTED)  # replaces what an earlier run left retained
         if self.settings.meeting.autostart:
             self._command("start", None)
         tasks = [asyncio.create_task(work, name=name) for name, work in (
             ("watchdog", watchdog_pings(self.notifier)), ("audio-accounting", self.accounting.run()),
-            ("clock-watch", self.clock_watch.run()))]
+            ("clock-watch", self.clock_watch.run()), ("speech-watch", self.outage.run()))]
         # Ready = the MQTT link is started, the first state is published and the audio source has
         # reported on its device (opened, or lost and being retried: the daemon then runs and says so).
         try:
@@ -245,16 +253,14 @@ class Daemon:
                 log.error("no handler for effect %r", effect)
                 continue
             handler(effect)
+        self.audio_path.pause(self.machine.state is State.PAUSED)  # what an outage kept waits out a pause
 
     def _open_session(self, effect: OpenSession) -> None:
         key = self.settings.speech_key()
         if key is None and self.settings.speech.host is None:
             self.machine.session_lost(
-                code="NoKey",
-                reason="no Azure Speech key: set speech.key, AZURE_SPEECH_KEY, speech.key_file or the "
-                "azure-speech-key credential",
-                retryable=False,
-            )
+                code="NoKey", retryable=False,
+                reason="no Azure Speech key: set speech.key, AZURE_SPEECH_KEY, speech.key_file or the azure-speech-key credential")
             return self._run_effects()
         try:
             session = self._session_factory(self._handover(self._speech_events.handle), effect.speaker_epoch)
@@ -266,19 +272,16 @@ class Daemon:
         self.sessions.open(self._loop, session, self.machine.meeting_id, self._session_started)
 
     def _session_started(self, session: SpeechSession, future) -> None:
-        if session is not self.session:
-            return
+        # Started is not ready: it is ready once its service answers (speech_events.py). Only a failure counts.
         exc = future.exception()
-        if exc is not None:
+        if session is self.session and exc is not None:
             log.error("speech session did not start: %s", exc)
             self.machine.session_lost(code="RuntimeError", reason=str(exc), retryable=True)
-        else:
-            self.machine.session_ready()
-        self._run_effects()
+            self._run_effects()
 
     def _close_session(self, effect: CloseSession) -> None:
-        session = self.sessions.detach(graceful=effect.graceful)
-        self.publish.speech_connected(False)
+        session = self.sessions.detach(graceful=effect.graceful, ending=self.machine.state is State.STOPPING)
+        self.publish.speech_connection(SPEECH_DISCONNECTED)
         self.sessions.finish(self._loop, session, graceful=effect.graceful, on_closed=self._session_closed)
 
     def _session_closed(self, session: SpeechSession | None) -> None:

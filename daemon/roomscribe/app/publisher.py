@@ -13,7 +13,7 @@ from typing import Callable
 from roomscribe.app.speakers import SpeakerNames
 from roomscribe.config import Settings
 from roomscribe.core.machine import MeetingMachine
-from roomscribe.core.records import Event, Partial, StateMessage, Utterance
+from roomscribe.core.records import Event, Partial, StateMessage, Utterance, iso_utc
 from roomscribe.outputs.base import Output, StorageReport
 from roomscribe.speech.session import Transcribed, Transcribing
 from roomscribe.system.notifier import ServiceNotifier
@@ -29,7 +29,7 @@ class Publisher:
         self._notifier = notifier
         self._clock = clock
         self._seq: dict[str, int] = {}
-        self._speech_connected = False
+        self._speech_connection: str | None = None  # nothing said yet: the first value is published
         self.utterances_published = 0
         self.clock_synchronized = False  # set by the owner's clock watch (app/clockwatch.py)
         self._storage: tuple[bool, str] = (True, "")  # the journal stores (ok), or why not
@@ -49,6 +49,7 @@ class Publisher:
             clock_synchronized=self.clock_synchronized,
             storage="ok" if self._storage[0] else "failing",
             storage_detail=self._storage[1],
+            reason=m.reason,
         )
         self._output.publish_state(message)
         self.speakers.follow(m.meeting_id, m.speaker_epoch)
@@ -71,12 +72,20 @@ class Publisher:
             Event(kind=kind, detail=detail, at=self._clock(), room=self._settings.room, request_id=request_id, level=level)
         )
 
-    def speech_connected(self, connected: bool) -> None:
-        if connected != self._speech_connected:
-            self._speech_connected = connected
-            self._output.set_speech_connected(connected)
+    def speech_connection(self, value: str) -> None:
+        """`<base>/speech_connection`: connected, stalled or disconnected (core/records.py), when it changes."""
+        if value != self._speech_connection:
+            self._speech_connection = value
+            self._output.set_speech_connected(value)
 
-    def utterance(self, event: Transcribed, meeting_id: str, span: tuple[float, float]) -> None:
+    def audio_lost(self, meeting_id: str | None, start: float, end: float, seconds: float, reason: str) -> None:
+        """Captured audio that will never be transcribed: its capture span (UTC epoch seconds on the owner's
+        wall clock), its audio seconds, and why (reason: buffer_full, meeting_ended, service_refused)."""
+        log.warning("audio lost (%s): %.1f s captured from %s to %s", reason, seconds, iso_utc(start), iso_utc(end))
+        self.event("audio_lost", {"meeting_id": meeting_id, "start": round(start, 3), "end": round(end, 3),
+                                  "seconds": round(seconds, 2), "reason": reason}, level="warning")
+
+    def utterance(self, event: Transcribed, meeting_id: str, span: tuple[float, float], *, late: bool = False) -> None:
         start, end = span
         seq = self._seq.get(meeting_id, 0) + 1
         self._seq[meeting_id] = seq
@@ -95,8 +104,10 @@ class Publisher:
             room=self._settings.room,
             clock_synchronized=self.clock_synchronized,
             speaker_name=self.speakers.heard(meeting_id, event.session.epoch, event.speaker),
+            late=late,
+            late_by_s=round(max(self._clock() - end, 0.0), 1) if late else None,
         )
-        log.info("utterance %d %s: %s", seq, event.speaker, event.text)
+        log.info("utterance %d %s%s: %s", seq, event.speaker, " (late)" if late else "", event.text)
         self._output.submit_transcript(utterance)
         self.utterances_published += 1
 

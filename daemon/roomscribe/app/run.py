@@ -30,7 +30,7 @@ from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.speech.azure import AzureSpeechSession
 from roomscribe.speech.session import SessionFactory, SpeechSession, target_from_settings
-from roomscribe.system import exitcodes, logs
+from roomscribe.system import exitcodes, logs, memory
 from roomscribe.system.systemd import Notifier
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 
 def main(args: argparse.Namespace) -> int:
+    memory.limit_malloc_arenas()  # before the first thread (docs/ARCHITECTURE.md, the outage buffer)
     settings = load_settings(args.config)
     logs.apply_config_level(args, settings.log.level)
     for deprecated in deprecations(settings):

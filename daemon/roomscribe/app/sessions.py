@@ -10,16 +10,20 @@ from typing import Callable
 
 from roomscribe.app.audio_path import AudioPath
 from roomscribe.core.timeline import Timeline
+from roomscribe.core.outage_book import StreamMap
 from roomscribe.speech.session import SpeechSession
 
 
 @dataclass
 class SessionBook:
-    """What the owner keeps per cloud session: its timeline, meeting and whether it is still ours."""
+    """What the owner keeps per cloud session: its timeline, where its stream lies in the outgoing audio,
+    its meeting, and whether it is still ours."""
 
     timeline: Timeline
     meeting_id: str
+    stream: StreamMap | None = None
     closing: bool = False
+    abandoned: bool = False  # given up unfinished: what it was sent goes to the next session instead
 
 
 class SessionKeeper:
@@ -38,14 +42,18 @@ class SessionKeeper:
         """Make `session` the current one, point the audio path at it and start it in a worker."""
         self.current = session
         book = self._books[session] = SessionBook(Timeline(), meeting_id)
-        self._audio_path.attach(session, book.timeline)
+        book.stream = self._audio_path.attach(session, book.timeline)
         future = loop.run_in_executor(self._workers, session.start)
         future.add_done_callback(lambda f: on_started(session, f))
 
-    def detach(self, *, graceful: bool) -> SpeechSession | None:
-        """No current session any more, and nothing more is written to the old one."""
+    def detach(self, *, graceful: bool, ending: bool = False) -> SpeechSession | None:
+        """No current session any more, and nothing more is written to the old one. Not graceful: it is
+        abandoned, and its late results are dropped (the next session is sent that audio again). `ending`:
+        the meeting ends with it (audio_path.py)."""
         session, self.current = self.current, None
-        self._audio_path.detach(finish_tail=graceful)
+        self._audio_path.detach(finish_tail=graceful, abandoned=not graceful, ending=ending)
+        if session is not None and not graceful:
+            self._books[session].abandoned = True
         return session
 
     def finish(self, loop: asyncio.AbstractEventLoop, session: SpeechSession | None, *, graceful: bool,

@@ -98,6 +98,15 @@ class SpeechSettings(_Section):
     ) | None = None
     reconnect_max_delay: _option(float, "cap of the session restart backoff, seconds", ge=1, le=3600) = 60.0
     auth_retry_minutes: _option(float, "wait this long before retrying after an auth failure", gt=0) = 10.0
+    outage_buffer_minutes: _option(
+        float, "audio kept in memory (never on disk) while the speech service does not answer, sent when it does; "
+        "1.92 MB a minute while in use; past it the oldest goes first and an audio_lost event says what",
+        ge=1.5, le=240,
+    ) = 10.0
+    catch_up_speed: _option(
+        float, "how many times faster than real time audio that waited may be sent once the service answers "
+        "(the Speech SDK's own pace is 2)", ge=1, le=20,
+    ) = 4.0
 
     @property
     def locales(self) -> tuple[str, ...]:

@@ -56,6 +56,14 @@ class PublishState:
 
 
 @dataclass(frozen=True)
+class DiscardBacklog:
+    """Give up the audio the outage buffer keeps (core/uplink.py): report it as lost with this reason."""
+
+    meeting_id: str | None
+    reason: str  # "meeting_ended" (it was never sent), "service_refused" (the service would not take it)
+
+
+@dataclass(frozen=True)
 class EmitEvent:
     kind: str
     detail: dict
@@ -64,7 +72,7 @@ class EmitEvent:
 
 Effect = Union[
     OpenSession, CloseSession, GateOpen, GateClose, ScheduleRetry, CancelRetry,
-    ScheduleRelease, CancelRelease, PublishState, EmitEvent,
+    ScheduleRelease, CancelRelease, PublishState, EmitEvent, DiscardBacklog,
 ]
 
 

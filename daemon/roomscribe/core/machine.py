@@ -16,6 +16,7 @@ from transitions import Machine
 from roomscribe.core.backoff import Backoff
 from roomscribe.core.commands import COMMANDS
 from roomscribe.core.effects import CommandResult, Effect, PublishState
+from roomscribe.core.describe import describe
 from roomscribe.core.meeting import MeetingModel
 from roomscribe.core.table import (
     ACKNOWLEDGED,
@@ -30,15 +31,19 @@ from roomscribe.core.table import (
 log = logging.getLogger(__name__)
 
 S = State
+# A stalled session that stays silent this long after the stall was found is replaced by a new one
+# (the flow may be gone for good, as behind a NAT that dropped it): 60 s after its oldest unanswered
+# speech, about when the SDK itself would give up (66 s of unacknowledged audio).
+REPLACE_STALLED_S = 50.0
 
 
 class MeetingMachine:
     """The meeting's state, driven by commands and service events; effects are drained by the owner."""
 
     def __init__(self, *, release_after_s: float | None, backoff: Backoff, auth_retry_s: float,
-                 clock: Callable[[], float]):
+                 clock: Callable[[], float], replace_stalled_s: float = REPLACE_STALLED_S):
         self._meeting = MeetingModel(release_after_s=release_after_s, backoff=backoff, auth_retry_s=auth_retry_s,
-                                 clock=clock)
+                                     clock=clock, replace_stalled_s=replace_stalled_s)
         Machine(
             model=self._meeting,
             states=MACHINE_STATES,
@@ -98,6 +103,16 @@ class MeetingMachine:
     def request_id(self) -> str | None:
         return self._meeting.request_id
 
+    @property
+    def reason(self) -> str | None:
+        """Why the meeting is not transcribing, in a word, where a word says more than the state:
+        `stalled` or `lost` while recovering, `refused` when failed."""
+        if self.state is S.RECOVERING:
+            return "stalled" if self._meeting.session is Session.STALLED else "lost"
+        if self.state is S.FAILED:
+            return "refused"
+        return None
+
     # inputs
     def command(self, name: str, request_id: str | None = None) -> CommandResult:
         """A person's command: accepted and carried out, acknowledged (already so), or refused with a reason."""
@@ -121,6 +136,10 @@ class MeetingMachine:
     def session_stopped(self) -> None:
         self._service_event("session_stopped")
 
+    def session_stalled(self, unanswered_s: float) -> bool:
+        """The answering session left speech unanswered past the bound; True if the machine took it."""
+        return self._service_event("session_stalled", unanswered_s=unanswered_s)
+
     def retry_due(self) -> None:
         self._meeting.retry_pending = False
         self._service_event("retry_due")
@@ -136,12 +155,13 @@ class MeetingMachine:
         meeting = self._meeting
         if (status, detail) == (meeting.audio, meeting.audio_detail):
             return
+        was = meeting.audio
         meeting.audio, meeting.audio_detail = status, detail
         name = "audio_flowing" if status is AudioStatus.FLOWING else "audio_stopped"
-        if getattr(meeting, f"may_{name}")():
-            meeting.trigger(name)
+        if getattr(meeting, f"may_{name}")(was=was):
+            meeting.trigger(name, was=was)
         else:  # no change of state, but the retained state carries the audio status
-            meeting.detail = meeting.describe()
+            meeting.detail = describe(meeting)
             meeting.effects.append(PublishState())
 
     def clock_stepped(self, step_s: float) -> None:
@@ -152,12 +172,13 @@ class MeetingMachine:
         effects, self._meeting.effects = self._meeting.effects, []
         return effects
 
-    def _service_event(self, name: str, **kwargs) -> None:
+    def _service_event(self, name: str, **kwargs) -> bool:
         if getattr(self._meeting, f"may_{name}")(**kwargs):
             self._meeting.trigger(name, **kwargs)
-        else:
-            # Late news about a session already closed, or a timer that lost a race: nothing to do.
-            log.debug("ignored %s while %s", name, self.state.value)
+            return True
+        # Late news about a session already closed, or a timer that lost a race: nothing to do.
+        log.debug("ignored %s while %s", name, self.state.value)
+        return False
 
 
 def render_mermaid() -> str:

@@ -17,6 +17,12 @@ Level = Literal["info", "warning", "error"]
 # The HA event entity takes the event type from the payload; see docs/mqtt.md.
 UTTERANCE_EVENT_TYPE = "utterance"
 
+# `<base>/speech_connection`: the service answers; its socket is open but it left speech unanswered past
+# the bound; no connection that answers (closed, lost, or a new one not answered yet).
+SPEECH_CONNECTED = "connected"
+SPEECH_STALLED = "stalled"
+SPEECH_DISCONNECTED = "disconnected"
+
 
 def iso_utc(epoch_seconds: float) -> str:
     """`2026-11-23T21:30:00.123Z`: UTC, milliseconds, rounded (never a ".1000")."""
@@ -54,6 +60,8 @@ class Utterance:
     clock_synchronized: bool = True
     # The name given to this voice (meeting, epoch, label) when it was published, or by the record later.
     speaker_name: str | None = None
+    late: bool = False  # its audio waited in the outage buffer: published after the service came back
+    late_by_s: float | None = None  # when late: from the end of its speech to its publication
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -71,6 +79,8 @@ class Utterance:
             "language": self.language,
             "clock_synchronized": self.clock_synchronized,
             "speaker_name": self.speaker_name,
+            "late": self.late,
+            "late_by_s": self.late_by_s,
         }
 
 
@@ -140,6 +150,7 @@ class StateMessage:
     clock_synchronized: bool = True  # the wall clock is known to be synchronised (system/timesync.py)
     storage: str = "ok"  # the journal: ok, or failing (records are kept in memory until the disk takes them)
     storage_detail: str = ""
+    reason: str | None = None  # recovering: "stalled" or "lost"; failed: "refused"
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -150,6 +161,7 @@ class StateMessage:
             "speaker_epoch": self.speaker_epoch,
             "request_id": self.request_id,
             "detail": self.detail,
+            "reason": self.reason,
             "audio": {"status": self.audio, "detail": self.audio_detail},
             "clock_synchronized": self.clock_synchronized,
             "storage": {"status": self.storage, "detail": self.storage_detail},
@@ -192,6 +204,7 @@ class AudioStats:
     audio_overflows: int  # times the capture device dropped samples since start
     at: float
     room: str
+    waiting_s: float = 0.0  # audio kept in the outage buffer that no session was sent yet
 
     def to_payload(self, outbox_waiting: int | None = None) -> dict[str, Any]:
         return {
@@ -202,4 +215,5 @@ class AudioStats:
             "audio_sent_meeting_s": None if self.sent_meeting_s is None else round(self.sent_meeting_s, 2),
             "audio_overflows": self.audio_overflows,
             "outbox_waiting": outbox_waiting,
+            "audio_waiting_s": round(self.waiting_s, 1),
         }

@@ -36,53 +36,69 @@ class Session(str, Enum):
     """The cloud session as the machine knows it."""
 
     NONE = "none"
-    OPENING = "opening"
-    ALIVE = "alive"
+    OPENING = "opening"  # started; the service has not answered yet
+    ALIVE = "alive"  # the service answered (took the connection, or sent a result)
+    STALLED = "stalled"  # it answered before, and has left speech unanswered past the bound since
 
 
 S = State
+# The gate is open exactly in these states: captured audio goes to the outage buffer (core/uplink.py),
+# and from there to the service once a session answers. A meeting that is on and not paused keeps its audio.
+GATE_OPEN_STATES = frozenset({S.STARTING, S.TRANSCRIBING, S.RECOVERING})
+
 MACHINE_STATES = [
     {"name": S.IDLE},
-    {"name": S.STARTING},
-    {"name": S.TRANSCRIBING, "on_enter": "open_gate"},  # the gate is open exactly while transcribing
+    {"name": S.STARTING, "on_enter": "open_gate"},
+    {"name": S.TRANSCRIBING, "on_enter": "open_gate"},
     {"name": S.PAUSED, "on_enter": "schedule_release", "on_exit": "cancel_release"},
     {"name": S.STOPPING},
-    {"name": S.RECOVERING, "on_exit": "cancel_retry"},
+    {"name": S.RECOVERING, "on_enter": "open_gate", "on_exit": "cancel_retry"},
     {"name": S.FAILED, "on_exit": "cancel_retry"},
     {"name": S.NO_AUDIO},
 ]
 
 # Effects of a transition: `before` runs before the state is left, `after` once the new one is entered.
 # A transition without `dest` is internal: the state stays, no enter/exit callbacks run.
+OPEN = [S.STARTING, S.RECOVERING]  # the gate is open, and no session answers
 TRANSITIONS = [
     {"trigger": "start", "source": S.IDLE, "dest": S.STARTING, "after": ["begin_meeting", "open_session"]},
     {"trigger": "start", "source": [S.RECOVERING, S.FAILED], "dest": S.STARTING, "after": "open_session"},
     {"trigger": "session_ready", "source": S.STARTING, "dest": S.TRANSCRIBING, "conditions": "has_audio",
      "after": "session_established"},
     {"trigger": "session_ready", "source": S.STARTING, "dest": S.NO_AUDIO, "unless": "has_audio",
+     "before": "close_gate_tail_now", "after": "session_established"},
+    {"trigger": "session_ready", "source": S.RECOVERING, "dest": S.TRANSCRIBING,
+     "conditions": ["session_silent", "has_audio"], "after": "session_established"},
+    {"trigger": "session_ready", "source": S.RECOVERING, "dest": S.NO_AUDIO, "conditions": "session_silent",
+     "unless": "has_audio", "before": "close_gate_tail_now", "after": "session_established"},
+    {"trigger": "session_ready", "source": [S.PAUSED, S.NO_AUDIO], "dest": None, "conditions": "session_unanswered",
      "after": "session_established"},
-    {"trigger": "session_ready", "source": S.PAUSED, "dest": None, "conditions": "session_opening",
-     "after": "session_established"},
-    {"trigger": "pause", "source": S.TRANSCRIBING, "dest": S.PAUSED, "before": "close_gate_with_tail"},
-    {"trigger": "pause", "source": [S.STARTING, S.RECOVERING, S.FAILED, S.NO_AUDIO], "dest": S.PAUSED},
+    {"trigger": "session_stalled", "source": S.TRANSCRIBING, "dest": S.RECOVERING,
+     "after": ["stall_session", "schedule_replacement"]},
+    {"trigger": "session_stalled", "source": [S.PAUSED, S.NO_AUDIO], "dest": None, "conditions": "session_alive",
+     "after": "stall_session"},
+    {"trigger": "pause", "source": [S.TRANSCRIBING, *OPEN], "dest": S.PAUSED, "before": "close_gate_with_tail"},
+    {"trigger": "pause", "source": [S.FAILED, S.NO_AUDIO], "dest": S.PAUSED},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.TRANSCRIBING, "conditions": ["session_alive", "has_audio"]},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.NO_AUDIO, "conditions": "session_alive",
      "unless": "has_audio"},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.STARTING, "conditions": "session_opening"},
     {"trigger": "resume", "source": S.PAUSED, "dest": S.STARTING, "conditions": "session_gone",
      "after": "open_session"},
-    {"trigger": "session_lost", "source": S.STARTING, "dest": S.RECOVERING, "conditions": "retryable",
+    {"trigger": "resume", "source": S.PAUSED, "dest": S.RECOVERING, "conditions": "session_silent",
+     "after": "schedule_replacement"},
+    {"trigger": "session_lost", "source": [S.STARTING, S.TRANSCRIBING], "dest": S.RECOVERING,
+     "conditions": "retryable", "after": ["lose_session", "schedule_retry"]},
+    {"trigger": "session_lost", "source": S.RECOVERING, "dest": None, "conditions": ["retryable", "has_session"],
      "after": ["lose_session", "schedule_retry"]},
-    {"trigger": "session_lost", "source": S.STARTING, "dest": S.FAILED, "unless": "retryable",
-     "after": ["lose_session", "schedule_auth_retry"]},
-    {"trigger": "session_lost", "source": S.TRANSCRIBING, "dest": S.RECOVERING, "conditions": "retryable",
-     "before": "close_gate_without_tail", "after": ["lose_session", "schedule_retry"]},
-    {"trigger": "session_lost", "source": S.TRANSCRIBING, "dest": S.FAILED, "unless": "retryable",
-     "before": "close_gate_without_tail", "after": ["lose_session", "schedule_auth_retry"]},
+    {"trigger": "session_lost", "source": [S.STARTING, S.TRANSCRIBING], "dest": S.FAILED, "unless": "retryable",
+     "before": "close_gate_without_tail", "after": ["lose_session", "discard_backlog", "schedule_auth_retry"]},
+    {"trigger": "session_lost", "source": S.RECOVERING, "dest": S.FAILED, "conditions": "has_session",
+     "unless": "retryable", "before": "close_gate_without_tail", "after": ["lose_session", "discard_backlog", "schedule_auth_retry"]},
     {"trigger": "session_lost", "source": S.NO_AUDIO, "dest": S.RECOVERING, "conditions": "retryable",
      "after": ["lose_session", "schedule_retry"]},
     {"trigger": "session_lost", "source": S.NO_AUDIO, "dest": S.FAILED, "unless": "retryable",
-     "after": ["lose_session", "schedule_auth_retry"]},
+     "after": ["lose_session", "discard_backlog", "schedule_auth_retry"]},
     {"trigger": "session_lost", "source": S.PAUSED, "dest": None, "conditions": "has_session",
      "after": "lose_session"},
     {"trigger": "retry_due", "source": [S.RECOVERING, S.FAILED], "dest": S.STARTING, "after": "open_session"},
@@ -91,11 +107,14 @@ TRANSITIONS = [
     {"trigger": "audio_flowing", "source": S.NO_AUDIO, "dest": S.TRANSCRIBING, "conditions": "session_alive"},
     {"trigger": "audio_flowing", "source": S.NO_AUDIO, "dest": S.STARTING, "conditions": "session_gone",
      "after": "open_session"},
+    {"trigger": "audio_flowing", "source": S.NO_AUDIO, "dest": S.RECOVERING, "conditions": "session_silent",
+     "after": "schedule_replacement"},
     {"trigger": "audio_stopped", "source": S.TRANSCRIBING, "dest": S.NO_AUDIO, "before": "close_gate_tail_now"},
-    {"trigger": "stop", "source": S.TRANSCRIBING, "dest": S.STOPPING, "before": "close_gate_tail_now",
+    {"trigger": "audio_stopped", "source": OPEN, "dest": None, "conditions": "audio_was_flowing",
+     "after": "end_phrase_now"},
+    {"trigger": "stop", "source": [S.TRANSCRIBING, *OPEN], "dest": S.STOPPING, "before": "close_gate_tail_now",
      "after": "finish_session"},
-    {"trigger": "stop", "source": [S.STARTING, S.PAUSED, S.RECOVERING, S.FAILED, S.NO_AUDIO], "dest": S.STOPPING,
-     "after": "finish_session"},
+    {"trigger": "stop", "source": [S.PAUSED, S.FAILED, S.NO_AUDIO], "dest": S.STOPPING, "after": "finish_session"},
     {"trigger": "session_stopped", "source": S.STOPPING, "dest": S.IDLE, "after": "end_meeting"},
 ]
 

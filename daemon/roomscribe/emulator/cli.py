@@ -114,6 +114,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, emulator.mute_connections)  # a fault from outside, now
         await emulator.start()
         print(f"speech emulator listening on {emulator.host_url}", flush=True)
         try:

@@ -58,6 +58,7 @@ class Connection:
         self._sender = Sender(ws, connection_id, self._faults, self._record, on_phrase=server.phrase_sent)
         self._answers = TurnAnswers(self._sender, self._faults, connection_id)
         self._intake = AudioIntake(connection_id, self._record, self._answers)
+        self._muted = False  # a black hole (mute): nothing this socket carries arrives, nothing is sent on it
 
     async def run(self) -> None:
         inbox: asyncio.Queue[tuple[float, float, str | bytes | None]] = asyncio.Queue()
@@ -89,6 +90,12 @@ class Connection:
             self._record.close_connection(self.id, code=code, reason=reason, by=by, at=time.time())
             log.info("connection %d closed by the %s: %s %r", self.id, by, code, reason)
 
+    def mute(self) -> None:
+        """Become a black hole (a NAT that dropped the flow): frames that arrive from now on are dropped
+        unread, and the sender sends nothing more, not even a close. The socket stays open."""
+        self._muted = True
+        self._sender.mute()
+
     def end_turn_now(self) -> None:
         """The service ends the current turn (a fault): speech.endDetected + turn.end mid-stream."""
         current = self._current
@@ -115,7 +122,7 @@ class Connection:
             delay = arrived + self._faults.network.one_way_seconds - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if self._sender.closing:
+            if self._sender.closing or self._muted:
                 continue
             try:
                 if isinstance(frame, str):

@@ -2,7 +2,8 @@
 
 Each reply waits for the one-way network delay (and a result the result-delay fault) but never overtakes
 one queued before it; a close travels behind the replies queued before it. Once a reply is on the wire, the
-record learns of it, with the audio it acknowledges and the phrase it carries.
+record learns of it, with the audio it acknowledges and the phrase it carries. A muted sender (the
+black-hole fault) lets nothing leave, not even a close.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class Sender:
         self._queue: asyncio.Queue[Send] = asyncio.Queue()
         self._closing = False
         self._close_sent: tuple[int, str] | None = None
+        self._muted = False  # a black hole: what is queued or comes later never leaves
 
     @property
     def closing(self) -> bool:
@@ -72,12 +74,18 @@ class Sender:
         due = time.monotonic() + self._faults.network.one_way_seconds
         self._queue.put_nowait(Send(due, close=(code, reason)))
 
+    def mute(self) -> None:
+        """Send nothing more on this socket, not even a close (the connection's black-hole fault)."""
+        self._muted = True
+
     async def run(self) -> None:
         while True:
             item = await self._queue.get()
             wait = item.due - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if self._muted:
+                continue  # not even a close gets through a black hole
             if item.close is not None:
                 code, reason = item.close
                 log.info("connection %d: closing with %d %r", self._id, code, reason)

@@ -101,6 +101,11 @@ class Emulator:
         """The real service's idle close: 1000, "Exceeded maximum websocket connection idle duration(> 300000ms)"."""
         self.close_connections(IDLE_CLOSE_CODE, IDLE_CLOSE_REASON, after)
 
+    def mute_connections(self) -> None:
+        """Turn every open connection into a black hole (a NAT that dropped the flow): nothing sent on it is
+        received, nothing is sent back, not even a close. New connections work."""
+        self._in_loop(lambda: [c.mute() for c in self._connections.values()])
+
     def end_turns(self) -> None:
         """End the current turn of every connection from the service side (speech.endDetected + turn.end)."""
         self._in_loop(lambda: [c.end_turn_now() for c in self._connections.values()])

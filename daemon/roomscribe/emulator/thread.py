@@ -105,6 +105,9 @@ class EmulatorThread:
     def close_idle(self, after: float = 0.0) -> None:
         self.emulator.close_idle(after)
 
+    def mute_connections(self) -> None:
+        self.emulator.mute_connections()
+
     def end_turns(self) -> None:
         self.emulator.end_turns()
 

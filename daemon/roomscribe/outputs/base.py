@@ -41,7 +41,8 @@ class Output(Protocol):
 
     def submit_transcript(self, utt: Utterance) -> None: ...
 
-    def set_speech_connected(self, connected: bool) -> None: ...
+    def set_speech_connected(self, value: str) -> None:
+        """The speech connection: connected, stalled or disconnected (core/records.py SPEECH_*)."""
 
     def publish_stats(self, stats: AudioStats) -> None: ...
 

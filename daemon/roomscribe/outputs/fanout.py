@@ -51,8 +51,8 @@ class FanOut:
     def publish_partial(self, partial: Partial) -> None:
         self._each(lambda o: o.publish_partial(partial), "publish_partial")
 
-    def set_speech_connected(self, connected: bool) -> None:
-        self._each(lambda o: o.set_speech_connected(connected), "set_speech_connected")
+    def set_speech_connected(self, value: str) -> None:
+        self._each(lambda o: o.set_speech_connected(value), "set_speech_connected")
 
     def publish_stats(self, stats: AudioStats) -> None:
         self._each(lambda o: o.publish_stats(stats), "publish_stats")

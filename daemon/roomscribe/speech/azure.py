@@ -17,6 +17,7 @@ import azure.cognitiveservices.speech as speechsdk
 from roomscribe.core.audio_format import BITS, CHANNELS, SAMPLE_RATE
 from roomscribe.core.locales import match_candidate
 from roomscribe.speech.session import (
+    Acknowledged,
     Canceled,
     ConnectionChanged,
     SessionEvent,
@@ -27,6 +28,12 @@ from roomscribe.speech.session import (
 )
 
 log = logging.getLogger(__name__)
+
+# The SDK paces what it sends at twice real time once it is behind (after a first burst); audio that
+# waited through an outage may go faster. The name is the native SDK's own (found in its library, not
+# documented); an SDK that ignores it keeps its own pace. The owner never lets more than 30 s go
+# unacknowledged (core/uplink.py), so a service slower than this is waited for, not overrun.
+THROTTLE_PROPERTY = "SPEECH-AudioThrottleAsPercentageOfRealTime"
 
 
 class AzureSpeechSession:
@@ -48,6 +55,7 @@ class AzureSpeechSession:
         )
         if target.diarize_intermediates:
             config.set_property(speechsdk.PropertyId.SpeechServiceResponse_DiarizeIntermediateResults, "true")
+        config.set_property_by_name(THROTTLE_PROPERTY, str(round(target.catch_up_speed * 100)))
         stream_format = speechsdk.audio.AudioStreamFormat(
             samples_per_second=SAMPLE_RATE, bits_per_sample=BITS, channels=CHANNELS
         )
@@ -83,7 +91,9 @@ class AzureSpeechSession:
     def _on_transcribed(self, evt) -> None:
         result = evt.result
         if result.reason != speechsdk.ResultReason.RecognizedSpeech or not result.text:
-            return  # NoMatch and empty phrases carry nothing to publish
+            # NoMatch and empty phrases carry nothing to publish, but the service answered and settled that audio.
+            self._emit(Acknowledged(self, result.offset, result.duration))
+            return
         language = None
         if self._candidates:  # the service's PrimaryLanguage.Language, passed through by the SDK as it came
             detected = result.properties.get(speechsdk.PropertyId.SpeechServiceConnection_AutoDetectSourceLanguageResult)
@@ -105,7 +115,8 @@ class AzureSpeechSession:
     # -- owner-side API ------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Blocking: returns once the SDK accepted the start (it connects lazily, on audio)."""
+        """Blocking: returns once the SDK accepted the start. It connects at once, but the start returns
+        before: the owner hears that the service answered from `ConnectionChanged` or a result."""
         self._transcriber.start_transcribing_async().get()
 
     def set_phrases(self, phrases: tuple[str, ...]) -> None:
@@ -142,6 +153,19 @@ class AzureSpeechSession:
             self._connection.close()
         except Exception as exc:
             log.debug("connection close: %s", exc)
+        self._release()
+
+    def _release(self) -> None:
+        """Let go of the SDK's objects now. The callbacks refer back to this object, a cycle that only the
+        garbage collector would break, late: a meeting that lost its session a few times would keep each
+        transcriber's native buffers meanwhile."""
+        t, connection = self._transcriber, self._connection
+        for signal in (t.transcribed, t.transcribing, t.canceled, t.session_stopped, connection.connected,
+                       connection.disconnected):
+            try:
+                signal.disconnect_all()
+            except Exception as exc:  # noqa: BLE001  (best effort: the objects go either way)
+                log.debug("disconnect: %s", exc)
 
 
 def _language_config(config, target: SpeechTarget) -> dict:

@@ -51,6 +51,14 @@ class Transcribed(SessionEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class Acknowledged(SessionEvent):
+    """A final result with nothing to publish (no match, empty): the service settled this audio."""
+
+    offset_ticks: int
+    duration_ticks: int
+
+
+@dataclass(frozen=True, slots=True)
 class Transcribing(SessionEvent):
     text: str
     speaker: str
@@ -91,6 +99,7 @@ class SpeechTarget:
     candidates: tuple[str, ...] = ()  # two or more: language identification among them, else `language`
     language_id_mode: str = "continuous"  # or "at_start"
     profanity: str = "masked"  # Azure's default; or "removed", "raw"
+    catch_up_speed: float = 4.0  # how fast the SDK may send audio that waited (times real time)
 
 
 def target_from_settings(speech, key: str) -> SpeechTarget:
@@ -106,6 +115,7 @@ def target_from_settings(speech, key: str) -> SpeechTarget:
         candidates=locales if len(locales) > 1 else (),
         language_id_mode=speech.language_id_mode,
         profanity=speech.profanity,
+        catch_up_speed=speech.catch_up_speed,
     )
 
 

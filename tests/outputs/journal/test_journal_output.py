@@ -88,3 +88,22 @@ def test_with_the_record_off_there_is_no_summary(tmp_path):
         out.publish_event(event("meeting_ended", 110.0, audio_sent_s=1.0))
         journal.flush()
     assert summaries == []
+
+
+def test_a_late_utterance_keeps_its_late_mark_in_the_journal_and_what_is_read_back(tmp_path):
+    """An utterance of audio that waited through an outage (app/outage.py) is stored whole: catch-up, the page and
+    the exports read `late` and `late_by_s` back as they were published."""
+    import dataclasses
+    import json
+
+    late = dataclasses.replace(utterance(2, 130.0), late=True, late_by_s=41.5)
+    with JournalUnderTest(tmp_path / "j.sqlite3") as journal:
+        out = JournalOutput(journal.journal, "room")
+        out.publish_event(event("meeting_started", 100.0))
+        out.submit_transcript(utterance(1, 101.0))
+        out.submit_transcript(late)
+        journal.flush()
+    reader = JournalReader(tmp_path / "j.sqlite3")
+    assert [(u.late, u.late_by_s) for u in reader.record("m1").utterances] == [(False, None), (True, 41.5)]
+    payload = json.loads(reader.payloads("m1")[1][1])
+    assert (payload["late"], payload["late_by_s"]) == (True, 41.5)

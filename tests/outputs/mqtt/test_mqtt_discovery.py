@@ -71,7 +71,7 @@ def test_the_entities_that_the_contract_promises():
         ("switch", "paused"), ("button", "start"), ("button", "stop"), ("sensor", "state"),
         ("event", "utterance"), ("binary_sensor", "speech_connection"), ("binary_sensor", "microphone"),
         ("binary_sensor", "sending"), ("sensor", "audio_sent_today"), ("sensor", "outbox_waiting"),
-        ("sensor", "audio_overflows"), ("binary_sensor", "storage"),
+        ("sensor", "audio_overflows"), ("sensor", "audio_waiting"), ("binary_sensor", "storage"),
         ("sensor", "last_utterance"), ("sensor", "last_meeting"),
         *(("text", f"speaker_{n}_name") for n in range(1, 9)),
     }
@@ -126,10 +126,17 @@ def test_utterances_go_to_an_event_entity_whose_type_the_transcript_carries():
     assert event["event_types"] == ["utterance"]  # the transcript payload's event_type
 
 
-def test_the_speech_connection_is_a_diagnostic_connectivity_sensor():
+def test_the_speech_connection_is_a_diagnostic_connectivity_sensor_on_only_while_the_service_answers():
+    from jinja2 import Environment
+
     _, sensor = configs()["roomscribe_boardroom_speech_connection"]
     assert sensor["entity_category"] == "diagnostic" and sensor["device_class"] == "connectivity"
-    assert (sensor["payload_on"], sensor["payload_off"]) == ("connected", "disconnected")
+    assert (sensor["payload_on"], sensor["payload_off"]) == ("ON", "OFF")
+    template = Environment().from_string(sensor["value_template"])
+    assert [template.render(value=v) for v in ("connected", "stalled", "disconnected")] == ["ON", "OFF", "OFF"]
+    assert sensor["json_attributes_topic"] == "meeting/state"
+    attributes = Environment().from_string(sensor["json_attributes_template"].replace("| tojson", ""))
+    assert "stalled" in attributes.render(value_json={"reason": "stalled", "detail": "the service stopped answering"})
 
 
 def test_the_state_sensor_is_an_enum_of_every_state_and_the_device_suggests_the_room_as_area():

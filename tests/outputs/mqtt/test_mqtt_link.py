@@ -43,7 +43,7 @@ def test_every_topic_carries_payloads_valid_against_their_schema(mosquitto, tmp_
     item.wait_connected()
     link = item.link
     link.publish_state(state("transcribing"))
-    link.set_speech_connected(True)
+    link.set_speech_connected("stalled")
     link.publish_partial(Partial("m1", None, "good mor", time.time(), ROOM))
     link.publish_partial(Partial("m1", "Guest-1", "good morning", time.time(), ROOM))
     item.submit(utterance("m1", 1, ROOM, time.time()))
@@ -61,7 +61,7 @@ def test_every_topic_carries_payloads_valid_against_their_schema(mosquitto, tmp_
     assert qos["meeting/transcript"] == 1 and qos["meeting/state"] == 1 and qos["meeting/transcript/partial"] == 0
     assert retained(mosquitto, "meeting/state") == rec.on("meeting/state")[-1].payload
     assert retained(mosquitto, "meeting/availability") == b"online"
-    assert retained(mosquitto, "meeting/speech_connection") == b"connected"
+    assert retained(mosquitto, "meeting/speech_connection") == b"stalled"
     assert retained(mosquitto, "meeting/transcript") is None  # transcripts are not retained
     rec.wait_for(lambda: len(item.waiting) == 0, what="the acknowledgement")  # acknowledged: no longer waiting
     rec.close()
@@ -163,7 +163,7 @@ def test_retained_state_and_availability_are_back_after_a_broker_restart(tmp_pat
     item = links(make_settings(broker, tmp_path)).start()
     item.wait_connected()
     item.link.publish_state(state("paused", "p-9"))
-    item.link.set_speech_connected(True)
+    item.link.set_speech_connected("connected")
     rec = Recorder(broker, "meeting/state")
     rec.wait_for(lambda: rec.on("meeting/state"), what="state")
     rec.close()

@@ -147,7 +147,7 @@ def state(name: str, request_id: str | None = None) -> bytes:
 
 
 def test_a_connect_subscribes_every_route_then_publishes_the_presence_and_online_last(rig):
-    rig.send(PublishState(state("idle")), SpeechConnection(True), PublishRetained("meeting/meeting", b"{}"))
+    rig.send(PublishState(state("idle")), SpeechConnection("stalled"), PublishRetained("meeting/meeting", b"{}"))
     assert rig.client.calls == []  # not connected: nothing goes to paho
     rig.send(Connected())
     subscribe, *publishes = rig.client.calls
@@ -157,11 +157,24 @@ def test_a_connect_subscribes_every_route_then_publishes_the_presence_and_online
                                  "homeassistant/status", "meeting/request/transcript"}
     assert [(c[1], c[2]) for c in publishes] == [
         *[(m.topic, m.payload) for m in rig.discovery],
-        ("meeting/state", state("idle")), ("meeting/speech_connection", "connected"), ("meeting/meeting", b"{}"),
+        ("meeting/state", state("idle")), ("meeting/speech_connection", "stalled"), ("meeting/meeting", b"{}"),
         ("meeting/availability", AVAILABLE)]
     assert all(c[3] == 1 and c[4] for c in publishes)  # QoS 1, retained
     assert rig.worker.status.connected and not rig.worker.status.announced
     assert rig.changes == [True]
+
+
+def test_the_speech_connection_is_one_of_three_values_and_the_last_one_is_retained_on_every_connect(rig):
+    with pytest.raises(ValueError, match="connected, stalled, disconnected"):
+        SpeechConnection(True)  # refused by the sender, before it reaches the worker
+    rig.send(Connected())
+    for value in ("disconnected", "connected", "stalled"):
+        rig.send(SpeechConnection(value))
+    assert [c[2] for c in rig.client.calls if c[0] == "publish" and c[1] == "meeting/speech_connection"] == [
+        "disconnected", "connected", "stalled"]
+    rig.client.calls.clear()
+    rig.send(Disconnected("gone"), Connected())
+    assert [c[2] for c in rig.client.calls if c[0] == "publish" and c[1] == "meeting/speech_connection"] == ["stalled"]
 
 
 def test_the_link_is_announced_only_when_the_broker_acknowledged_online(rig):

@@ -17,7 +17,7 @@ def state(name: str, audio: str = "flowing", detail: str = "", audio_detail: str
 @pytest.mark.parametrize("name, audio, speech, kind", [
     ("transcribing", "flowing", True, "live"),
     ("transcribing", "flowing", False, "speech"),  # said to transcribe, but the service is not connected
-    ("transcribing", "flowing", "stalled", "speech"),  # a speech connection value this page does not know yet
+    ("transcribing", "flowing", "stalled", "speech"),  # open, but the service stopped answering
     ("transcribing", "flowing", "connected", "live"),
     ("paused", "flowing", False, "paused"),  # a released session while paused is no problem: nothing is sent
     ("paused", "lost", True, "paused"),  # paused is what matters for privacy; the microphone is said too
@@ -50,3 +50,33 @@ def test_the_details_say_why():
         "recovering: stalled for 20 s"
     assert banner(None, False) == {"kind": "not_transcribing", "title": "NOT TRANSCRIBING",
                                    "detail": "The daemon has not said its state yet.", "also": []}
+
+
+def stalled_state(name: str, **extra) -> dict:
+    """A state payload as the owner publishes it during a stall (core/describe.py's detail, `reason`)."""
+    payload = state(name, **extra)
+    if name == "recovering":
+        payload["reason"] = "stalled"
+        payload["detail"] = ("the speech service stopped answering (no answer to speech for 10.4 s); captured audio "
+                             "is kept in memory and sent once it answers; a new connection is tried in 50 s")
+    return payload
+
+
+@pytest.mark.parametrize("name", ["recovering", "transcribing"])
+def test_a_stalled_speech_service_is_unreachable_whatever_the_state_says_meanwhile(name):
+    shown = banner(stalled_state(name), "stalled")
+    assert (shown["kind"], shown["title"]) == ("speech", "SPEECH SERVICE UNREACHABLE")
+    if name == "recovering":
+        assert shown["detail"].startswith("the speech service stopped answering")  # the state's own words
+    else:
+        assert "stopped answering" in shown["detail"]
+
+
+def test_a_stalled_speech_service_is_said_beside_the_pause_and_the_microphone():
+    paused = banner(stalled_state("paused"), "stalled")
+    assert paused["kind"] == "paused" and any("stopped answering" in line for line in paused["also"])
+    no_audio = banner(stalled_state("no_audio", audio="lost", audio_detail="device 1 is gone"), "stalled")
+    assert no_audio["kind"] == "microphone" and no_audio["detail"] == "device 1 is gone"
+    assert any("stopped answering" in line for line in no_audio["also"])
+    # Disconnected while paused is no problem (a released session): nothing is said beside it.
+    assert banner(stalled_state("paused"), "disconnected")["also"] == []

@@ -98,7 +98,7 @@ def test_names_are_kept_for_the_meeting_and_sent():
     run(body())
 
 
-def test_a_speech_connection_value_added_later_is_kept_as_said():
+def test_a_stalled_speech_connection_is_kept_as_said_and_shown_as_unreachable():
     hub = LiveHub("r")
     hub.state(state("transcribing"))
     hub.speech_connection("stalled")

@@ -96,7 +96,7 @@ class JournalOutput:
     def publish_stats(self, stats) -> None:
         pass  # a meeting's audio seconds come with its `meeting_ended` event
 
-    def set_speech_connected(self, connected: bool) -> None:
+    def set_speech_connected(self, value: str) -> None:
         pass
 
     def submit_transcript(self, utt: Utterance) -> None:

@@ -141,8 +141,9 @@ class MqttLink:
     def publish_partial(self, partial: Partial) -> None:
         self._worker.put(PublishPartial(encode(partial.to_payload())))
 
-    def set_speech_connected(self, connected: bool) -> None:
-        self._worker.put(SpeechConnection(connected))
+    def set_speech_connected(self, value: str) -> None:
+        """The retained `<base>/speech_connection`: connected, stalled or disconnected (core/records.py)."""
+        self._worker.put(SpeechConnection(value))
 
     def publish_stats(self, stats: AudioStats) -> None:
         """The retained `<base>/stats`; the worker adds how many utterances wait for the broker."""

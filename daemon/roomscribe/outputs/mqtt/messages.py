@@ -13,7 +13,9 @@ from typing import Union
 
 from paho.mqtt.reasoncodes import ReasonCode
 
-from roomscribe.core.records import AudioStats
+from roomscribe.core.records import SPEECH_CONNECTED, SPEECH_DISCONNECTED, SPEECH_STALLED, AudioStats
+
+SPEECH_CONNECTION_VALUES = (SPEECH_CONNECTED, SPEECH_STALLED, SPEECH_DISCONNECTED)
 
 # -- from paho's network thread --------------------------------------------------------------------
 
@@ -95,7 +97,11 @@ class PublishPartial:
 
 @dataclass(frozen=True, slots=True)
 class SpeechConnection:
-    connected: bool  # retained, and remembered for the next connect
+    value: str  # connected, stalled or disconnected (core/records.py); retained, and remembered for the next connect
+
+    def __post_init__(self) -> None:  # refused in the sender's thread, never on the worker's
+        if self.value not in SPEECH_CONNECTION_VALUES:
+            raise ValueError(f"speech connection {self.value!r} is not one of {', '.join(SPEECH_CONNECTION_VALUES)}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ Pure: it remembers the last payload of each, the link's worker thread sends them
 from __future__ import annotations
 
 from roomscribe.outputs.mqtt.discovery import DiscoveryMessage
-from roomscribe.outputs.mqtt.topics import SPEECH_CONNECTED, SPEECH_DISCONNECTED, Topics
+from roomscribe.outputs.mqtt.topics import Topics
 
 
 class Presence:
@@ -17,7 +17,7 @@ class Presence:
         self._topics = topics
         self._discovery = list(discovery)
         self._state: bytes | None = None
-        self._speech: bool | None = None
+        self._speech: str | None = None  # the last speech connection value: none said yet
         self._retained: dict[str, bytes] = {}  # other retained topics, in the order they first came
 
     def state(self, payload: bytes) -> tuple[str, bytes]:
@@ -25,9 +25,10 @@ class Presence:
         self._state = payload
         return self._topics.state, payload
 
-    def speech(self, connected: bool) -> tuple[str, str]:
-        self._speech = connected
-        return self._topics.speech_connection, SPEECH_CONNECTED if connected else SPEECH_DISCONNECTED
+    def speech(self, value: str) -> tuple[str, str]:
+        """Remember the speech connection (connected, stalled or disconnected); (topic, payload) to publish now."""
+        self._speech = value
+        return self._topics.speech_connection, value
 
     def retained(self, topic: str, payload: bytes) -> tuple[str, bytes]:
         self._retained[topic] = payload
@@ -39,6 +40,6 @@ class Presence:
         if self._state is not None:
             found.append((self._topics.state, self._state))
         if self._speech is not None:
-            found.append((self._topics.speech_connection, SPEECH_CONNECTED if self._speech else SPEECH_DISCONNECTED))
+            found.append((self._topics.speech_connection, self._speech))
         found += self._retained.items()
         return found

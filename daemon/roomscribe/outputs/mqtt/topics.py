@@ -11,11 +11,10 @@ from roomscribe.core.commands import (  # noqa: F401  (COMMANDS: for importers)
     PHRASES_TOPIC,
     REGISTRY,
 )
+from roomscribe.core.records import SPEECH_CONNECTED, SPEECH_DISCONNECTED, SPEECH_STALLED  # noqa: F401
 
 AVAILABLE = "online"
 NOT_AVAILABLE = "offline"
-SPEECH_CONNECTED = "connected"
-SPEECH_DISCONNECTED = "disconnected"
 # Home Assistant's switch sends these to the `paused/set` topic.
 SWITCH_ON = "ON"
 SWITCH_OFF = "OFF"

@@ -311,7 +311,7 @@ class LinkWorker:
         self._send(*self._presence.state(message.payload), retain=True)
 
     def _speech_connection(self, message: SpeechConnection) -> None:
-        self._send(*self._presence.speech(message.connected), retain=True)
+        self._send(*self._presence.speech(message.value), retain=True)
 
     def _retained(self, topic: str, payload: bytes) -> None:
         self._send(*self._presence.retained(topic, payload), retain=True)

@@ -2,11 +2,13 @@
 
 The banner is true only when said, as the state is: PAUSED when the published state is `paused` (the
 gate is closed: nothing leaves the room), MICROPHONE PROBLEM when the meeting has no audio or the
-source is lost, SPEECH SERVICE UNREACHABLE when the session is recovering or failed, or the meeting
-transcribes without a connected speech service, NOT TRANSCRIBING for everything else that is not
-`transcribing` (idle, starting, stopping, a state this page does not know yet). Values added later
-(new states, `recovering` reasons, a speech connection that is neither connected nor disconnected)
-fall into these cases without a change here. Pure: plain dicts in, a plain dict out.
+source is lost, SPEECH SERVICE UNREACHABLE when the session is recovering or failed, when the speech
+connection is `stalled` (open, but the service stopped answering: what is said is kept and sent once it
+answers), or when the meeting transcribes without a connected speech service, NOT TRANSCRIBING for
+everything else that is not `transcribing` (idle, starting, stopping, a state this page does not know
+yet). A stalled service while paused or without audio is said beside that banner. Values added later
+(new states, `recovering` reasons, another speech connection value) fall into these cases without a
+change here. Pure: plain dicts in, a plain dict out.
 """
 
 from __future__ import annotations
@@ -28,9 +30,17 @@ _QUIET = {
 }
 
 
+STALLED_DETAIL = "The speech service stopped answering; what is said is kept and sent once it answers."
+
+
 def speech_connected(value: Any) -> bool:
-    """True only for a connected speech service: `True` (the Output flag) or "connected" (the MQTT value)."""
+    """True only for a connected speech service: `True` (a flag) or "connected" (the MQTT value)."""
     return value is True or value == "connected"
+
+
+def speech_stalled(value: Any) -> bool:
+    """The connection is open but the service stopped answering (the MQTT value "stalled")."""
+    return value == "stalled"
 
 
 def banner(state: dict | None, speech_connection: Any) -> dict:
@@ -42,15 +52,21 @@ def banner(state: dict | None, speech_connection: Any) -> dict:
     audio = state.get("audio") if isinstance(state.get("audio"), dict) else {}
     audio_lost = audio.get("status") == "lost"
     microphone = name == "no_audio" or audio_lost
+    stalled = speech_stalled(speech_connection)
     also = []
     if name == "paused":
         if audio_lost:
             also.append(_microphone_detail(audio))
+        if stalled:
+            also.append(STALLED_DETAIL)
         return _banner(PAUSED, "Nothing leaves the room.", also)
     if microphone:
-        return _banner(MICROPHONE, _microphone_detail(audio) if audio.get("detail") else detail)
+        return _banner(MICROPHONE, _microphone_detail(audio) if audio.get("detail") else detail,
+                       [STALLED_DETAIL] if stalled else None)
     if name in ("recovering", "failed"):
         return _banner(SPEECH, detail or "The speech session is being re-established.")
+    if stalled:  # whatever the state says meanwhile (it leaves `transcribing` on the same watch's round)
+        return _banner(SPEECH, STALLED_DETAIL)
     if name == "transcribing":
         if not speech_connected(speech_connection):
             return _banner(SPEECH, "The connection to the speech service is down.")

@@ -94,7 +94,8 @@ class LiveHub:
         self._send(Item("status", self.status()))
 
     def speech_connection(self, value: Any) -> None:
-        """The Output's flag (a bool), or a richer value a later change may hand over (kept as said)."""
+        """The Output's value: connected, stalled or disconnected (core/records.py); a bool is taken as the
+        first or the last, anything else is kept as said."""
         self._speech = ("connected" if value else "disconnected") if isinstance(value, bool) else str(value)
         self._send(Item("status", self.status()))
 

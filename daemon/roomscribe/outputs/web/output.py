@@ -101,8 +101,8 @@ class WebOutput:
         journal when it opens, so every utterance is in that read or comes after it: no gap."""
         self._hand(self.hub.utterances, utterances)
 
-    def set_speech_connected(self, connected: Any) -> None:
-        self._hand(self.hub.speech_connection, connected)
+    def set_speech_connected(self, value: str) -> None:
+        self._hand(self.hub.speech_connection, value)
 
     def publish_stats(self, stats: AudioStats) -> None:
         self._hand(self.hub.stats, stats)
