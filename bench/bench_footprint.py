@@ -22,6 +22,11 @@ machine's venv): every start then compiles it again.
 
 --threads runs every child under footprint_child.py, which notes which thread is which, and prints each
 thread's CPU and wake-ups (voluntary context switches) while the audio streams, from /proc/PID/task.
+
+--anatomy runs every child under tracemalloc from its first import and prints what each holds on the Python
+heap --anatomy seconds after it started (mid-stream), grouped by the package that allocated it: the
+measured reasons behind the peak RSS. tracemalloc slows the children and doubles their memory, so the
+CPU and RSS figures of such a run are not the footprint.
 """
 
 from __future__ import annotations
@@ -269,11 +274,12 @@ class Child:
 
 def daemon_config(path: Path, *, broker_port: int, emulator_url: str, wav: Path, workdir: Path,
                   vad: bool = False, page: bool = True,
-                  web_port: int | None = None) -> Path:
+                  web_port: int | None = None, room: str = "footprint") -> Path:
     """The daemon on a WAV file at real time. The voice stage is off unless asked for: tone speech is no
-    speech to a voice activity detector (bench_vad_daemon.py measures the stage on voiced audio)."""
+    speech to a voice activity detector (bench_vad_daemon.py measures the stage on voiced audio). Daemons
+    that run at once on one broker need rooms of their own (else one client id: they throw each other off)."""
     path.write_text(
-        "room: footprint\n"
+        f"room: {room}\n"
         f"mqtt:\n  host: 127.0.0.1\n  port: {broker_port}\n"
         f"journal:\n  path: {workdir / 'journal.sqlite3'}\n"
         f"speech:\n  host: {emulator_url}\n  key: bench\n"
@@ -367,6 +373,38 @@ def print_threads(runs: list[list[Footprint]]) -> None:
         print(f"  {'all':28s} {total:8.3f}")
 
 
+def allocation_group(filename: str) -> str:
+    """Who allocated: a module of roomscribe, a package of site-packages, the standard library, or the
+    import system itself (the code objects of every module imported)."""
+    if "/roomscribe/" in filename:
+        return "roomscribe/" + filename.rsplit("/roomscribe/", 1)[1]
+    if "site-packages/" in filename:
+        return filename.split("site-packages/", 1)[1].split("/", 1)[0]
+    if filename.startswith("<frozen importlib"):
+        return "(code of imported modules)"
+    return "stdlib " + filename.rsplit("/", 1)[-1]
+
+
+def print_anatomy(workdir: Path, names: list[str]) -> None:
+    """The Python heap of each child at the snapshot, by group, largest first (snapshot.tsv of each)."""
+    tables: dict[str, dict[str, int]] = {}
+    for name in names:
+        path = workdir / f"run0-{name}" / "snapshot.tsv"
+        table: dict[str, int] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                size, _, filename = line.split("\t", 2)
+                group = allocation_group(filename)
+                table[group] = table.get(group, 0) + int(size)
+        tables[name] = table
+    groups = sorted({g for t in tables.values() for g in t}, key=lambda g: -max(t.get(g, 0) for t in tables.values()))
+    print("\nPython heap at the snapshot (tracemalloc), KB:")
+    print(f"{'':44s}" + "".join(f"{name:>15s}" for name in names))
+    print(f"{'all':44s}" + "".join(f"{sum(tables[n].values()) / 1024:15.0f}" for n in names))
+    for group in groups[:30]:
+        print(f"{group[:44]:44s}" + "".join(f"{tables[n].get(group, 0) / 1024:15.0f}" for n in names))
+
+
 def compiled_tree(package: Path, dest: Path) -> Path:
     """A copy of a `roomscribe` package with its bytecode, as `pip install` leaves it; the folder for PYTHONPATH."""
     shutil.copytree(package, dest / "roomscribe", ignore=shutil.ignore_patterns("__pycache__"))
@@ -403,7 +441,7 @@ def one_run(args, workdir: Path, pcm: bytes, wav: Path, broker, trees: dict[str,
             folder.mkdir()
             config = daemon_config(folder / "roomscribe.yaml", broker_port=broker.port,
                                    emulator_url=emulators[name].host_url, wav=wav, workdir=folder,
-                                   page=not args.no_page, web_port=port)
+                                   page=not args.no_page, web_port=port, room=f"footprint-{name}")
             argv = ["roomscribe", "run", "-c", str(config)]
             children.append(make_child(args, name, argv, emulators[name], len(pcm), folder, stop_when_done=True,
                                        env={"PYTHONPATH": str(tree)} if tree is not None else None))
@@ -440,10 +478,14 @@ def one_run(args, workdir: Path, pcm: bytes, wav: Path, broker, trees: dict[str,
 
 def make_child(args, name: str, argv: list[str], emu, audio_bytes: int, folder: Path, *, stop_when_done: bool,
                env: dict[str, str] | None = None) -> Child:
-    """argv is `roomscribe …` or `SCRIPT.py …`; with --threads the child runs under footprint_child.py."""
-    threads_file = folder / "threads.tsv" if args.threads else None
+    """argv is `roomscribe …` or `SCRIPT.py …`; with --threads or --anatomy the child runs under
+    footprint_child.py."""
+    threads_file = folder / "threads.tsv" if args.threads or args.anatomy else None
     if threads_file is not None:
-        command = [sys.executable, str(BENCH_DIR / "footprint_child.py"), "--threads-file", str(threads_file), "--", *argv]
+        anatomy = (["--snapshot-after", str(args.anatomy), "--snapshot-file", str(folder / "snapshot.tsv")]
+                   if args.anatomy else [])
+        command = [sys.executable, str(BENCH_DIR / "footprint_child.py"), "--threads-file", str(threads_file),
+                   *anatomy, "--", *argv]
     elif argv[0] == "roomscribe":
         command = [sys.executable, "-m", "roomscribe", *argv[1:]]
     else:
@@ -463,7 +505,11 @@ def main() -> int:
     parser.add_argument("--threads", action="store_true", help="CPU and wake-ups of each thread while streaming")
     parser.add_argument("--no-page", action="store_true", help="the daemon with web.enabled: false (the live page off)")
     parser.add_argument("--open-page", action="store_true", help="a viewer holds each daemon's live page open")
+    parser.add_argument("--anatomy", type=float, metavar="SECONDS",
+                        help="one run under tracemalloc: each child's Python heap by package SECONDS after its start")
     args = parser.parse_args()
+    if args.anatomy:
+        args.runs = 1
 
     print(f"bench_footprint: {args.minutes:g} min of audio at real time, "
           f"{'one after the other' if args.sequential else 'all at once'}, {args.runs} run(s), daemons from "
@@ -491,6 +537,8 @@ def main() -> int:
             runs.append(one_run(args, workdir, pcm, wav, broker, trees, run))
             print_results(runs[-1])
             sys.stdout.flush()
+        if args.anatomy:
+            print_anatomy(workdir, [r.name for r in runs[0]])
     print_summary(runs)
     print_threads(runs)
     print(f"planned utterances: {len(planned)}")
