@@ -18,7 +18,6 @@ from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import AudioSource, AudioSourceError
 from roomscribe.config import ConfigError, ConfigProblem, Settings, SpeechSettings, default_config_path
 from roomscribe.config.commandline import load_settings, report_problems
-from roomscribe.config.checkconfig import describe_problem
 from roomscribe.config.checks import microphone_problems, run_problems
 from roomscribe.config.storage import deprecations
 from roomscribe.core.records import encode
@@ -49,11 +48,15 @@ def main(args: argparse.Namespace) -> int:
         log.warning("configuration: %s", deprecated)
     problems = run_problems(settings)  # a state directory it cannot write, a microphone without PyAudio
     if problems:
+        from roomscribe.config.checkconfig import describe_problem  # check-config's wording, for errors only
+
         report_problems(args.config or default_config_path(), problems, describe_problem)
         return exitcodes.CONFIG
     try:
         return asyncio.run(run_daemon(settings))
     except ConfigError as exc:  # found while building the adapters (an audio file, the page's address)
+        from roomscribe.config.checkconfig import describe_problem
+
         report_problems(exc.source, exc.problems, describe_problem)
         return exitcodes.CONFIG
 

@@ -17,8 +17,10 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
-from roomscribe.core.audio_format import CHANNELS, CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk, bytes_to_seconds
+from roomscribe.core.audio_format import (BYTES_PER_SECOND, CHANNELS, CHUNK_BYTES, SAMPLE_RATE, SAMPLE_WIDTH, AudioChunk,
+                                          bytes_to_seconds)
 from roomscribe.audio.source import AudioSourceError, ChunkSink, SourceStatus, StatusSink
 from roomscribe.core.backoff import Backoff
 from roomscribe.core.clock import STEP_THRESHOLD_S, SYSTEM_CLOCK, Clock, read_offset
@@ -44,23 +46,14 @@ def load_pcm(path: Path) -> bytes:
     names the file, what it holds and the sox command that converts it.
     """
     try:
-        data = Path(path).read_bytes()
+        with open(path, "rb") as file:
+            fmt, frames = _read_wav(path, file)
     except FileNotFoundError:
         raise AudioSourceError(f"audio.file: {path} does not exist") from None
     except IsADirectoryError:
         raise AudioSourceError(f"audio.file: {path} is a directory, not a WAV file") from None
     except OSError as exc:
         raise AudioSourceError(f"audio.file: cannot read {path}: {exc.strerror}") from None
-    fmt, frames = _parse_wav(path, data)
-    convert = f"(convert with: sox {path} -r {SAMPLE_RATE} -c {CHANNELS} -b 16 -e signed-integer out.wav)"
-    if fmt.encoding == _FLOAT:
-        raise AudioSourceError(f"audio.file: {path} has {fmt.bits}-bit float samples; {_WANTED} {convert}")
-    if fmt.encoding != _PCM:
-        raise AudioSourceError(f"audio.file: {path} is not PCM (WAVE format 0x{fmt.encoding:04x}); {_WANTED} {convert}")
-    if fmt.bits != SAMPLE_WIDTH * 8:
-        raise AudioSourceError(f"audio.file: {path} has {fmt.bits}-bit samples; {_WANTED} {convert}")
-    frame_bytes = SAMPLE_WIDTH * fmt.channels
-    frames = frames[: len(frames) - len(frames) % frame_bytes]  # a torn last frame is dropped
     if not frames:
         raise AudioSourceError(f"audio.file: {path} holds no audio")
     if fmt.rate == SAMPLE_RATE and fmt.channels == CHANNELS:
@@ -68,24 +61,45 @@ def load_pcm(path: Path) -> bytes:
     return _to_mono_16k(path, frames, fmt)
 
 
-def _parse_wav(path: Path, data: bytes) -> tuple[WavFormat, bytes]:
-    """The format and the sample bytes of a RIFF/WAVE file (the `wave` module of Python 3.11 cannot
-    read WAVE_FORMAT_EXTENSIBLE headers, which sox writes for 24-bit and multichannel files)."""
-    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+def _read_wav(path: Path, file: BinaryIO) -> tuple[WavFormat, bytes]:
+    """The format and the whole sample frames of a RIFF/WAVE file, the samples read in one piece.
+
+    Only the data chunk is read into memory, once: reading the whole file and then slicing its samples
+    out held the audio twice while the file was loaded (a file source's peak memory, docs/BENCHMARKS.md).
+    The `wave` module of Python 3.11 cannot read WAVE_FORMAT_EXTENSIBLE headers, which sox writes for
+    24-bit and multichannel files.
+    """
+    size_of_file = os.fstat(file.fileno()).st_size
+    header = file.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         raise AudioSourceError(f"audio.file: {path} is not a WAV file (no RIFF/WAVE header)")
     fmt: WavFormat | None = None
     position = 12
-    while position + 8 <= len(data):
-        chunk_id, size = data[position : position + 4], struct.unpack_from("<I", data, position + 4)[0]
-        body = data[position + 8 : position + 8 + size]  # a streamed file may give a size past its end
+    while position + 8 <= size_of_file:
+        file.seek(position)
+        chunk_header = file.read(8)
+        chunk_id, size = chunk_header[:4], struct.unpack_from("<I", chunk_header, 4)[0]
         if chunk_id == b"fmt ":
-            fmt = _parse_fmt(path, body)
+            fmt = _parse_fmt(path, file.read(size))
         elif chunk_id == b"data":
             if fmt is None:
                 raise AudioSourceError(f"audio.file: {path} is not a valid WAV file (data before fmt)")
-            return fmt, body
+            _check_sample_format(path, fmt)
+            available = min(size, size_of_file - position - 8)  # a streamed file may give a size past its end
+            frame_bytes = SAMPLE_WIDTH * fmt.channels
+            return fmt, file.read(available - available % frame_bytes)  # a torn last frame is dropped
         position += 8 + size + (size & 1)  # chunks are padded to an even length
     raise AudioSourceError(f"audio.file: {path} is not a valid WAV file (no {'data' if fmt else 'fmt'} chunk)")
+
+
+def _check_sample_format(path: Path, fmt: WavFormat) -> None:
+    convert = f"(convert with: sox {path} -r {SAMPLE_RATE} -c {CHANNELS} -b 16 -e signed-integer out.wav)"
+    if fmt.encoding == _FLOAT:
+        raise AudioSourceError(f"audio.file: {path} has {fmt.bits}-bit float samples; {_WANTED} {convert}")
+    if fmt.encoding != _PCM:
+        raise AudioSourceError(f"audio.file: {path} is not PCM (WAVE format 0x{fmt.encoding:04x}); {_WANTED} {convert}")
+    if fmt.bits != SAMPLE_WIDTH * 8:
+        raise AudioSourceError(f"audio.file: {path} has {fmt.bits}-bit samples; {_WANTED} {convert}")
 
 
 def _parse_fmt(path: Path, body: bytes) -> WavFormat:
@@ -215,10 +229,15 @@ class WavFileSource:
         return False
 
     def _wall(self, monotonic: float) -> float:
-        """The wall-clock time of a monotonic instant; follows a step of the wall clock (core/clock.py)."""
-        offset = read_offset(self._clock)
-        if abs(offset - self._offset) > STEP_THRESHOLD_S:
-            self._offset = offset  # below that, the schedule's times stay exactly CHUNK apart
+        """The wall-clock time of a monotonic instant; follows a step of the wall clock (core/clock.py).
+
+        Called for every chunk, so one pair of clock reads tells whether the offset may have moved; only
+        then is it read again with care (`read_offset`, the tightest of up to three reads) and compared.
+        """
+        if abs(self._clock.wall() - self._clock.monotonic() - self._offset) > STEP_THRESHOLD_S:
+            offset = read_offset(self._clock)
+            if abs(offset - self._offset) > STEP_THRESHOLD_S:
+                self._offset = offset  # below that, the schedule's times stay exactly CHUNK apart
         return monotonic + self._offset
 
     def _first_taken(self, on_chunk: ChunkSink) -> float | None:
@@ -270,20 +289,23 @@ class WavFileSource:
         Chunks are released when their last sample would have been captured; the capture time of a
         chunk is the time of its first sample on that (possibly sped-up) schedule.
         """
-        for begin in range(skip, len(self._pcm), CHUNK_BYTES):
-            pcm = self._pcm[begin : begin + CHUNK_BYTES]
-            at = start + bytes_to_seconds(begin) / self._speed
-            release = at + bytes_to_seconds(len(pcm)) / self._speed
+        pcm, speed, sleep, monotonic = self._pcm, self._speed, time.sleep, self._clock.monotonic
+        stopped, reopened = self._stop.is_set, self._reopen.is_set
+        for begin in range(skip, len(pcm), CHUNK_BYTES):
+            chunk = pcm[begin : begin + CHUNK_BYTES]
+            at = start + begin / BYTES_PER_SECOND / speed
+            release = at + len(chunk) / BYTES_PER_SECOND / speed
             # A plain sleep, then the flags: Event.wait costs several times more CPU per chunk, and
-            # a stop still takes effect within one chunk.
-            time.sleep(max(0.0, release - self._clock.monotonic()))
-            if self._stop.is_set() or self._reopen.is_set():
+            # a stop still takes effect within one chunk. The names are bound once, above: this loop
+            # runs 100 times a second, and each lookup it saves is paid on a cold cache after a sleep.
+            sleep(max(0.0, release - monotonic()))
+            if stopped() or reopened():
                 return False
             try:
-                on_chunk(AudioChunk(pcm, self._wall(at), at))
+                on_chunk(AudioChunk(chunk, self._wall(at), at))
             except Exception:
                 log.exception("audio chunk sink failed", extra={"callback_guard": True})
-            self._played_bytes = begin + len(pcm)
+            self._played_bytes = begin + len(chunk)
         return True
 
 

@@ -7,7 +7,6 @@ about. msgspec's wording is turned into plain sentences that also say what would
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
 import typing
@@ -146,6 +145,8 @@ def _did_you_mean(root: type, loc: list[str]) -> str:
     kind = _unwrap(kind)
     if not _is_struct(kind):
         return ""
+    import difflib  # only for a key that is not known: not loaded by a daemon whose configuration is valid
+
     close = difflib.get_close_matches(loc[-1], [f.name for f in msgspec.structs.fields(kind)], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 

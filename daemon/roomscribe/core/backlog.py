@@ -134,13 +134,15 @@ class CaptureMap:
         self._end = pos + nbytes
 
     def _continues(self, pos: int, wall: float, mono: float | None) -> bool:
+        """Whether a write at `pos` (the end of the last segment) continues it; read off the last segment
+        itself, with no search: this runs for every chunk."""
         last = self._mono[-1]
         if (mono is None) != (last is None):
             return False
-        if mono is not None:
-            here = self.mono_at(pos)  # known: the last segment has monotonic times too
-            return here is not None and abs(here - mono) <= MERGE_TOLERANCE_S
-        return abs(self.wall_at(pos) - wall) <= MERGE_TOLERANCE_S
+        elapsed = bytes_to_seconds(pos - self._pos[-1])
+        if mono is not None and last is not None:  # both, or neither (above)
+            return abs(last + elapsed - mono) <= MERGE_TOLERANCE_S
+        return abs(self._wall[-1] + elapsed - wall) <= MERGE_TOLERANCE_S
 
     def _index(self, pos: int) -> int:
         return max(bisect_right(self._pos, pos) - 1, 0)
@@ -218,7 +220,7 @@ class Backlog:
 
     def overflow(self, nbytes: int) -> int:
         """How many of the oldest bytes must go so that `nbytes` more fit (whole samples)."""
-        excess = len(self) + nbytes - self.capacity
+        excess = self.end - self.start + nbytes - self.capacity
         return min(len(self), excess + excess % SAMPLE_WIDTH) if excess > 0 else 0
 
     def append(self, pcm: bytes, wall: float, speech: bool, mono: float | None = None) -> None:
@@ -228,7 +230,7 @@ class Backlog:
             raise ValueError(f"audio must be whole samples (got {len(pcm)} bytes)")
         if not pcm:
             return
-        if len(self) + len(pcm) > self.capacity:
+        if self.end - self.start + len(pcm) > self.capacity:
             raise OverflowError("no room: trim the oldest audio first")
         if self.start == self.end:  # empty: start over in the first block, at no cost
             self._release_before(self.end)

@@ -126,9 +126,10 @@ class AudioGate:
             return [self._next_tail_chunk()] if self._tail_due else []
         self._live += len(chunk.pcm)
         self._live_since_close = True
-        self._live_end = chunk.captured_at + chunk.duration
+        duration = chunk.duration
+        self._live_end = chunk.captured_at + duration
         mono = chunk.captured_mono
-        self._live_end_mono = None if mono is None else mono + chunk.duration
+        self._live_end_mono = None if mono is None else mono + duration
         return [Write(chunk.pcm, chunk.captured_at, live=True, monotonic=mono)]
 
     def _next_tail_chunk(self) -> Write:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from roomscribe.core.records import Level, Utterance
-from roomscribe.outputs.journal import lock, migrate, writes
+from roomscribe.outputs.journal import lock, writes
 from roomscribe.outputs.journal.health import Reporter
 from roomscribe.outputs.journal.recover import set_aside
 from roomscribe.outputs.journal.schema import WAITING, is_corrupt, is_transient, open_for_reading, open_for_writing
@@ -265,6 +265,8 @@ class JournalFile:
         if self.policy.legacy is None:
             self._legacy_pending = False
             return
+        from roomscribe.outputs.journal import migrate  # only where an older version's stores are found
+
         outbox, archive = self.policy.legacy
         taken = self._transaction(lambda db: migrate.import_legacy(
             db, outbox, archive, keep_record=self.policy.keep_record, now=self._clock(), add=add_utterance))
