@@ -99,21 +99,9 @@ def request(args: argparse.Namespace) -> SpeakerNaming:
 
 
 def through_daemon(args: argparse.Namespace, naming: SpeakerNaming) -> int:
-    from roomscribe.config import ConfigError
-    from roomscribe.config.commandline import load_settings
-    from roomscribe.outputs.mqtt.remote import Session
+    from roomscribe.outputs.mqtt.remote import connected
 
-    settings = load_settings(args.config)
-    try:
-        session = Session(settings, args.timeout)
-    except ConfigError as exc:  # a password or certificate file the settings name cannot be read
-        for problem in exc.problems:
-            print(f"roomscribe: configuration error in {exc.source}: {problem}", file=sys.stderr)
-        return exitcodes.CONFIG
-    try:
-        failure = session.connect()
-        if failure is not None:
-            return failure
+    with connected(args.config, args.timeout) as session:
         request_id = naming.request_id or f"cli-{uuid.uuid4().hex[:12]}"  # parse_words gave it one
         payload: dict[str, str | int | None] = {"speaker": naming.speaker, "name": naming.name,
                                                 "request_id": request_id}
@@ -122,8 +110,6 @@ def through_daemon(args: argparse.Namespace, naming: SpeakerNaming) -> int:
         if naming.speaker_epoch is not None:
             payload["speaker_epoch"] = naming.speaker_epoch
         answer = session.ask(session.topics.speakers_set, encode(payload), request_id, {"speaker_named"})
-    finally:
-        session.close()
     if answer is None:
         print(f"roomscribe: no answer to the name (request_id {naming.request_id}) within {args.timeout:g} s; the "
               "daemon holds the journal: is it running and connected to this broker?", file=sys.stderr)

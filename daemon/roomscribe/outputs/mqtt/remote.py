@@ -16,6 +16,8 @@ import json
 import queue
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from roomscribe.outputs.mqtt.payloads import PayloadRejected, parse_json
 from roomscribe.system import exitcodes
@@ -38,8 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from roomscribe.config import ConfigError
-    from roomscribe.config.commandline import load_settings
     from roomscribe.core.phrases import PhraseError, check_phrases
 
     extra = {}
@@ -49,21 +49,32 @@ def main(args: argparse.Namespace) -> int:
         except PhraseError as exc:
             print(f"roomscribe {args.command}: --phrase: {exc}", file=sys.stderr)
             return exitcodes.USAGE
-    settings = load_settings(args.config)
-    try:
-        session = Session(settings, args.timeout)
-    except ConfigError as exc:  # a password or certificate file the settings name cannot be read
-        for problem in exc.problems:
-            print(f"roomscribe: configuration error in {exc.source}: {problem}", file=sys.stderr)
-        return exitcodes.CONFIG
-    try:
-        failure = session.connect()
-        if failure is not None:
-            return failure
+    with connected(args.config, args.timeout) as session:
         if args.command == "status":
             return session.status(args.json)
         request_id = getattr(args, "request_id", None) or f"cli-{uuid.uuid4().hex[:12]}"
         return session.command(args.command, request_id, args.json, extra)
+
+
+@contextmanager
+def connected(config: str | None, timeout: float) -> Iterator[Session]:
+    """A session with the broker of the daemon that `config` (or the default file) configures, connected,
+    and closed on leaving; CommandExit once it has said why there is none."""
+    from roomscribe.config import ConfigError
+    from roomscribe.config.commandline import CommandExit, load_settings
+
+    settings = load_settings(config)
+    try:
+        session = Session(settings, timeout)
+    except ConfigError as exc:  # a password or certificate file the settings name cannot be read
+        for problem in exc.problems:
+            print(f"roomscribe: configuration error in {exc.source}: {problem}", file=sys.stderr)
+        raise CommandExit(exitcodes.CONFIG) from None
+    try:
+        failure = session.connect()
+        if failure is not None:
+            raise CommandExit(failure)
+        yield session
     finally:
         session.close()
 
