@@ -147,7 +147,10 @@ def test_naming_a_speaker_changes_the_lines_live(tmp_path, mosquitto, emulator, 
             u = seen.json()
             assert u["speaker_name"] == names.get(u["speaker"]), u
             stamped.append(u["speaker_name"])
-    assert "Alice" in stamped or "Alice Smith" in stamped  # the second stretch came after the first names
+    # The second stretch came after the first names (on failure: what came when).
+    assert "Alice" in stamped or "Alice Smith" in stamped, [
+        (m.topic, m.json().get("kind") or m.json().get("seq"), m.json().get("speaker_epoch"), m.json().get("speaker"),
+         m.json().get("speaker_name")) for m in rec.messages if m.topic in ("meeting/event", "meeting/transcript")]
     # The retained map said so as it changed, and says no meeting now.
     maps = [m.json() for m in rec.messages if m.topic == "meeting/speakers" and m.payload]
     assert {"speaker_epoch": 1, "speaker": "Guest-1", "name": "Alice Smith"} in maps[-2]["speakers"]
