@@ -4,100 +4,16 @@ source driven by hand. No SDK, no broker, no emulator: the end-to-end tests cove
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass
 
 import pytest
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.audio.source import SourceStatus
-from roomscribe.config import settings_from_data
-from roomscribe.core.audio_format import CHUNK_BYTES, AudioChunk
+from roomscribe.core.audio_format import CHUNK_BYTES
 from roomscribe.core.effects import Effect
 from roomscribe.core.table import State
-from roomscribe.outputs.base import OutputDiagnostics
 from tests.support.fake_speech import FakeSessions
-
-
-@dataclass(frozen=True)
-class Cmd:
-    """What an output's command channel hands the owner: a name and a request id."""
-
-    name: str
-    request_id: str | None = None
-
-
-class RecordingOutput:
-    """outputs.base.Output, keeping everything it is handed."""
-
-    def __init__(self) -> None:
-        self.states, self.events, self.utterances, self.partials, self.speech, self.stats = [], [], [], [], [], []
-        self.speakers = []
-
-    def start(self) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def publish_state(self, msg) -> None:
-        self.states.append(msg)
-
-    def publish_event(self, event) -> None:
-        self.events.append(event)
-
-    def publish_partial(self, partial) -> None:
-        self.partials.append(partial)
-
-    def submit_transcript(self, utt) -> None:
-        self.utterances.append(utt)
-
-    def set_speech_connected(self, connected) -> None:
-        self.speech.append(connected)
-
-    def publish_stats(self, stats) -> None:
-        self.stats.append(stats)
-
-    def publish_speakers(self, speakers) -> None:
-        self.speakers.append(speakers)
-
-    def diagnostics(self):
-        return (OutputDiagnostics("recording", True, figures={"utterances": len(self.utterances)}),)
-
-
-class HandSource:
-    """audio.source.AudioSource: reports and chunks come when the test says."""
-
-    overflows = 0
-
-    def start(self, on_chunk, on_status) -> None:
-        self.on_chunk, self.on_status = on_chunk, on_status
-
-    def stop(self) -> None:
-        pass
-
-    def meeting_started(self) -> None:
-        pass
-
-    def chunks(self, n: int) -> None:
-        for _ in range(n):
-            self.on_chunk(AudioChunk(b"\x01\x00" * (CHUNK_BYTES // 2), time.time()))
-
-
-def settings(tmp_path):
-    return settings_from_data({
-        "room": "hall",
-        "mqtt": {"outbox_path": str(tmp_path / "outbox.sqlite3")},
-        "speech": {"host": "ws://127.0.0.1:9", "key": "k"},
-        "audio": {"source": "file", "file": str(tmp_path / "unused.wav")},
-    })
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
+from tests.support.owner_rig import Cmd, HandSource, RecordingOutput, run_with, settings, until
 
 
 def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
@@ -105,11 +21,6 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
     daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions)
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("opened", "hand"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start", "r1"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         session = sessions.made[0]
@@ -125,10 +36,8 @@ def test_a_meeting_through_the_owner_with_a_fake_session(tmp_path):
         before = session.written_bytes
         source.chunks(5)
         assert session.written[before:].count(1) == 0  # only the tail's silence, never a captured byte
-        stop.set()
-        assert await run == 0
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     utterance = output.utterances[0]
     assert (utterance.text, utterance.speaker, utterance.seq, utterance.speaker_epoch) == ("hello there", "Guest-1", 1, 1)
     assert output.partials[0].speaker is None  # "Unknown" becomes null
@@ -208,11 +117,6 @@ def test_a_lost_session_s_audio_goes_to_the_next_once_late_and_its_late_results_
     second_answers = asyncio.Event()
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("opened", "hand"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         first = sessions.made[0]
@@ -243,10 +147,8 @@ def test_a_lost_session_s_audio_goes_to_the_next_once_late_and_its_late_results_
         await until(lambda: len(output.utterances) == 3)
         await until(lambda: "speech_caught_up" in [e.kind for e in output.events])
         second_answers.set()
-        stop.set()
-        assert await run == 0
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     assert second_answers.is_set()
     texts = [u.text for u in output.utterances]
     assert texts == ["first words", "words said while it was away", "words said after"]

@@ -9,11 +9,10 @@ import time
 import pytest
 
 from roomscribe.app.daemon import Daemon
-from roomscribe.audio.source import SourceStatus
 from roomscribe.core.audio_format import CHUNK_BYTES, CHUNK_MS, AudioChunk, bytes_to_ticks
 from roomscribe.core.table import State
 from roomscribe.system.timesync import ClockSync
-from tests.app.test_owner import Cmd, HandSource, RecordingOutput, settings, until
+from tests.support.owner_rig import Cmd, HandSource, RecordingOutput, run_with, settings, until
 from tests.support.clocks import SteppedClock
 from tests.support.fake_speech import FakeSessions
 
@@ -57,12 +56,7 @@ def test_steps_in_a_meeting_and_a_pause_are_announced_and_durations_stay_monoton
     daemon = Daemon(settings(tmp_path), source=source, output=output, session_factory=sessions, clock=clock,
                     clock_sync=sync)
 
-    async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("opened", "hand"))
-        source.on_status(SourceStatus("flowing", "hand"))
+    async def meeting() -> tuple[float, ...]:
         began = time.monotonic()
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
@@ -101,11 +95,9 @@ def test_steps_in_a_meeting_and_a_pause_are_announced_and_durations_stay_monoton
         daemon.on_command(Cmd("stop"))
         await until(lambda: daemon.machine.state is State.IDLE)
         ended = time.monotonic()
-        stop.set()
-        assert await run == 0
         return began, paused, resumed, ended
 
-    began, paused, resumed, ended = asyncio.run(meeting())
+    began, paused, resumed, ended = run_with(daemon, source, meeting)
     first, second, third = output.utterances
     captured = source.captured
     assert first.start == pytest.approx(captured[0].captured_at, abs=0.002)  # on the clock of its time
@@ -130,10 +122,6 @@ def test_what_is_stamped_before_a_step_is_announced_stays_on_the_old_clock(tmp_p
                     clock_sync=Sync(True))
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         source.chunks(20)
@@ -141,10 +129,8 @@ def test_what_is_stamped_before_a_step_is_announced_stays_on_the_old_clock(tmp_p
         sessions.made[0].transcribed("stamped before the announcement", "Guest-1", 0, 10 * CHUNK_TICKS)
         await until(lambda: output.utterances)
         daemon.clock_watch.tick()
-        stop.set()
-        await run
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     [utterance] = output.utterances
     assert utterance.start == pytest.approx(source.captured[0].captured_at, abs=0.002)  # the old clock
     [step] = clock_steps(output)
@@ -157,20 +143,14 @@ def test_the_state_says_whether_the_clock_is_synchronised_and_follows_it(tmp_pat
                     clock_sync=sync)
 
     async def run() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("flowing", "hand"))
         assert output.states[0].clock_synchronized is False
         sync.synchronized = True
         await until(lambda: output.states[-1].clock_synchronized, timeout=5)  # the watch's own tick, once a second
         count = len(output.states)
         daemon.clock_watch.tick()
         assert len(output.states) == count  # no change, no new state
-        stop.set()
-        await task
 
-    asyncio.run(run())
+    run_with(daemon, source, run)
     assert output.states[-1].to_payload()["clock_synchronized"] is True
 
 
@@ -209,10 +189,6 @@ def test_an_outage_across_a_clock_step_keeps_the_true_capture_times_of_late_and_
     lost_events = lambda: [e.detail for e in output.events if e.kind == "audio_lost"]  # noqa: E731
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         first = sessions.made[0]
@@ -239,10 +215,8 @@ def test_an_outage_across_a_clock_step_keeps_the_true_capture_times_of_late_and_
         await until(lambda: back.written_bytes >= 4100 * CHUNK_BYTES)
         back.transcribed("said after the step", "Guest-2", 4000 * CHUNK_TICKS, 100 * CHUNK_TICKS)  # chunks 5100-5199
         await until(lambda: len(output.utterances) == 3)
-        stop.set()
-        assert await run == 0
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     captured = source.captured
     [lost] = [e for e in lost_events() if e["reason"] == "buffer_full"]
     assert lost["seconds"] == pytest.approx(10.0, abs=0.01)
@@ -277,10 +251,6 @@ def test_a_repeat_is_found_by_where_its_audio_lies_not_by_the_clock_that_stepped
                     clock_sync=Sync(True))
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.machine.state is State.TRANSCRIBING)
         first = sessions.made[0]
@@ -304,10 +274,8 @@ def test_a_repeat_is_found_by_where_its_audio_lies_not_by_the_clock_that_stepped
         source.chunks(100)  # chunks 200-299, after the resume
         second.transcribed("words after the resume", "Guest-1", bytes_to_ticks(sent), 100 * CHUNK_TICKS)
         await until(lambda: len(output.utterances) == 3)
-        stop.set()
-        assert await run == 0
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     texts = [u.text for u in output.utterances]
     assert texts == ["first words", "words before the pause", "words after the resume"]
     before, after = output.utterances[1:]

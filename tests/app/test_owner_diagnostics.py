@@ -22,7 +22,7 @@ from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.mqtt.link import MqttLink
 from roomscribe.outputs.web.auth import Tokens
 from roomscribe.outputs.web.output import WebOutput
-from tests.app.test_owner import Cmd, HandSource, RecordingOutput, until
+from tests.support.owner_rig import Cmd, HandSource, RecordingOutput, run_with, until
 from tests.support.fake_speech import FakeSessions
 
 
@@ -101,10 +101,6 @@ def test_the_snapshot_follows_the_outage_buffer_through_an_outage(tmp_path):
     seen: dict[str, Diagnostics] = {}
 
     async def meeting() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("flowing", "hand"))
         daemon.on_command(Cmd("start"))
         await until(lambda: daemon.diagnostics().state == "transcribing")
         first = sessions.made[0]
@@ -125,10 +121,8 @@ def test_the_snapshot_follows_the_outage_buffer_through_an_outage(tmp_path):
         second.connection(True)
         await until(lambda: daemon.diagnostics().state == "transcribing")
         seen["back"] = daemon.diagnostics()
-        stop.set()
-        assert await run == 0
 
-    asyncio.run(meeting())
+    run_with(daemon, source, meeting)
     answering, away, connecting, back = (seen[k].outage_buffer for k in ("answering", "away", "connecting", "back"))
     assert (answering.session, answering.kept_s, answering.waiting_s) == ("confirmed", 0.5, 0)
     assert not answering.outage and answering.lost_s == 0 and answering.capacity_s == 90.0

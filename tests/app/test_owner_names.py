@@ -6,7 +6,6 @@ The same end to end (the real daemon, the emulator, Mosquitto, a browser) is in 
 
 from __future__ import annotations
 
-import asyncio
 
 from roomscribe.app.daemon import Daemon
 from roomscribe.core.names import SpeakerNaming
@@ -15,11 +14,11 @@ from roomscribe.outputs.fanout import FanOut
 from roomscribe.outputs.journal.journal import Journal
 from roomscribe.outputs.journal.output import JournalOutput
 from roomscribe.outputs.journal.reader import JournalReader
-from tests.app.test_owner import HandSource, RecordingOutput, until
-from tests.app.test_owner_words import Cmd, events, run_with, settings
-from tests.outputs.archive.meetings import ROOM, T0, record_meeting
+from tests.app.test_owner_words import events, settings
+from tests.outputs.archive.meetings import record_meeting
 from tests.support.fake_speech import FakeSessions
 from tests.support.journal import JournalUnderTest
+from tests.support.owner_rig import Cmd, HandSource, RecordingOutput, run_with, until
 
 DONE = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10"
 

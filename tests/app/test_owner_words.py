@@ -5,25 +5,12 @@ The same behaviour with the real SDK, the emulator and a broker is in tests/app/
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-
 from roomscribe.app.daemon import Daemon
-from roomscribe.audio.source import SourceStatus
 from roomscribe.config import settings_from_data
 from roomscribe.core.phrases import MAX_PHRASES
 from roomscribe.core.table import State
-from tests.app.test_owner import HandSource, RecordingOutput, until
 from tests.support.fake_speech import FakeSessions
-
-
-@dataclass(frozen=True)
-class Cmd:
-    """A parsed command as outputs/mqtt/commands.py hands it over."""
-
-    name: str
-    request_id: str | None = None
-    phrases: tuple[str, ...] | None = None
+from tests.support.owner_rig import Cmd, HandSource, RecordingOutput, run_with, until
 
 
 def settings(tmp_path, **speech):
@@ -34,20 +21,6 @@ def settings(tmp_path, **speech):
         "audio": {"source": "file", "file": str(tmp_path / "unused.wav")},
         "meeting": {"autostart": False},
     })
-
-
-def run_with(daemon: Daemon, source: HandSource, body) -> None:
-    async def main() -> None:
-        stop = asyncio.Event()
-        run = asyncio.create_task(daemon.run(stop))
-        await until(lambda: hasattr(source, "on_status"))
-        source.on_status(SourceStatus("opened", "hand"))
-        source.on_status(SourceStatus("flowing", "hand"))
-        await body()
-        stop.set()
-        assert await run == 0
-
-    asyncio.run(main())
 
 
 def events(output, kind: str) -> list:
