@@ -8,18 +8,16 @@ frame that shows it was painted (`window.roomscribe.metrics`); both clocks are t
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import sync_playwright
 
 from roomscribe.config import load_config
 from tests.support.daemon_harness import TONE_SPEECH, DaemonThread, write_script_wav
 from tests.support.mosquitto import Mosquitto, Recorder, free_port
-from tests.support.web_page import launch_chromium
+from tests.support.web_page import browser  # noqa: F401  (a fixture)
 
 COMMAND_TOKEN = "page-controls-token-0123"
 BANNER_WITHIN_S = 0.3  # the bound: the banner shows a state within 300 ms of its MQTT message
@@ -28,14 +26,6 @@ MEETING = ("Guest-1: Good morning everyone, welcome to the review.\n"
            "Guest-1: Yes, the numbers for March look fine.\n"
            "Guest-2: Then travel costs are next on the list.\n"
            "[silence 30]\n")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

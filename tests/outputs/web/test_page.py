@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from roomscribe.core.records import Event, SpeakerMap, StateMessage, Utterance
 from roomscribe.outputs.web.auth import Tokens
@@ -19,7 +18,7 @@ from roomscribe.outputs.web.history import JournalHistory
 from roomscribe.outputs.web.output import WebOutput
 from tests.outputs.archive.meetings import ROOM, T0, record_meeting, utterance
 from tests.support.mosquitto import free_port
-from tests.support.web_page import launch_chromium
+from tests.support.web_page import browser  # noqa: F401  (a fixture)
 from tests.support.journal import JournalUnderTest
 
 DONE, LIVE = "3f2a9c1e-6b1d-4c7e-9a55-0d6f4b8e2a10", "77aa0000-1111-2222-3333-444455556666"
@@ -42,14 +41,6 @@ class Named:
 
     def to_payload(self) -> dict:
         return {**self.utterance.to_payload(), "speaker_name": self.name}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
